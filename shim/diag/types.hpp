@@ -1,0 +1,131 @@
+// Plain data shared by the probes, the rules and the renderers of the engine.
+// Nothing here does I/O: probes fill these structs, diagnose() reads them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace portshim {
+
+/** Transport of the failing socket. */
+enum class Proto : std::uint8_t { tcp, udp, unix_stream, unix_dgram };
+
+/** Which call failed with EADDRINUSE. */
+enum class Call : std::uint8_t { bind, listen };
+
+/** An IPv4 or IPv6 address with a port, in host order for the port. */
+struct Endpoint {
+    int family = 0;                      ///< AF_INET or AF_INET6; 0 = unset
+    std::array<std::uint8_t, 16> addr{}; ///< network order; IPv4 uses the first 4 bytes
+    std::uint16_t port = 0;
+    std::uint32_t scope_id = 0;          ///< IPv6 link-local scope, 0 otherwise
+};
+
+/** Kernel TCP states as numbered in include/net/tcp_states.h. */
+namespace tcp_state {
+inline constexpr std::uint8_t established = 1, syn_sent = 2, syn_recv = 3, fin_wait1 = 4,
+    fin_wait2 = 5, time_wait = 6, close = 7, close_wait = 8, last_ack = 9, listen = 10,
+    closing = 11, new_syn_recv = 12, bound_inactive = 13;
+}
+
+/** One kernel socket on the wanted port, from sock_diag or /proc/net. */
+struct SocketEntry {
+    Proto proto = Proto::tcp;
+    Endpoint local;
+    Endpoint remote;
+    std::uint8_t state = 0;        ///< tcp_state::*; UDP: 7 unconnected, 1 connected
+    std::uint32_t uid = 0;
+    std::uint64_t inode = 0;       ///< 0 for TIME_WAIT remnants and orphans
+    std::uint8_t timer = 0;        ///< idiag_timer (3 = TIME_WAIT timer)
+    std::uint32_t expires_ms = 0;  ///< time left on that timer
+    int v6only = -1;               ///< INET_DIAG_SKV6ONLY for AF_INET6 sockets; -1 unknown
+    std::uint32_t ifindex = 0;     ///< SO_BINDTODEVICE, 0 = any
+    std::uint64_t cookie = 0;
+};
+
+/** A process holding a socket inode through one of its descriptors. */
+struct Holder {
+    int pid = 0;
+    int ppid = 0;
+    std::string comm;
+    std::string exe;                  ///< readlink of /proc/PID/exe, may end " (deleted)"
+    std::vector<std::string> argv;    ///< /proc/PID/cmdline split on NUL
+    std::uint32_t uid = 0;
+    int fd = -1;
+    bool cloexec = false;             ///< O_CLOEXEC from /proc/PID/fdinfo/FD flags
+    std::uint64_t inode = 0;          ///< the socket this descriptor refers to
+    std::uint64_t start_ticks = 0;    ///< field 22 of /proc/PID/stat
+    double start_time = 0;            ///< wall clock, seconds since the epoch (0 unknown)
+};
+
+/** The failing call as the hook saw it. */
+struct Request {
+    Call call = Call::bind;
+    Proto proto = Proto::tcp;
+    int fd = -1;
+    std::uint64_t inode = 0;          ///< our own socket's inode (fstat), to skip it in listings
+    int err = 0;                      ///< errno returned by libc (EADDRINUSE)
+    Endpoint local;                   ///< wanted address (for listen: the bound one)
+    std::string unix_path;            ///< AF_UNIX path; leading '@' for abstract names
+    int reuseaddr = -1;               ///< our SO_REUSEADDR at failure time; -1 unknown
+    int reuseport = -1;
+    int v6only = -1;                  ///< our IPV6_V6ONLY (AF_INET6 only)
+    bool reuseaddr_by_program = false;///< the program set SO_REUSEADDR itself
+    std::string device;               ///< SO_BINDTODEVICE name, empty = any
+};
+
+/** This process, as the rules need to compare holders against it. */
+struct SelfInfo {
+    int pid = 0;
+    int ppid = 0;
+    std::uint32_t uid = 0;            ///< effective uid
+    std::string exe;
+    std::vector<std::string> argv;
+    std::vector<int> fds;             ///< fds in this process holding a socket on the port (from owners)
+};
+
+/** Result of binding a scratch SO_REUSEADDR socket to the wanted address. */
+enum class ReuseProbe : std::uint8_t {
+    not_run,  ///< no TIME_WAIT case, or not attempted
+    binds,    ///< succeeded: the remnants carry SO_REUSEADDR, ours lacked it
+    blocked,  ///< EADDRINUSE: the remnants' listener did not set SO_REUSEADDR
+    failed,   ///< another error; see Observation::evidence
+};
+
+/** Host-wide facts used in explanations. */
+struct HostFacts {
+    int port_range_low = 0;           ///< net.ipv4.ip_local_port_range; 0 unknown
+    int port_range_high = 0;
+    std::string reserved_ports;       ///< net.ipv4.ip_local_reserved_ports, raw
+    double now = 0;                   ///< wall clock, seconds since the epoch
+};
+
+/** Everything the probes found about the wanted port. */
+struct Observation {
+    std::vector<SocketEntry> sockets; ///< sockets whose local port is the wanted one
+    std::vector<Holder> holders;      ///< processes holding any of those inodes
+    SelfInfo self;
+    HostFacts host;
+    bool netlink_ok = false;          ///< sock_diag answered
+    bool procnet_used = false;        ///< /proc/net/{tcp,udp}[6] was read instead
+    bool proc_ok = false;             ///< /proc could be scanned for owners
+    int pids_unreadable = 0;          ///< processes whose fd table we could not read
+    ReuseProbe reuse_probe = ReuseProbe::not_run;
+    std::vector<std::pair<std::uint32_t, std::string>> user_names; ///< uid -> name
+    std::vector<std::string> evidence; ///< what each probe did or could not do
+};
+
+/** One diagnosis: a stable cause id and what the operator should read. */
+struct Verdict {
+    std::string cause;                ///< previous-instance, other-service, self, ...
+    std::string summary;              ///< the headline after the cause id
+    std::vector<Holder> holders;
+    std::vector<std::string> why;     ///< explanation lines (overlap rules in words)
+    std::vector<std::string> evidence;
+    std::string fix;
+    std::vector<std::string> confirm; ///< shell commands that confirm the verdict
+};
+
+} // namespace portshim
