@@ -1,0 +1,100 @@
+// PORTSHIM_* parsing: defaults, every accepted value, and one message per bad value.
+#include "config.hpp"
+
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <map>
+#include <string>
+
+using namespace portshim;
+
+namespace {
+std::map<std::string, std::string> g_env;
+const char* fake_getenv(const char* name) {
+    auto it = g_env.find(name);
+    return it == g_env.end() ? nullptr : it->second.c_str();
+}
+Config parse(std::map<std::string, std::string> env, std::vector<std::string>& errors,
+             bool secure = false) {
+    g_env = std::move(env);
+    return parse_config(&fake_getenv, secure, errors);
+}
+} // namespace
+
+TEST_CASE("no variables: the documented defaults", "[config]") {
+    std::vector<std::string> errors;
+    const Config c = parse({}, errors);
+    CHECK(errors.empty());
+    CHECK(c.format == Format::text);
+    CHECK(c.level == Level::info);
+    CHECK(c.sink == Sink::stderr_);
+    CHECK_FALSE(c.reuseaddr);
+    CHECK_FALSE(c.cloexec);
+    CHECK(c.wait_seconds == 0);
+    CHECK(c.backtrace);
+    CHECK(c.state_dir[0] == '\0');
+}
+
+TEST_CASE("valid values are taken", "[config]") {
+    std::vector<std::string> errors;
+    const Config c = parse({{"PORTSHIM_FORMAT", "json"},
+                            {"PORTSHIM_LEVEL", "debug"},
+                            {"PORTSHIM_LOG", "/var/log/portshim.log"},
+                            {"PORTSHIM_REUSEADDR", "1"},
+                            {"PORTSHIM_CLOEXEC", "yes"},
+                            {"PORTSHIM_WAIT", "30"},
+                            {"PORTSHIM_BACKTRACE", "0"},
+                            {"PORTSHIM_STATE_DIR", "/run/user/1000/portshim"}},
+                           errors);
+    CHECK(errors.empty());
+    CHECK(c.format == Format::json);
+    CHECK(c.level == Level::debug);
+    CHECK(c.sink == Sink::file);
+    CHECK(std::string(c.log_path) == "/var/log/portshim.log");
+    CHECK(c.reuseaddr);
+    CHECK(c.cloexec);
+    CHECK(c.wait_seconds == 30);
+    CHECK_FALSE(c.backtrace);
+    CHECK(std::string(c.state_dir) == "/run/user/1000/portshim");
+    CHECK(parse({{"PORTSHIM_LOG", "syslog"}}, errors).sink == Sink::syslog);
+    CHECK(parse({{"PORTSHIM_FORMAT", "github"}}, errors).format == Format::github);
+}
+
+TEST_CASE("each bad value gives one message naming it, and the default", "[config]") {
+    std::vector<std::string> errors;
+    const Config c = parse({{"PORTSHIM_FORMAT", "xml"},
+                            {"PORTSHIM_LEVEL", "loud"},
+                            {"PORTSHIM_REUSEADDR", "maybe"},
+                            {"PORTSHIM_WAIT", "-5"},
+                            {"PORTSHIM_LOG", "relative/path"}},
+                           errors);
+    REQUIRE(errors.size() == 5);
+    CHECK(c.format == Format::text);
+    CHECK(c.level == Level::info);
+    CHECK_FALSE(c.reuseaddr);
+    CHECK(c.wait_seconds == 0);
+    CHECK(c.sink == Sink::stderr_);
+    CHECK(errors[0] == "PORTSHIM_FORMAT=\"xml\" is not valid (text, json or github); using the default");
+    for (const char* bad : {"abc", "10s", "99999", ""}) {
+        errors.clear();
+        CHECK(parse({{"PORTSHIM_WAIT", bad}}, errors).wait_seconds == 0);
+        CHECK(errors.size() == 1);
+    }
+}
+
+TEST_CASE("secure execution ignores paths from the environment", "[config]") {
+    std::vector<std::string> errors;
+    const Config c = parse({{"PORTSHIM_LOG", "/tmp/x.log"}, {"PORTSHIM_STATE_DIR", "/tmp/s"}},
+                           errors, true);
+    CHECK(c.sink == Sink::stderr_);
+    CHECK(c.log_path[0] == '\0');
+    CHECK(c.state_dir[0] == '\0');
+    CHECK(errors.size() == 2);
+}
+
+TEST_CASE("an over-long log path is refused, not truncated", "[config]") {
+    std::vector<std::string> errors;
+    const Config c = parse({{"PORTSHIM_LOG", "/" + std::string(600, 'a')}}, errors);
+    CHECK(c.sink == Sink::stderr_);
+    CHECK(errors.size() == 1);
+}
