@@ -1,0 +1,163 @@
+// Text and JSON renderings of a verdict. Both are built in memory and handed
+// to the sink as one buffer, so each event is one write(2).
+#include "report.hpp"
+
+#include "address.hpp"
+
+#include <ctime>
+#include <fmt/format.h>
+#include <iterator>
+
+namespace portshim {
+
+namespace {
+
+void append_holder_json(std::string& out, const Holder& h) {
+    std::string cmdline;
+    for (const std::string& a : h.argv) {
+        if (!cmdline.empty()) cmdline += ' ';
+        cmdline += a;
+    }
+    fmt::format_to(std::back_inserter(out),
+                   "{{\"pid\":{},\"ppid\":{},\"comm\":{},\"exe\":{},\"cmdline\":{},\"uid\":{},"
+                   "\"fd\":{},\"cloexec\":{}}}",
+                   h.pid, h.ppid, json_string(h.comm), json_string(h.exe), json_string(cmdline),
+                   h.uid, h.fd, h.cloexec ? "true" : "false");
+}
+
+void append_string_array(std::string& out, const std::vector<std::string>& items) {
+    out += '[';
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i != 0) out += ',';
+        out += json_string(items[i]);
+    }
+    out += ']';
+}
+
+/** Length of a valid UTF-8 sequence starting at s[i], 0 when invalid. */
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return 0;
+    for (std::size_t k = 1; k < n; ++k)
+        if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return 0;
+    return n;
+}
+
+} // namespace
+
+std::string json_string(std::string_view s) {
+    std::string out;
+    out.reserve(s.size() + 2);
+    out += '"';
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        switch (c) {
+        case '"': out += "\\\""; ++i; continue;
+        case '\\': out += "\\\\"; ++i; continue;
+        case '\n': out += "\\n"; ++i; continue;
+        case '\r': out += "\\r"; ++i; continue;
+        case '\t': out += "\\t"; ++i; continue;
+        default: break;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+            ++i;
+            continue;
+        }
+        const std::size_t n = utf8_length(s, i);
+        if (n == 0) {
+            out += "\xef\xbf\xbd"; // U+FFFD: exe paths and cmdlines are bytes, JSON is UTF-8
+            ++i;
+            continue;
+        }
+        out.append(s.substr(i, n));
+        i += n;
+    }
+    out += '"';
+    return out;
+}
+
+std::string rfc3339(double epoch_seconds) {
+    const auto whole = static_cast<std::time_t>(epoch_seconds); // times are after 1970: truncation is floor
+    const int millis = static_cast<int>((epoch_seconds - static_cast<double>(whole)) * 1000) % 1000;
+    std::tm tm{};
+    gmtime_r(&whole, &tm);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
+                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+}
+
+std::string describe_call(const Request& req) {
+    const char* call = req.call == Call::listen ? "listen" : "bind";
+    if (req.proto == Proto::unix_stream || req.proto == Proto::unix_dgram)
+        return fmt::format("{}({}/unix)", call, req.unix_path);
+    return fmt::format("{}({}/{})", call, format_endpoint(req.local), proto_name(req.proto));
+}
+
+std::string render_text(const Request& req, const Verdict& v, const ReportContext& ctx) {
+    std::string out;
+    auto line = [&](std::string_view label, std::string_view text) {
+        fmt::format_to(std::back_inserter(out), "portshim[{}]:   {}{}\n", ctx.pid, label, text);
+    };
+    fmt::format_to(std::back_inserter(out), "portshim[{}]: {} failed: {} — {}: {}\n", ctx.pid,
+                   describe_call(req), errno_name(req.err), v.cause, v.summary);
+    int budget = 10; // the whole report stays within about 12 lines
+    for (const std::string& w : v.why)
+        if (budget-- > 0) line("why: ", w);
+    if (!v.fix.empty()) line("fix: ", v.fix), --budget;
+    if (!v.confirm.empty()) {
+        std::string joined;
+        for (const std::string& c : v.confirm) joined += (joined.empty() ? "" : "; ") + c;
+        line("confirm: ", joined);
+        --budget;
+    }
+    // Evidence is secondary: only as much as fits.
+    for (const std::string& e : v.evidence)
+        if (budget-- > 0) line("seen: ", e);
+    return out;
+}
+
+std::string render_json(const Request& req, const Verdict& v, const ReportContext& ctx) {
+    std::string out = "{\"event\":\"bind-failed\"";
+    auto out_it = std::back_inserter(out);
+    fmt::format_to(out_it, ",\"time\":{},\"pid\":{},\"exe\":{}", json_string(rfc3339(ctx.now)),
+                   ctx.pid, json_string(ctx.exe));
+    fmt::format_to(out_it, ",\"call\":\"{}\",\"proto\":\"{}\"",
+                   req.call == Call::listen ? "listen" : "bind", proto_name(req.proto));
+    if (req.proto == Proto::unix_stream || req.proto == Proto::unix_dgram)
+        fmt::format_to(out_it, ",\"address\":{},\"path\":{}", json_string(req.unix_path),
+                       json_string(req.unix_path));
+    else
+        fmt::format_to(out_it, ",\"address\":{},\"port\":{}", json_string(format_address(req.local)),
+                       req.local.port);
+    fmt::format_to(out_it, ",\"errno\":{},\"cause\":{},\"summary\":{},\"holders\":[", req.err,
+                   json_string(v.cause), json_string(v.summary));
+    for (std::size_t i = 0; i < v.holders.size(); ++i) {
+        if (i != 0) out += ',';
+        append_holder_json(out, v.holders[i]);
+    }
+    out += "],\"why\":";
+    append_string_array(out, v.why);
+    out += ",\"evidence\":";
+    append_string_array(out, v.evidence);
+    fmt::format_to(std::back_inserter(out), ",\"fix\":{},\"confirm\":", json_string(v.fix));
+    append_string_array(out, v.confirm);
+    out += ",\"backtrace\":[]}\n";
+    return out;
+}
+
+std::string render(Format format, const Request& req, const Verdict& v, const ReportContext& ctx) {
+    if (format == Format::json) return render_json(req, v, ctx);
+    return render_text(req, v, ctx);
+}
+
+std::string render_config_error(Format format, std::string_view message, const ReportContext& ctx) {
+    if (format == Format::json)
+        return fmt::format("{{\"event\":\"config-error\",\"time\":{},\"pid\":{},\"exe\":{},"
+                           "\"message\":{}}}\n",
+                           json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe),
+                           json_string(message));
+    return fmt::format("portshim[{}]: warning: {}\n", ctx.pid, message);
+}
+
+} // namespace portshim

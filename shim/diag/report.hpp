@@ -1,0 +1,45 @@
+// Renderers: a verdict as text lines for a terminal or journal, or as one
+// JSON object per line with the keys DESIGN.md fixes as a contract.
+#pragma once
+
+#include "config.hpp"
+#include "types.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace portshim {
+
+/** Who reports, and when: the reporting process, not the holder. */
+struct ReportContext {
+    int pid = 0;
+    std::string exe;
+    double now = 0;                   ///< seconds since the epoch
+};
+
+/**
+ * Text: a grep-able first line
+ * "portshim[PID]: bind(0.0.0.0:8080/tcp) failed: EADDRINUSE — CAUSE: SUMMARY",
+ * then why/fix/confirm lines, each prefixed "portshim[PID]:", at most ~12 lines.
+ */
+std::string render_text(const Request& req, const Verdict& v, const ReportContext& ctx);
+
+/** One "bind-failed" JSON object and a newline. */
+std::string render_json(const Request& req, const Verdict& v, const ReportContext& ctx);
+
+/** render_text or render_json by format (github falls back to text until it has its own). */
+std::string render(Format format, const Request& req, const Verdict& v, const ReportContext& ctx);
+
+/** A one-line warning about configuration, as text or a "config-error" JSON event. */
+std::string render_config_error(Format format, std::string_view message, const ReportContext& ctx);
+
+/** "bind(0.0.0.0:8080/tcp)" or "bind(/run/app.sock/unix)". */
+std::string describe_call(const Request& req);
+
+/** JSON string literal with quotes; invalid UTF-8 bytes become U+FFFD. */
+std::string json_string(std::string_view s);
+
+/** RFC 3339 UTC time with milliseconds, "2026-11-26T08:05:12.345Z". */
+std::string rfc3339(double epoch_seconds);
+
+} // namespace portshim

@@ -1,0 +1,82 @@
+// Plain-data builders for rule and renderer tests: sockets, holders and
+// requests as the probes would report them.
+#pragma once
+
+#include "address.hpp"
+#include "types.hpp"
+
+#include <string>
+#include <vector>
+
+namespace portshim::fixtures {
+
+inline Endpoint ep(const char* addr, std::uint16_t port) { return *parse_address(addr, port); }
+
+inline SocketEntry tcp(const char* addr, std::uint16_t port, std::uint8_t state,
+                       std::uint64_t inode, std::uint32_t uid = 1000, int v6only = -1) {
+    SocketEntry s;
+    s.proto = Proto::tcp;
+    s.local = ep(addr, port);
+    s.state = state;
+    s.inode = inode;
+    s.uid = uid;
+    s.v6only = v6only;
+    return s;
+}
+
+inline SocketEntry time_wait(const char* addr, std::uint16_t port, const char* peer,
+                             std::uint16_t peer_port, std::uint32_t expires_ms) {
+    SocketEntry s = tcp(addr, port, tcp_state::time_wait, 0, 0);
+    s.remote = ep(peer, peer_port);
+    s.timer = 3;
+    s.expires_ms = expires_ms;
+    return s;
+}
+
+inline Holder holder(int pid, int ppid, const char* exe, std::vector<std::string> argv,
+                     std::uint64_t inode, int fd, double start_time = 0,
+                     std::uint64_t start_ticks = 0) {
+    Holder h;
+    h.pid = pid;
+    h.ppid = ppid;
+    h.exe = exe;
+    const std::string e = exe;
+    h.comm = e.substr(e.rfind('/') + 1, 15);
+    h.argv = std::move(argv);
+    h.uid = 1000;
+    h.fd = fd;
+    h.inode = inode;
+    h.start_time = start_time;
+    h.start_ticks = start_ticks;
+    return h;
+}
+
+inline Request bind_request(const char* addr, std::uint16_t port, Proto proto = Proto::tcp) {
+    Request r;
+    r.call = Call::bind;
+    r.proto = proto;
+    r.fd = 3;
+    r.err = 98;
+    r.local = ep(addr, port);
+    r.reuseaddr = 0;
+    return r;
+}
+
+/** An observation made by pid 4120 running /opt/legacy/server as uid 1000. */
+inline Observation observation_of_self(const char* exe = "/opt/legacy/server") {
+    Observation o;
+    o.self.pid = 4120;
+    o.self.ppid = 1;
+    o.self.uid = 1000;
+    o.self.exe = exe;
+    o.self.argv = {exe, "--port", "8080"};
+    o.host.now = 1'800'000'000;
+    o.host.port_range_low = 32768;
+    o.host.port_range_high = 60999;
+    o.netlink_ok = true;
+    o.proc_ok = true;
+    o.user_names = {{0, "root"}, {1000, "app"}};
+    return o;
+}
+
+} // namespace portshim::fixtures

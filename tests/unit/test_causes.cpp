@@ -1,0 +1,246 @@
+// Every cause rule on plain data: which socket blocks, who is named, and the
+// words of the fix. No sockets or /proc are touched here.
+#include "causes.hpp"
+#include "fixtures.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace portshim;
+using namespace portshim::fixtures;
+
+namespace {
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool any_contains(const std::vector<std::string>& lines, const std::string& part) {
+    for (const auto& l : lines)
+        if (contains(l, part)) return true;
+    return false;
+}
+} // namespace
+
+TEST_CASE("a listener run by the same executable is the previous instance", "[causes]") {
+    Observation o = observation_of_self();
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 5555)};
+    o.holders = {holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 5555, 3,
+                        1'800'000'000 - 150)};
+    const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "previous-instance");
+    REQUIRE(v.holders.size() == 1);
+    CHECK(v.holders[0].pid == 4112);
+    CHECK(contains(v.summary, "pid 4112 (/opt/legacy/server, started 2 min ago)"));
+    CHECK(contains(v.summary, "listens on 0.0.0.0:8080"));
+    CHECK(contains(v.fix, "kill -TERM 4112"));
+    CHECK(any_contains(v.confirm, "sudo ss -tlnp 'sport = :8080'"));
+}
+
+TEST_CASE("a replaced binary still counts as the previous instance, and says so", "[causes]") {
+    Observation o = observation_of_self();
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 5555)};
+    o.holders = {holder(4112, 1, "/opt/legacy/server (deleted)", {"server"}, 5555, 3)};
+    const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "previous-instance");
+    CHECK(any_contains(v.why, "(deleted)"));
+}
+
+TEST_CASE("prefork servers: the master is named, not a worker", "[causes]") {
+    Observation o = observation_of_self("/usr/sbin/nginx");
+    o.sockets = {tcp("0.0.0.0", 80, tcp_state::listen, 777)};
+    o.holders = {holder(201, 200, "/usr/sbin/nginx", {"nginx: worker process"}, 777, 6, 0, 900),
+                 holder(200, 1, "/usr/sbin/nginx", {"nginx: master process"}, 777, 6, 0, 800),
+                 holder(202, 200, "/usr/sbin/nginx", {"nginx: worker process"}, 777, 6, 0, 901)};
+    const Verdict v = diagnose(bind_request("0.0.0.0", 80), o);
+    CHECK(v.cause == "previous-instance");
+    REQUIRE(v.holders.size() == 3);
+    CHECK(v.holders[0].pid == 200);
+    CHECK(any_contains(v.why, "3 processes share this socket"));
+}
+
+TEST_CASE("interpreters compare the script, not the interpreter", "[causes]") {
+    CHECK(same_program("/usr/bin/python3.11", {"python3", "app.py"}, "/usr/bin/python3.11",
+                       {"python3", "-u", "app.py"}));
+    CHECK_FALSE(same_program("/usr/bin/python3.11", {"python3", "app.py"}, "/usr/bin/python3.11",
+                             {"python3", "other.py"}));
+    CHECK(same_program("/usr/bin/python3.11", {"python3", "-m", "http.server"},
+                       "/usr/bin/python3.11", {"python3", "-m", "http.server", "9000"}));
+    CHECK_FALSE(same_program("/usr/bin/node", {"node", "a.js"}, "/usr/bin/node", {"node", "b.js"}));
+    CHECK(same_program("/opt/x (deleted)", {}, "/opt/x", {}));
+    CHECK_FALSE(same_program("/opt/x", {}, "/opt/y", {}));
+
+    Observation o = observation_of_self("/usr/bin/python3.11");
+    o.self.argv = {"python3", "app.py"};
+    o.sockets = {tcp("0.0.0.0", 8000, tcp_state::listen, 42)};
+    o.holders = {holder(300, 1, "/usr/bin/python3.11", {"python3", "worker.py"}, 42, 5)};
+    CHECK(diagnose(bind_request("0.0.0.0", 8000), o).cause == "other-service");
+    o.holders[0].argv = {"python3", "app.py"};
+    CHECK(diagnose(bind_request("0.0.0.0", 8000), o).cause == "previous-instance");
+}
+
+TEST_CASE("a different program is another service, named with its command line", "[causes]") {
+    Observation o = observation_of_self();
+    o.sockets = {tcp("127.0.0.1", 8080, tcp_state::listen, 99)};
+    o.holders = {holder(812, 1, "/usr/sbin/nginx", {"nginx: master process /usr/sbin/nginx"}, 99, 6)};
+    const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "other-service");
+    CHECK(v.holders.at(0).pid == 812);
+    CHECK(contains(v.summary, "pid 812 (/usr/sbin/nginx) listens on 127.0.0.1:8080"));
+    CHECK(any_contains(v.why, "nginx: master process"));
+    // The overlap is explained in words: the wanted wildcard covers the held address.
+    CHECK(any_contains(v.why, "0.0.0.0 would cover every address, including 127.0.0.1"));
+}
+
+TEST_CASE("a socket on another address of the port does not block", "[causes]") {
+    Observation o = observation_of_self();
+    o.sockets = {tcp("127.0.0.2", 8080, tcp_state::listen, 99)};
+    o.holders = {holder(812, 1, "/usr/sbin/nginx", {"nginx"}, 99, 6)};
+    const Verdict v = diagnose(bind_request("127.0.0.1", 8080), o);
+    CHECK(v.cause == "unknown");
+    CHECK(v.holders.empty());
+}
+
+TEST_CASE("a dual-stack [::] listener blocks 0.0.0.0; a v6only one does not", "[causes]") {
+    Observation o = observation_of_self();
+    o.sockets = {tcp("::", 8080, tcp_state::listen, 7, 1000, 0)};
+    o.holders = {holder(900, 1, "/usr/bin/other", {"other"}, 7, 4)};
+    Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "other-service");
+    CHECK(contains(v.summary, "[::]:8080 (dual-stack)"));
+    CHECK(any_contains(v.why, "without IPV6_V6ONLY also accepts IPv4"));
+    o.sockets[0].v6only = 1;
+    v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "unknown");
+}
+
+TEST_CASE("this process holding 0.0.0.0 then binding dual-stack [::] is self", "[causes]") {
+    Observation o = observation_of_self();
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 11)};
+    o.holders = {holder(4120, 1, "/opt/legacy/server", {"server"}, 11, 3)};
+    Request r = bind_request("::", 8080);
+    r.fd = 4;
+    r.v6only = 0;
+    const Verdict v = diagnose(r, o);
+    CHECK(v.cause == "self");
+    CHECK(v.holders.at(0).pid == 4120);
+    CHECK(contains(v.summary, "fd 3"));
+    CHECK(contains(v.fix, "IPV6_V6ONLY"));
+    CHECK(any_contains(v.why, "IPV6_V6ONLY"));
+}
+
+TEST_CASE("binding the same address twice in one process is self", "[causes]") {
+    Observation o = observation_of_self();
+    o.sockets = {tcp("127.0.0.1", 8080, tcp_state::bound_inactive, 11)};
+    o.holders = {holder(4120, 1, "/opt/legacy/server", {"server"}, 11, 5)};
+    const Verdict v = diagnose(bind_request("127.0.0.1", 8080), o);
+    CHECK(v.cause == "self");
+    CHECK(contains(v.summary, "holds 127.0.0.1:8080 on fd 5 (bound, not listening)"));
+    CHECK(any_contains(v.why, "binds the same port twice"));
+}
+
+TEST_CASE("listen() losing to an earlier SO_REUSEADDR listener of ours is self", "[causes]") {
+    Observation o = observation_of_self();
+    o.sockets = {tcp("127.0.0.1", 8080, tcp_state::listen, 11),
+                 tcp("127.0.0.1", 8080, tcp_state::bound_inactive, 12)};
+    o.holders = {holder(4120, 1, "/opt/legacy/server", {"server"}, 11, 3),
+                 holder(4120, 1, "/opt/legacy/server", {"server"}, 12, 4)};
+    Request r = bind_request("127.0.0.1", 8080);
+    r.call = Call::listen;
+    r.fd = 4;
+    r.inode = 12;
+    r.reuseaddr = 1;
+    const Verdict v = diagnose(r, o);
+    CHECK(v.cause == "self");
+    CHECK(v.holders.at(0).fd == 3);
+    CHECK(contains(v.summary, "only one may listen"));
+}
+
+TEST_CASE("a socket nobody visible holds is a hidden owner: not root", "[causes]") {
+    Observation o = observation_of_self();
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 31337, 0)};
+    o.pids_unreadable = 12;
+    const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "hidden-owner");
+    CHECK(v.holders.empty());
+    CHECK(contains(v.summary, "root (uid 0)"));
+    CHECK(contains(v.summary, "inode 31337"));
+    CHECK(any_contains(v.why, "not root"));
+    CHECK(contains(v.fix, "sudo ss -tlnp 'sport = :8080'"));
+}
+
+TEST_CASE("a hidden owner seen as root is in another PID namespace", "[causes]") {
+    Observation o = observation_of_self();
+    o.self.uid = 0;
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 31337, 0)};
+    const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "hidden-owner");
+    CHECK(any_contains(v.why, "another PID namespace"));
+    CHECK(contains(v.fix, "ss -tlnp 'sport = :8080'"));
+    CHECK_FALSE(contains(v.fix, "sudo"));
+}
+
+TEST_CASE("only TIME_WAIT remnants: time-wait with count and expiry", "[causes]") {
+    Observation o = observation_of_self();
+    o.sockets = {time_wait("127.0.0.1", 8080, "127.0.0.1", 51322, 41200),
+                 time_wait("127.0.0.1", 8080, "127.0.0.1", 51324, 58100)};
+    o.reuse_probe = ReuseProbe::blocked;
+    Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "time-wait");
+    CHECK(v.holders.empty());
+    CHECK(contains(v.summary, "2 old connections on port 8080 remain in TIME_WAIT"));
+    CHECK(contains(v.summary, "TIME_WAIT"));
+    CHECK(contains(v.summary, "the last expires in 59 s"));
+    CHECK(any_contains(v.why, "neither side set SO_REUSEADDR"));
+    CHECK(contains(v.fix, "wait 59 s"));
+
+    o.reuse_probe = ReuseProbe::binds;
+    v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(any_contains(v.why, "the old listener set SO_REUSEADDR"));
+    CHECK(contains(v.fix, "set SO_REUSEADDR on the listening socket before bind"));
+
+    Request with_flag = bind_request("0.0.0.0", 8080);
+    with_flag.reuseaddr = 1;
+    o.reuse_probe = ReuseProbe::blocked;
+    v = diagnose(with_flag, o);
+    CHECK(any_contains(v.why, "this socket set SO_REUSEADDR, but the previous instance did not"));
+}
+
+TEST_CASE("a live listener wins over remnants on the same port", "[causes]") {
+    Observation o = observation_of_self();
+    o.sockets = {time_wait("127.0.0.1", 8080, "127.0.0.1", 51322, 41200),
+                 tcp("0.0.0.0", 8080, tcp_state::listen, 5555)};
+    o.holders = {holder(4112, 1, "/opt/legacy/server", {"server"}, 5555, 3)};
+    CHECK(diagnose(bind_request("0.0.0.0", 8080), o).cause == "previous-instance");
+}
+
+TEST_CASE("nothing found: unknown, with what was checked and what failed", "[causes]") {
+    Observation o = observation_of_self();
+    o.netlink_ok = false;
+    o.procnet_used = true;
+    o.evidence = {"netlink sock_diag refused: EPERM; read /proc/net/tcp and /proc/net/tcp6 instead"};
+    const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "unknown");
+    CHECK(any_contains(v.evidence, "netlink sock_diag refused: EPERM"));
+    CHECK(any_contains(v.evidence, "/proc/net: port 8080/tcp has 0 listening"));
+    CHECK(contains(v.summary, "probably freed"));
+
+    o.procnet_used = false;
+    CHECK(contains(diagnose(bind_request("0.0.0.0", 8080), o).summary, "could not be read"));
+}
+
+TEST_CASE("UDP sockets block UDP binds only", "[causes]") {
+    Observation o = observation_of_self();
+    SocketEntry s = tcp("0.0.0.0", 5353, tcp_state::close, 77);
+    s.proto = Proto::udp;
+    o.sockets = {s};
+    o.holders = {holder(600, 1, "/usr/sbin/avahi-daemon", {"avahi-daemon: running"}, 77, 12)};
+    Verdict v = diagnose(bind_request("0.0.0.0", 5353, Proto::udp), o);
+    CHECK(v.cause == "other-service");
+    CHECK(contains(v.summary, "is bound to 0.0.0.0:5353"));
+    CHECK(any_contains(v.confirm, "ss -ualnp"));
+    CHECK(diagnose(bind_request("0.0.0.0", 5353, Proto::tcp), o).cause == "unknown");
+}
+
+TEST_CASE("durations read as an operator says them", "[causes]") {
+    CHECK(format_duration(42) == "42 s");
+    CHECK(format_duration(150) == "2 min");
+    CHECK(format_duration(3600 * 2 + 300) == "2 h 5 min");
+    CHECK(format_duration(3 * 86400 + 5) == "3 days");
+    CHECK(format_duration(-4) == "0 s");
+}
