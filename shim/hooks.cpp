@@ -1,0 +1,42 @@
+// The only definitions of libc names in portshim. Each hook forwards to libc
+// and, when the call failed in a way worth explaining, asks runtime for a report.
+#include "real.hpp"
+#include "runtime.hpp"
+
+#include <cerrno>
+#include <sys/socket.h>
+
+#define PORTSHIM_EXPORT extern "C" __attribute__((visibility("default")))
+
+PORTSHIM_EXPORT int bind(int fd, const struct sockaddr* addr, socklen_t len) {
+    portshim::ensure_init();
+    if (portshim::reentered()) return portshim::real::bind(fd, addr, len);
+    const int rc = portshim::real::bind(fd, addr, len);
+    if (rc == 0 || errno != EADDRINUSE) return rc;
+    const int saved = errno;
+    portshim::report_failure(portshim::Call::bind, fd, addr, len, saved);
+    errno = saved;
+    return rc;
+}
+
+PORTSHIM_EXPORT int listen(int fd, int backlog) {
+    portshim::ensure_init();
+    if (portshim::reentered()) return portshim::real::listen(fd, backlog);
+    const int rc = portshim::real::listen(fd, backlog);
+    if (rc == 0 || errno != EADDRINUSE) return rc;
+    const int saved = errno;
+    portshim::report_failure(portshim::Call::listen, fd, nullptr, 0, saved);
+    errno = saved;
+    return rc;
+}
+
+PORTSHIM_EXPORT int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
+    portshim::ensure_init();
+    return portshim::real::setsockopt(fd, level, name, value, len);
+}
+
+namespace {
+// Initialise at load as well, so configuration errors show when the program
+// starts rather than at its first bind. Hooks do not depend on it having run.
+__attribute__((constructor)) void portshim_load() { portshim::ensure_init(); }
+} // namespace
