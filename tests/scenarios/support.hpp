@@ -1,0 +1,120 @@
+// Support for scenario tests: run helper programs (optionally preloaded, optionally as
+// nobody), read their output with timeouts, kill them by pid, and parse JSON events.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace portshim::test {
+
+using namespace std::chrono_literals;
+
+/** Paths fixed at build time; library() is empty until libportshim.so is built. */
+std::string library();
+std::string legacy_server();
+std::string other_daemon();
+std::string bind_probe();
+
+inline constexpr unsigned nobody_uid = 65534;
+
+/** Prints "SKIPPED: reason", kills every child still running and exits 77 (ctest skip). */
+[[noreturn]] void skip(const std::string& reason);
+
+/** The library path, or skip("library not built"). */
+std::string require_library();
+
+/** Skips unless running as root. */
+void require_root(const std::string& why);
+
+/** True when uid nobody can open every path for reading (checked by a child as nobody). */
+bool readable_by_nobody(const std::vector<std::string>& paths);
+
+/** How to start a program. */
+struct Launch {
+    bool preload = false;   ///< LD_PRELOAD=library() and PORTSHIM_FORMAT=json
+    bool as_nobody = false; ///< setgroups/setgid/setuid to nobody before exec
+    std::vector<std::pair<std::string, std::string>> env; ///< extra variables
+};
+
+/** A child process with captured stdout and stderr; killed by pid and reaped on destruction. */
+class Process {
+public:
+    Process(std::vector<std::string> argv, const Launch& launch);
+    ~Process();
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+
+    int pid() const { return pid_; }
+
+    /** Next stdout line without its newline; nullopt on EOF or timeout. */
+    std::optional<std::string> read_line(std::chrono::milliseconds timeout = 10s);
+
+    /** Exit code, or 128+signal; on timeout kills the child and returns -1. */
+    int wait(std::chrono::milliseconds timeout = 20s);
+
+    /** Everything captured so far (complete after wait()). */
+    const std::string& out() const { return out_; }
+    const std::string& err() const { return err_; }
+
+private:
+    bool pump(int timeout_ms);
+    void kill_and_reap();
+
+    int pid_ = -1;
+    int out_fd_ = -1, err_fd_ = -1;
+    std::string out_, err_;
+    std::size_t out_read_ = 0; ///< how much of out_ read_line() has returned
+    std::optional<int> status_;
+};
+
+/** Reads the "port P" line a server prints once it listens; fails the test otherwise. */
+int read_port(Process& server);
+
+/** Connects to 127.0.0.1:port, reads to EOF and closes (the server closed first). */
+std::string fetch(int port);
+
+/** A parsed JSON value; missing keys and out-of-range indexes yield a null value. */
+class Json {
+public:
+    enum class Type { null, boolean, number, string, array, object };
+
+    Type type() const { return type_; }
+    bool is_null() const { return type_ == Type::null; }
+    bool is_string() const { return type_ == Type::string; }
+    bool is_number() const { return type_ == Type::number; }
+    bool is_array() const { return type_ == Type::array; }
+    bool is_object() const { return type_ == Type::object; }
+    bool has(const std::string& key) const;
+
+    bool boolean() const { return boolean_; }
+    double number() const { return number_; }
+    const std::string& str() const { return string_; }
+    const std::vector<Json>& items() const { return items_; }
+    const std::map<std::string, Json>& members() const { return members_; }
+
+    const Json& operator[](const std::string& key) const;
+    const Json& operator[](std::size_t index) const;
+
+private:
+    friend class JsonParser;
+    Type type_ = Type::null;
+    bool boolean_ = false;
+    double number_ = 0;
+    std::string string_;
+    std::vector<Json> items_;
+    std::map<std::string, Json> members_;
+};
+
+/** Strict RFC 8259 parse of one document; throws std::runtime_error with the offset. */
+Json parse_json(std::string_view text);
+
+/** Every stderr line starting with '{', parsed strictly. */
+std::vector<Json> json_lines(const std::string& text);
+
+} // namespace portshim::test
