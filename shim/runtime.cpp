@@ -1,26 +1,21 @@
-// One-time initialisation, the re-entry guard and the diagnosis path. All
-// state is plain data with static storage: no constructors run at load, no
-// destructors at exit, so hooks work at any point of a process's life.
+// One-time initialisation, the re-entry guard, and the path to the engine.
+// This file is part of the small preloaded library: no C++ runtime, no
+// allocation, no constructors or destructors of its own state. The diagnosis
+// engine (C++, fmt, probes) lives in libportshim-engine.so and is loaded with
+// dlopen(RTLD_LOCAL) only when there is something to report, so a process that
+// never fails a bind pays nothing for it.
 #include "runtime.hpp"
 
-#include "diag/address.hpp"
-#include "diag/causes.hpp"
-#include "diag/config.hpp"
-#include "diag/observe.hpp"
-#include "diag/report.hpp"
-#include "log.hpp"
+#include "engine_api.hpp"
 #include "real.hpp"
 
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
-#include <net/if.h>
-#include <netinet/in.h>
+#include <dlfcn.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 namespace portshim {
@@ -49,16 +44,87 @@ const Config& config() noexcept {
     return g_state.load(std::memory_order_acquire) == ready ? g_config : g_defaults;
 }
 
-double now_seconds() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+/** Appends `text` to buf[0..size) at *len, truncating; keeps buf NUL-terminated. */
+void append(char* buf, std::size_t size, std::size_t& len, const char* text) {
+    while (*text != '\0' && len + 1 < size) buf[len++] = *text++;
+    buf[len] = '\0';
 }
 
-std::string self_exe() {
-    char buf[4096];
-    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf);
-    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+void append_number(char* buf, std::size_t size, std::size_t& len, long value) {
+    char digits[24];
+    int n = 0;
+    unsigned long v = value < 0 ? 0UL - static_cast<unsigned long>(value) : static_cast<unsigned long>(value);
+    do digits[n++] = static_cast<char>('0' + v % 10); while ((v /= 10) != 0 && n < 22);
+    if (value < 0) digits[n++] = '-';
+    char out[24];
+    for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+    out[n] = '\0';
+    append(buf, size, len, out);
+}
+
+/**
+ * The engine's entry points, resolved once. dlopen(RTLD_LOCAL) keeps the
+ * engine's symbols (and its static C++ runtime) out of the host's global
+ * scope; RTLD_NODELETE keeps it mapped for the life of the process.
+ */
+struct Engine {
+    std::atomic<int> state{0};  // 0 not tried, 1 loaded, -1 failed
+    std::atomic<portshim_engine_report_fn> report{nullptr};
+    std::atomic<portshim_engine_config_errors_fn> config_errors{nullptr};
+    char error[256] = {};
+};
+Engine g_engine;
+
+bool load_engine() {
+    const int state = g_engine.state.load(std::memory_order_acquire);
+    if (state != 0) return state == 1;
+    // The engine sits next to this library: lib/portshim/ in the build and install trees.
+    Dl_info info{};
+    char path[4096];
+    std::size_t len = 0;
+    if (::dladdr(reinterpret_cast<void*>(&load_engine), &info) == 0 || info.dli_fname == nullptr) {
+        std::strcpy(g_engine.error, "cannot find libportshim.so's own path (dladdr)");
+        g_engine.state.store(-1, std::memory_order_release);
+        return false;
+    }
+    append(path, sizeof path, len, info.dli_fname);
+    while (len > 0 && path[len - 1] != '/') --len;
+    path[len] = '\0';
+    append(path, sizeof path, len, PORTSHIM_ENGINE_FILE);
+    void* handle = ::dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (handle != nullptr) {
+        auto report = reinterpret_cast<portshim_engine_report_fn>(::dlsym(handle, "portshim_engine_report"));
+        auto errors = reinterpret_cast<portshim_engine_config_errors_fn>(
+            ::dlsym(handle, "portshim_engine_config_errors"));
+        if (report != nullptr && errors != nullptr) {
+            g_engine.report.store(report, std::memory_order_relaxed);
+            g_engine.config_errors.store(errors, std::memory_order_relaxed);
+            g_engine.state.store(1, std::memory_order_release);
+            return true;
+        }
+    }
+    const char* why = ::dlerror();
+    std::size_t elen = 0;
+    append(g_engine.error, sizeof g_engine.error, elen, why != nullptr ? why : path);
+    g_engine.state.store(-1, std::memory_order_release);
+    return false;
+}
+
+/** Without the engine there is no diagnosis, but the operator still learns why. */
+void report_engine_missing(int err) {
+    struct stat st;
+    if (::fstat(2, &st) != 0 || S_ISSOCK(st.st_mode)) return;
+    char line[512];
+    std::size_t len = 0;
+    append(line, sizeof line, len, "portshim[");
+    append_number(line, sizeof line, len, static_cast<long>(::getpid()));
+    append(line, sizeof line, len, "]: a call failed with errno ");
+    append_number(line, sizeof line, len, err);
+    append(line, sizeof line, len, ", but the diagnosis engine could not be loaded: ");
+    append(line, sizeof line, len, g_engine.error);
+    append(line, sizeof line, len, "\n");
+    ssize_t ignored = ::write(2, line, len);
+    (void)ignored;
 }
 
 void init_slow() noexcept {
@@ -69,76 +135,16 @@ void init_slow() noexcept {
         return;
     const int saved = errno;
     Guard guard;
-    try {
-        std::vector<std::string> errors;
-        // AT_SECURE: setuid/setgid or capabilities gained at exec; paths from the
-        // environment are then ignored (ld.so(8) does the same for LD_PRELOAD paths).
-        const bool secure = ::getauxval(AT_SECURE) != 0;
-        g_config = parse_config([](const char* n) -> const char* { return std::getenv(n); }, secure, errors);
-        if (!errors.empty() && g_config.level >= Level::warn) {
-            ReportContext ctx{static_cast<int>(::getpid()), self_exe(), now_seconds()};
-            std::string out;
-            for (const std::string& e : errors) out += render_config_error(g_config.format, e, ctx);
-            log::emit(g_config, Level::warn, out);
-        }
-    } catch (...) {
-        g_config = Config{};
-    }
+    ConfigErrors errors;
+    // AT_SECURE: setuid/setgid or capabilities gained at exec; paths from the
+    // environment are then ignored (ld.so(8) does the same for LD_PRELOAD paths).
+    const bool secure = ::getauxval(AT_SECURE) != 0;
+    g_config = parse_config([](const char* n) -> const char* { return std::getenv(n); }, secure,
+                            errors);
     g_state.store(ready, std::memory_order_release);
+    if (errors.count > 0 && g_config.level >= Level::warn && load_engine())
+        g_engine.config_errors.load(std::memory_order_relaxed)(&g_config, &errors);
     errno = saved;
-}
-
-bool get_int_option(int fd, int level, int name, int& out) {
-    socklen_t len = sizeof out;
-    return ::getsockopt(fd, level, name, &out, &len) == 0;
-}
-
-/** What the failing socket is and what it asked for, from the fd and the call's address. */
-bool describe_request(Call call, int fd, const sockaddr* addr, socklen_t len, int err,
-                      Request& req) {
-    req.call = call;
-    req.fd = fd;
-    req.err = err;
-    int family = 0, type = 0;
-    if (!get_int_option(fd, SOL_SOCKET, SO_DOMAIN, family) ||
-        !get_int_option(fd, SOL_SOCKET, SO_TYPE, type))
-        return false;
-    sockaddr_storage local{};
-    if (call == Call::listen || addr == nullptr) {
-        socklen_t n = sizeof local;
-        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &n) != 0) return false;
-        addr = reinterpret_cast<const sockaddr*>(&local);
-        len = n;
-    }
-    if (family == AF_UNIX) {
-        req.proto = type == SOCK_STREAM ? Proto::unix_stream : Proto::unix_dgram;
-        if (len > offsetof(sockaddr_un, sun_path)) {
-            const char* path = reinterpret_cast<const sockaddr_un*>(addr)->sun_path;
-            const std::size_t max = len - offsetof(sockaddr_un, sun_path);
-            if (path[0] == '\0') req.unix_path = "@" + std::string(path + 1, strnlen(path + 1, max - 1));
-            else req.unix_path.assign(path, strnlen(path, max));
-        }
-    } else if (family == AF_INET || family == AF_INET6) {
-        if (type == SOCK_STREAM) req.proto = Proto::tcp;
-        else if (type == SOCK_DGRAM) req.proto = Proto::udp;
-        else return false;
-        const auto ep = endpoint_from_sockaddr(addr, len);
-        if (!ep) return false;
-        req.local = *ep;
-    } else {
-        return false;
-    }
-    int v = 0;
-    if (get_int_option(fd, SOL_SOCKET, SO_REUSEADDR, v)) req.reuseaddr = v != 0;
-    if (get_int_option(fd, SOL_SOCKET, SO_REUSEPORT, v)) req.reuseport = v != 0;
-    if (family == AF_INET6 && get_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, v)) req.v6only = v != 0;
-    char dev[IFNAMSIZ + 1] = {};
-    socklen_t dev_len = IFNAMSIZ;
-    if (::getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dev_len) == 0 && dev_len > 0)
-        req.device.assign(dev, strnlen(dev, dev_len));
-    struct stat st;
-    if (::fstat(fd, &st) == 0) req.inode = st.st_ino;
-    return true;
 }
 
 } // namespace
@@ -152,20 +158,18 @@ bool reentered() noexcept { return t_depth != 0; }
 void report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err) noexcept {
     const int saved = errno;
     Guard guard;
-    try {
-        Request req;
-        if (describe_request(call, fd, addr, len, err, req)) {
-            ProbeEnv env;
-            env.bind_fn = &real::bind;
-            const Observation obs = observe(req, env);
-            const Verdict verdict = diagnose(req, obs);
-            const ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
-                                    obs.host.now > 0 ? obs.host.now : now_seconds()};
-            const Config& cfg = config();
-            log::emit(cfg, Level::error, render(cfg.format, req, verdict, ctx));
-        }
-    } catch (...) {
-        // Out of memory or a bug in the engine: the report is lost, the host is not.
+    if (load_engine()) {
+        Failure f;
+        f.call = call == Call::listen ? 1 : 0;
+        f.fd = fd;
+        f.err = err;
+        f.addr = addr;
+        f.addr_len = len;
+        f.real_bind = &real::bind;
+        f.config = &config();
+        g_engine.report.load(std::memory_order_relaxed)(&f);
+    } else {
+        report_engine_missing(err);
     }
     errno = saved;
 }

@@ -1,28 +1,49 @@
-// Parsing of the PORTSHIM_* variables: each bad value becomes one message and
-// the default, never a failure (the host program must always run).
+// Parsing of the PORTSHIM_* variables: each bad value becomes one error and
+// the default, never a failure (the host program must always run). Plain C++:
+// no allocation, no exceptions, so the small preload library can link it.
 #include "config.hpp"
 
-#include <cerrno>
-#include <cstdlib>
 #include <cstring>
-#include <fmt/format.h>
-#include <string_view>
+#include <initializer_list>
 
 namespace portshim {
 
 namespace {
 
-bool parse_bool(std::string_view v, bool& out) {
-    if (v == "1" || v == "yes" || v == "true" || v == "on") return out = true, true;
-    if (v == "0" || v == "no" || v == "false" || v == "off" || v.empty()) return out = false, true;
+bool equals(const char* a, const char* b) { return std::strcmp(a, b) == 0; }
+
+bool parse_bool(const char* v, bool& out) {
+    for (const char* yes : {"1", "yes", "true", "on"})
+        if (equals(v, yes)) return out = true, true;
+    for (const char* no : {"0", "no", "false", "off", ""})
+        if (equals(v, no)) return out = false, true;
     return false;
 }
 
-bool copy_path(std::string_view v, char (&out)[512]) {
-    if (v.empty() || v.size() >= sizeof out) return false;
-    std::memcpy(out, v.data(), v.size());
-    out[v.size()] = '\0';
+bool copy_path(const char* v, char (&out)[512]) {
+    const std::size_t n = std::strlen(v);
+    if (n == 0 || n >= sizeof out || v[0] != '/') return false;
+    std::memcpy(out, v, n + 1);
     return true;
+}
+
+/** Whole seconds 0..3600, digits only (no sign, no unit). */
+bool parse_seconds(const char* v, unsigned& out) {
+    if (*v == '\0') return false;
+    unsigned long n = 0;
+    for (const char* p = v; *p != '\0'; ++p) {
+        if (*p < '0' || *p > '9') return false;
+        n = n * 10 + static_cast<unsigned long>(*p - '0');
+        if (n > 3600) return false;
+    }
+    out = static_cast<unsigned>(n);
+    return true;
+}
+
+void add(ConfigErrors& errors, const char* name, const char* value, const char* accepted,
+         bool secure_ignored = false) {
+    if (errors.count >= static_cast<int>(sizeof errors.items / sizeof errors.items[0])) return;
+    errors.items[errors.count++] = ConfigError{name, value, accepted, secure_ignored};
 }
 
 } // namespace
@@ -37,59 +58,41 @@ const char* level_name(Level level) {
     return "info";
 }
 
-Config parse_config(EnvGetter get, bool secure, std::vector<std::string>& errors) {
+Config parse_config(EnvGetter get, bool secure, ConfigErrors& errors) noexcept {
     Config c;
-    auto bad = [&](const char* name, std::string_view value, const char* accepted) {
-        errors.push_back(fmt::format("{}={:?} is not valid ({}); using the default", name,
-                                     value, accepted));
-    };
-
     if (const char* v = get("PORTSHIM_FORMAT")) {
-        std::string_view s = v;
-        if (s == "text") c.format = Format::text;
-        else if (s == "json") c.format = Format::json;
-        else if (s == "github") c.format = Format::github;
-        else bad("PORTSHIM_FORMAT", s, "text, json or github");
+        if (equals(v, "text")) c.format = Format::text;
+        else if (equals(v, "json")) c.format = Format::json;
+        else if (equals(v, "github")) c.format = Format::github;
+        else add(errors, "PORTSHIM_FORMAT", v, "text, json or github");
     }
     if (const char* v = get("PORTSHIM_LEVEL")) {
-        std::string_view s = v;
-        if (s == "error") c.level = Level::error;
-        else if (s == "warn" || s == "warning") c.level = Level::warn;
-        else if (s == "info") c.level = Level::info;
-        else if (s == "debug") c.level = Level::debug;
-        else bad("PORTSHIM_LEVEL", s, "error, warn, info or debug");
+        if (equals(v, "error")) c.level = Level::error;
+        else if (equals(v, "warn") || equals(v, "warning")) c.level = Level::warn;
+        else if (equals(v, "info")) c.level = Level::info;
+        else if (equals(v, "debug")) c.level = Level::debug;
+        else add(errors, "PORTSHIM_LEVEL", v, "error, warn, info or debug");
     }
     if (const char* v = get("PORTSHIM_LOG")) {
-        std::string_view s = v;
-        if (s == "stderr" || s.empty()) c.sink = Sink::stderr_;
-        else if (s == "syslog") c.sink = Sink::syslog;
-        else if (secure)
-            errors.push_back("PORTSHIM_LOG path ignored under secure execution (setuid/setgid); "
-                             "logging to stderr");
-        else if (s.front() != '/' || !copy_path(s, c.log_path))
-            bad("PORTSHIM_LOG", s, "stderr, syslog or an absolute file path");
+        if (equals(v, "stderr") || *v == '\0') c.sink = Sink::stderr_;
+        else if (equals(v, "syslog")) c.sink = Sink::syslog;
+        else if (secure) add(errors, "PORTSHIM_LOG", v, nullptr, true);
+        else if (!copy_path(v, c.log_path))
+            add(errors, "PORTSHIM_LOG", v, "stderr, syslog or an absolute file path");
         else c.sink = Sink::file;
     }
     if (const char* v = get("PORTSHIM_REUSEADDR"); v && !parse_bool(v, c.reuseaddr))
-        bad("PORTSHIM_REUSEADDR", v, "0 or 1");
+        add(errors, "PORTSHIM_REUSEADDR", v, "0 or 1");
     if (const char* v = get("PORTSHIM_CLOEXEC"); v && !parse_bool(v, c.cloexec))
-        bad("PORTSHIM_CLOEXEC", v, "0 or 1");
+        add(errors, "PORTSHIM_CLOEXEC", v, "0 or 1");
     if (const char* v = get("PORTSHIM_BACKTRACE"); v && !parse_bool(v, c.backtrace))
-        bad("PORTSHIM_BACKTRACE", v, "0 or 1");
-    if (const char* v = get("PORTSHIM_WAIT")) {
-        char* end = nullptr;
-        errno = 0;
-        const unsigned long n = std::strtoul(v, &end, 10);
-        if (*v == '\0' || *v == '-' || *end != '\0' || errno != 0 || n > 3600)
-            bad("PORTSHIM_WAIT", v, "whole seconds from 0 to 3600");
-        else c.wait_seconds = static_cast<unsigned>(n);
-    }
+        add(errors, "PORTSHIM_BACKTRACE", v, "0 or 1");
+    if (const char* v = get("PORTSHIM_WAIT"); v && !parse_seconds(v, c.wait_seconds))
+        add(errors, "PORTSHIM_WAIT", v, "whole seconds from 0 to 3600");
     if (const char* v = get("PORTSHIM_STATE_DIR")) {
-        std::string_view s = v;
-        if (secure)
-            errors.push_back("PORTSHIM_STATE_DIR ignored under secure execution (setuid/setgid)");
-        else if (s.empty() || s.front() != '/' || !copy_path(s, c.state_dir))
-            bad("PORTSHIM_STATE_DIR", s, "an absolute directory path");
+        if (secure) add(errors, "PORTSHIM_STATE_DIR", v, nullptr, true);
+        else if (!copy_path(v, c.state_dir))
+            add(errors, "PORTSHIM_STATE_DIR", v, "an absolute directory path");
     }
     return c;
 }

@@ -1,9 +1,7 @@
-// PORTSHIM_* configuration: parsed once from the environment into a plain
-// struct (no destructors, so the library can keep it in static storage).
+// PORTSHIM_* configuration: parsed once from the environment into plain
+// structs. No allocation and no exceptions: the preload library parses it on
+// its first hook, in any process, and keeps it in static storage.
 #pragma once
-
-#include <string>
-#include <vector>
 
 namespace portshim {
 
@@ -24,16 +22,30 @@ struct Config {
     char state_dir[512] = {};         ///< empty = per-user default
 };
 
+/** One rejected variable; the strings point into the environment and static text. */
+struct ConfigError {
+    const char* name = nullptr;
+    const char* value = nullptr;
+    const char* accepted = nullptr;   ///< what the variable takes
+    bool secure_ignored = false;      ///< a path ignored under secure execution
+};
+
+/** The rejected variables of one parse (there are fewer variables than slots). */
+struct ConfigErrors {
+    ConfigError items[12];
+    int count = 0;
+};
+
 /** Reads a variable; nullptr when unset. Lets tests feed values without setenv. */
 using EnvGetter = const char* (*)(const char* name);
 
 /**
  * Parses every PORTSHIM_* variable through `get`. A bad value keeps the
- * default and appends one message naming the variable, the value and what is
+ * default and adds one error naming the variable, the value and what is
  * accepted. Under secure execution (AT_SECURE) paths from the environment are
- * ignored, with a message when one was set.
+ * ignored, with an error when one was set.
  */
-Config parse_config(EnvGetter get, bool secure, std::vector<std::string>& errors);
+Config parse_config(EnvGetter get, bool secure, ConfigErrors& errors) noexcept;
 
 /** "error", "warn", "info", "debug". */
 const char* level_name(Level level);

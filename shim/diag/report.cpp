@@ -151,6 +151,16 @@ std::string render(Format format, const Request& req, const Verdict& v, const Re
     return render_text(req, v, ctx);
 }
 
+std::string config_error_message(const ConfigError& error) {
+    const std::string_view value = error.value != nullptr ? error.value : "";
+    if (error.secure_ignored)
+        return fmt::format("{} ignored under secure execution (setuid/setgid): paths from the "
+                           "environment are not trusted there",
+                           error.name);
+    return fmt::format("{}={:?} is not valid ({}); using the default", error.name, value,
+                       error.accepted != nullptr ? error.accepted : "see the README");
+}
+
 std::string render_config_error(Format format, std::string_view message, const ReportContext& ctx) {
     if (format == Format::json)
         return fmt::format("{{\"event\":\"config-error\",\"time\":{},\"pid\":{},\"exe\":{},"

@@ -30,6 +30,9 @@ std::string render_json(const Request& req, const Verdict& v, const ReportContex
 /** render_text or render_json by format (github falls back to text until it has its own). */
 std::string render(Format format, const Request& req, const Verdict& v, const ReportContext& ctx);
 
+/** 'PORTSHIM_FORMAT="xml" is not valid (text, json or github); using the default'. */
+std::string config_error_message(const ConfigError& error);
+
 /** A one-line warning about configuration, as text or a "config-error" JSON event. */
 std::string render_config_error(Format format, std::string_view message, const ReportContext& ctx);
 

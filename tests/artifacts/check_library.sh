@@ -1,7 +1,8 @@
 #!/bin/sh
-# Checks the built libportshim.so against DESIGN.md's rule 2: it exports only the
-# wrapped C functions, and at run time it needs libc (and the loader) alone.
-# Usage: check_library.sh exports|needed LIBRARY
+# Checks a built library against DESIGN.md's rule 2: it exports only what it
+# must (the wrapped C functions; the engine's two entry points), at run time it
+# needs libc (and the loader) alone, and the engine is loaded only when needed.
+# Usage: check_library.sh exports LIBRARY 'SYMBOL...' | needed LIBRARY | lazy LIBRARY
 set -eu
 what=$1
 lib=$2
@@ -9,7 +10,7 @@ lib=$2
 case "$what" in
 exports)
     exported=$(nm -D --defined-only "$lib" | awk '{print $NF}' | sort | tr '\n' ' ')
-    expected='bind listen setsockopt '
+    expected="$3 "
     if [ "$exported" != "$expected" ]; then
         echo "exports: got [$exported], want [$expected]" >&2
         exit 1
@@ -29,8 +30,19 @@ needed)
         ;;
     esac
     ;;
+lazy)
+    # A preloaded process that never fails a bind must not map the engine.
+    maps=$(LD_PRELOAD="$lib" cat /proc/self/maps)
+    case "$maps" in
+    *libportshim.so*) ;;
+    *) echo "lazy: the preload did not load at all" >&2; exit 1 ;;
+    esac
+    case "$maps" in
+    *libportshim-engine.so*) echo "lazy: the engine was loaded without a failure" >&2; exit 1 ;;
+    esac
+    ;;
 *)
-    echo "usage: check_library.sh exports|needed LIBRARY" >&2
+    echo "usage: check_library.sh exports LIBRARY SYMBOLS | needed LIBRARY | lazy LIBRARY" >&2
     exit 2
     ;;
 esac

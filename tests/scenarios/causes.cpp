@@ -4,7 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <regex>
+#include <cstdlib>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -249,4 +251,22 @@ TEST_CASE("listen-inuse: two SO_REUSEADDR sockets in one process both listen")
     CHECK(event["cause"].str() == "self");
     CHECK(event["address"].str() == "127.0.0.1");
     CHECK_THAT(holder_pids(event), VectorContains(probe.pid()));
+}
+
+TEST_CASE("engine missing: the daemon fails as before and the operator is told why")
+{
+    // libportshim.so alone, without libportshim-engine.so beside it.
+    char dir[] = "/tmp/portshim-lone-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    const std::string lone = std::string(dir) + "/libportshim.so";
+    std::filesystem::copy_file(require_library(), lone);
+
+    Process holder({legacy_server()}, Launch{});
+    const int port = read_port(holder);
+    Launch launch = preloaded();
+    launch.env = {{"LD_PRELOAD", lone}};
+    Process daemon({legacy_server(), "-p", std::to_string(port)}, launch);
+    require_failed_as_without_shim(daemon);
+    CHECK_THAT(daemon.err(), Contains("errno 98, but the diagnosis engine could not be loaded"));
+    std::filesystem::remove_all(dir);
 }

@@ -78,8 +78,14 @@ std::vector<std::string> child_environment(const Launch& launch)
         env.push_back("LD_PRELOAD=" + require_library());
         env.push_back("PORTSHIM_FORMAT=json");
     }
-    for (const auto& [name, value] : launch.env)
-        env.push_back(name + "=" + value);
+    // Extra variables replace earlier ones: getenv() would return the first.
+    for (const auto& [name, value] : launch.env) {
+        const std::string prefix = name + "=";
+        env.erase(std::remove_if(env.begin(), env.end(),
+                                 [&](const std::string& e) { return e.rfind(prefix, 0) == 0; }),
+                  env.end());
+        env.push_back(prefix + value);
+    }
     return env;
 }
 

@@ -104,3 +104,23 @@ TEST_CASE("transparent: a server that binds fine sees no output from the shim")
     REQUIRE(server.wait() == 0);
     CHECK(server.err().empty());
 }
+
+TEST_CASE("config: a bad PORTSHIM_FORMAT or PORTSHIM_LEVEL gives one warning each and the host runs as before")
+{
+    Launch bad;
+    bad.preload = true;
+    bad.env = {{"PORTSHIM_FORMAT", "xml"}, {"PORTSHIM_LEVEL", "loud"}};
+    require_library();
+    Process plain({bind_probe(), "success"}, Launch{});
+    REQUIRE(plain.wait() == 0);
+    Process with({bind_probe(), "success"}, bad);
+    REQUIRE(with.wait() == 0);
+    CHECK(with.out() == plain.out());
+    // One line per bad variable, naming it and what it accepts; nothing else.
+    CHECK(with.err() == "portshim[" + std::to_string(with.pid()) +
+                            "]: warning: PORTSHIM_FORMAT=\"xml\" is not valid (text, json or "
+                            "github); using the default\nportshim[" +
+                            std::to_string(with.pid()) +
+                            "]: warning: PORTSHIM_LEVEL=\"loud\" is not valid (error, warn, info "
+                            "or debug); using the default\n");
+}

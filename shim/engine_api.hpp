@@ -1,0 +1,35 @@
+// The interface between libportshim.so (the small preloaded hooks) and
+// libportshim-engine.so (the diagnosis, loaded with dlopen on the first
+// failure). Both are built from this tree together, so plain structs suffice.
+#pragma once
+
+#include "diag/config.hpp"
+
+#include <sys/socket.h>
+
+namespace portshim {
+
+/** Everything the engine needs to explain one failed call. */
+struct Failure {
+    int call = 0;                        ///< 0 bind, 1 listen
+    int fd = -1;
+    int err = 0;
+    const sockaddr* addr = nullptr;      ///< bind's argument; nullptr for listen
+    socklen_t addr_len = 0;
+    /** libc's bind, for the scratch probe: the engine must never call the hook. */
+    int (*real_bind)(int, const sockaddr*, socklen_t) = nullptr;
+    const Config* config = nullptr;
+};
+
+} // namespace portshim
+
+/** File name of the engine, found next to libportshim.so. */
+#define PORTSHIM_ENGINE_FILE "libportshim-engine.so"
+
+extern "C" {
+/** Diagnoses and reports one failure. Never throws; keeps errno and the fd set. */
+using portshim_engine_report_fn = void (*)(const portshim::Failure* failure);
+/** Reports the configuration errors found by the preload library, once. */
+using portshim_engine_config_errors_fn = void (*)(const portshim::Config* config,
+                                                  const portshim::ConfigErrors* errors);
+}
