@@ -195,6 +195,7 @@ void add_holders(const std::vector<const Holder*>& hs, const Holder* first, Verd
 void add_probe_evidence(const Request& req, const Observation& obs,
                         const std::vector<const SocketEntry*>& blocking, Verdict& v) {
     for (const std::string& e : obs.evidence) v.evidence.push_back(e);
+    if (req.proto != Proto::tcp && req.proto != Proto::udp) return;
     int listening = 0, live = 0, remnants = 0;
     for (const SocketEntry* s : blocking) {
         if (s->proto == Proto::udp || s->state == tcp_state::listen) ++listening;
@@ -393,6 +394,15 @@ Verdict rule_time_wait(const Request& req, const Observation& obs,
 Verdict rule_unknown(const Request& req, const Observation& obs) {
     Verdict v;
     v.cause = "unknown";
+    if (req.proto == Proto::unix_stream || req.proto == Proto::unix_dgram) {
+        v.summary = fmt::format("the unix socket path {} is taken; portshim does not diagnose "
+                                "unix sockets yet",
+                                req.unix_path);
+        v.fix = "if no server is running there, the path is a stale socket file: remove it "
+                "before starting the server";
+        v.confirm.push_back(fmt::format("{}ss -xlp | grep -F '{}'", sudo(obs), req.unix_path));
+        return v;
+    }
     if (!obs.netlink_ok && !obs.procnet_used)
         v.summary = fmt::format("the socket table could not be read, so the owner of port {} is "
                                 "unknown",

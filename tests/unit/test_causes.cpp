@@ -96,7 +96,7 @@ TEST_CASE("a socket on another address of the port does not block", "[causes]") 
     CHECK(v.holders.empty());
 }
 
-TEST_CASE("a dual-stack [::] listener blocks 0.0.0.0; a v6only one does not", "[causes]") {
+TEST_CASE("a dual-stack [::] listener blocks 0.0.0.0, a v6only one does not", "[causes]") {
     Observation o = observation_of_self();
     o.sockets = {tcp("::", 8080, tcp_state::listen, 7, 1000, 0)};
     o.holders = {holder(900, 1, "/usr/bin/other", {"other"}, 7, 4)};
@@ -243,4 +243,16 @@ TEST_CASE("durations read as an operator says them", "[causes]") {
     CHECK(format_duration(3600 * 2 + 300) == "2 h 5 min");
     CHECK(format_duration(3 * 86400 + 5) == "3 days");
     CHECK(format_duration(-4) == "0 s");
+}
+
+TEST_CASE("unix sockets are reported as not diagnosed yet, with the path", "[causes]") {
+    Observation o = observation_of_self();
+    Request r;
+    r.proto = Proto::unix_stream;
+    r.err = 98;
+    r.unix_path = "/run/app.sock";
+    const Verdict v = diagnose(r, o);
+    CHECK(v.cause == "unknown");
+    CHECK(contains(v.summary, "/run/app.sock"));
+    CHECK(any_contains(v.confirm, "ss -xlp | grep -F '/run/app.sock'"));
 }

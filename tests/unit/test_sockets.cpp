@@ -653,7 +653,7 @@ TEST_CASE("query_netlink finds a live TCP listener by inode and nothing else", "
     ::close(listener);
 }
 
-TEST_CASE("query_netlink finds a live UDP socket; unix sockets are not its business", "[sockets]") {
+TEST_CASE("query_netlink finds a live UDP socket and refuses unix sockets", "[sockets]") {
     std::uint16_t port = 0;
     const int udp = loopback_socket(SOCK_DGRAM, port);
     std::vector<SocketEntry> out;
