@@ -117,6 +117,7 @@ TEST_CASE("previous-instance: the same daemon started twice")
     CHECK(event["address"].str() == "0.0.0.0");
     CHECK(event["port"].number() == port);
     CHECK_THAT(holder_pids(event), VectorContains(first.pid()));
+    gallery("previous-instance", {legacy_server(), "-p", std::to_string(port)}, preloaded());
 }
 
 TEST_CASE("other-service: a different program holds the port")
@@ -132,6 +133,7 @@ TEST_CASE("other-service: a different program holds the port")
     CHECK(event["port"].number() == port);
     CHECK_THAT(holder_pids(event), VectorContains(other.pid()));
     CHECK_THAT(event["holders"][0]["exe"].str(), EndsWith("other_daemon"));
+    gallery("other-service", {legacy_server(), "-p", std::to_string(port)}, preloaded());
 }
 
 TEST_CASE("time-wait: restart after the server closed its connections first")
@@ -149,6 +151,7 @@ TEST_CASE("time-wait: restart after the server closed its connections first")
     CHECK(event["port"].number() == port);
     CHECK(event["holders"].items().empty());
     CHECK_THAT(event["summary"].str(), Contains("TIME_WAIT"));
+    gallery("time-wait", {legacy_server(), "-p", std::to_string(port)}, preloaded());
 }
 
 namespace {
@@ -215,6 +218,7 @@ TEST_CASE("self: :: without IPV6_V6ONLY after 0.0.0.0 in the same process")
     CHECK(event["cause"].str() == "self");
     CHECK(event["address"].str() == "::");
     CHECK_THAT(holder_pids(event), VectorContains(daemon.pid()));
+    gallery("self", {legacy_server(), "-a", "0.0.0.0", "-2", "::"}, preloaded());
 }
 
 TEST_CASE("hidden-owner: root holds the port and nobody cannot see who")
@@ -239,6 +243,7 @@ TEST_CASE("hidden-owner: root holds the port and nobody cannot see who")
     for (const Json& command : event["confirm"].items())
         confirm += command.str() + "\n";
     CHECK_THAT(confirm, Contains("sudo ss") && Contains(":" + std::to_string(port)));
+    gallery("hidden-owner", {legacy_server(), "-p", std::to_string(port)}, as_nobody);
 }
 
 TEST_CASE("listen-inuse: two SO_REUSEADDR sockets in one process both listen")

@@ -33,6 +33,32 @@ std::string library()
     return !path.empty() && ::stat(path.c_str(), &st) == 0 ? path : std::string();
 }
 std::string legacy_server() { return PORTSHIM_TEST_LEGACY_SERVER; }
+
+void gallery(const std::string& name, const std::vector<std::string>& argv, const Launch& launch)
+{
+    const char* dir = std::getenv("PORTSHIM_GALLERY_DIR");
+    if (dir == nullptr || *dir == '\0')
+        return;
+    Launch text = launch;
+    text.preload = true;
+    text.env.emplace_back("PORTSHIM_FORMAT", "text");
+    Process again(argv, text);
+    again.wait();
+    std::string report;
+    const std::string& err = again.err();
+    for (std::size_t at = 0; at < err.size();) {
+        std::size_t end = err.find('\n', at);
+        end = end == std::string::npos ? err.size() : end + 1;
+        if (err.compare(at, 9, "portshim[") == 0)
+            report.append(err, at, end - at);
+        at = end;
+    }
+    const std::string path = std::string(dir) + "/" + name + ".txt";
+    if (FILE* f = std::fopen(path.c_str(), "w")) {
+        std::fwrite(report.data(), 1, report.size(), f);
+        std::fclose(f);
+    }
+}
 std::string other_daemon() { return PORTSHIM_TEST_OTHER_DAEMON; }
 std::string bind_probe() { return PORTSHIM_TEST_BIND_PROBE; }
 

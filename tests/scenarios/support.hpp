@@ -73,6 +73,14 @@ private:
     std::optional<int> status_;
 };
 
+/**
+ * For the README gallery: when PORTSHIM_GALLERY_DIR is set, runs `argv` once more
+ * with the same launch but PORTSHIM_FORMAT=text, while the scenario's condition
+ * still holds, and saves its portshim lines as DIR/NAME.txt (scripts/gallery
+ * assembles them). Does nothing otherwise. Call it after the scenario's checks.
+ */
+void gallery(const std::string& name, const std::vector<std::string>& argv, const Launch& launch);
+
 /** Reads the "port P" line a server prints once it listens; fails the test otherwise. */
 int read_port(Process& server);
 
