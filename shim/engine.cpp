@@ -109,7 +109,8 @@ PORTSHIM_EXPORT void portshim_engine_report(const portshim::Failure* f) {
             const Verdict verdict = diagnose(req, obs);
             const ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
                                     obs.host.now > 0 ? obs.host.now : now_seconds()};
-            log::emit(*f->config, Level::error, render(f->config->format, req, verdict, ctx));
+            log::emit(*f->config, Level::error, render(f->config->format, req, verdict, ctx),
+                      f->stderr_identity);
         }
     } catch (...) {
         // Out of memory or a bug in the engine: the report is lost, the host is not.
@@ -118,7 +119,8 @@ PORTSHIM_EXPORT void portshim_engine_report(const portshim::Failure* f) {
 }
 
 PORTSHIM_EXPORT void portshim_engine_config_errors(const portshim::Config* config,
-                                                   const portshim::ConfigErrors* errors) {
+                                                   const portshim::ConfigErrors* errors,
+                                                   const portshim::StderrIdentity* identity) {
     using namespace portshim;
     const int saved = errno;
     try {
@@ -129,7 +131,7 @@ PORTSHIM_EXPORT void portshim_engine_config_errors(const portshim::Config* confi
             for (int i = 0; i < errors->count; ++i)
                 out += render_config_error(config->format, config_error_message(errors->items[i]),
                                            ctx);
-            log::emit(*config, Level::warn, out);
+            log::emit(*config, Level::warn, out, identity);
         }
     } catch (...) {
     }

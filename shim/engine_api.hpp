@@ -6,8 +6,21 @@
 #include "diag/config.hpp"
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
 namespace portshim {
+
+/**
+ * What fd 2 was when the library loaded. A daemon that closes its stdio and
+ * opens a data file gets fd 2 back for that file; reports must not land in it,
+ * so they go to stderr only while fd 2 is still the same file.
+ */
+struct StderrIdentity {
+    bool recorded = false;   ///< false: a hook ran before the constructor; check type only
+    bool open = false;       ///< fd 2 was open at load
+    dev_t dev = 0;
+    ino_t ino = 0;
+};
 
 /** Everything the engine needs to explain one failed call. */
 struct Failure {
@@ -19,6 +32,7 @@ struct Failure {
     /** libc's bind, for the scratch probe: the engine must never call the hook. */
     int (*real_bind)(int, const sockaddr*, socklen_t) = nullptr;
     const Config* config = nullptr;
+    const StderrIdentity* stderr_identity = nullptr;
 };
 
 } // namespace portshim
@@ -31,5 +45,6 @@ extern "C" {
 using portshim_engine_report_fn = void (*)(const portshim::Failure* failure);
 /** Reports the configuration errors found by the preload library, once. */
 using portshim_engine_config_errors_fn = void (*)(const portshim::Config* config,
-                                                  const portshim::ConfigErrors* errors);
+                                                  const portshim::ConfigErrors* errors,
+                                                  const portshim::StderrIdentity* identity);
 }

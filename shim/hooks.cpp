@@ -36,7 +36,7 @@ PORTSHIM_EXPORT int setsockopt(int fd, int level, int name, const void* value, s
 }
 
 namespace {
-// Initialise at load as well, so configuration errors show when the program
-// starts rather than at its first bind. Hooks do not depend on it having run.
-__attribute__((constructor)) void portshim_load() { portshim::ensure_init(); }
+// At load: read the configuration and resolve the real functions, so that
+// hooks in normal operation take no lock. Hooks do not depend on it having run.
+__attribute__((constructor)) void portshim_load() { portshim::load(); }
 } // namespace

@@ -2,6 +2,8 @@
 // buffers and locks with the host) and no syslog(3) (it keeps a descriptor open).
 #include "log.hpp"
 
+#include "safe_write.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -17,21 +19,17 @@ namespace portshim::log {
 
 namespace {
 
-bool write_all(int fd, std::string_view text) {
-    while (!text.empty()) {
-        const ssize_t n = ::write(fd, text.data(), text.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        text.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-}
+bool write_all(int fd, std::string_view text) { return safe_write(fd, text.data(), text.size()); }
 
-/** fd 2 is usable for us: open, and not a socket (journald's stream, a client connection). */
-bool stderr_usable() {
+/**
+ * fd 2 is ours to write: open, not a socket (journald's stream, a client
+ * connection), and the same file as at load when that was recorded.
+ */
+bool stderr_usable(const StderrIdentity* identity) {
     struct stat st;
-    if (::fstat(2, &st) != 0) return false;
-    return !S_ISSOCK(st.st_mode);
+    if (::fstat(2, &st) != 0 || S_ISSOCK(st.st_mode)) return false;
+    if (identity == nullptr || !identity->recorded) return true;
+    return identity->open && st.st_dev == identity->dev && st.st_ino == identity->ino;
 }
 
 int severity(Level level) {
@@ -62,32 +60,44 @@ void to_syslog(Level level, std::string_view text) {
         if (line.substr(0, prefix.size()) == prefix) line.remove_prefix(prefix.size());
         if (line.empty()) continue;
         const std::string msg = fmt::format("<{}>{}{}", pri, prefix, line);
-        ::sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr),
-                 sizeof addr);
+        // MSG_DONTWAIT: a stalled journald must cost the report, never block the host.
+        ::sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
+                 reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
     }
     ::close(fd);
 }
 
-void to_file(const char* path, std::string_view text) {
-    const int fd =
-        ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-    if (fd < 0) return;
-    write_all(fd, text);
+/**
+ * Appends to the log file. O_NONBLOCK so a FIFO planted at the path cannot
+ * block the open; O_NOFOLLOW refuses a symlink; then only a regular file owned
+ * by our effective uid is written. Returns false when the file was refused.
+ */
+bool to_file(const char* path, std::string_view text) {
+    const int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+                                    O_NOCTTY | O_NONBLOCK,
+                          0600);
+    if (fd < 0) return false;
+    struct stat st;
+    const bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid();
+    if (ok) write_all(fd, text);
     ::close(fd);
+    return ok;
 }
 
 } // namespace
 
-void emit(const Config& config, Level level, std::string_view text) noexcept {
+void emit(const Config& config, Level level, std::string_view text,
+          const StderrIdentity* identity) noexcept {
     const int saved = errno;
     try {
-        switch (config.sink) {
-        case Sink::file: to_file(config.log_path, text); break;
-        case Sink::syslog: to_syslog(level, text); break;
-        case Sink::stderr_:
-            if (stderr_usable()) write_all(2, text);
-            else to_syslog(level, text);
-            break;
+        // A refused log file (symlink, FIFO, someone else's) falls back to stderr/syslog.
+        if (config.sink == Sink::file && to_file(config.log_path, text)) {
+        } else if (config.sink == Sink::syslog) {
+            to_syslog(level, text);
+        } else if (stderr_usable(identity)) {
+            write_all(2, text);
+        } else {
+            to_syslog(level, text);
         }
     } catch (...) {
         // Out of memory while formatting a syslog line: the report is lost, the host is not.

@@ -24,8 +24,9 @@ int sys_setsockopt(int fd, int level, int name, const void* value, socklen_t len
 
 /**
  * One entry of the table. Racing first calls from several threads all store
- * the same pointer, so a relaxed-then-release protocol is enough; no lock is
- * taken (a hook may run in a signal handler or right after fork).
+ * the same pointer, so an acquire/release pair is enough and the table has no
+ * lock of its own; dlsym takes the loader's lock, which is why resolve_all()
+ * fills the table from the constructor.
  */
 template <typename Fn>
 struct Symbol {
@@ -58,6 +59,12 @@ int bind(int fd, const sockaddr* addr, socklen_t len) { return real_bind.get()(f
 int listen(int fd, int backlog) { return real_listen.get()(fd, backlog); }
 int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
     return real_setsockopt.get()(fd, level, name, value, len);
+}
+
+void resolve_all() {
+    real_bind.get();
+    real_listen.get();
+    real_setsockopt.get();
 }
 
 } // namespace portshim::real

@@ -8,12 +8,16 @@
 
 #include "engine_api.hpp"
 #include "real.hpp"
+#include "safe_write.hpp"
 
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <climits>
 #include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +31,9 @@ enum : int { uninitialised = 0, initialising = 1, ready = 2 };
 std::atomic<int> g_state{uninitialised};
 Config g_config;                 // written once by the thread that wins g_state
 const Config g_defaults;         // what a hook uses while another thread initialises
+ConfigErrors g_errors;           // bad PORTSHIM_* values, reported at the first hook
+std::atomic<bool> g_errors_pending{false};
+StderrIdentity g_stderr;         // fd 2 as it was at load (see engine_api.hpp)
 
 // Initial-exec TLS: a fixed offset from the thread pointer, no __tls_get_addr
 // call and no allocation on first use (a hook may run on any thread, any time).
@@ -78,18 +85,23 @@ Engine g_engine;
 bool load_engine() {
     const int state = g_engine.state.load(std::memory_order_acquire);
     if (state != 0) return state == 1;
-    // The engine sits next to this library: lib/portshim/ in the build and install trees.
+    // The engine sits next to this library: lib/portshim/ in the build and install
+    // trees. RTLD_DI_ORIGIN is the directory ld.so resolved when it loaded us, made
+    // absolute then: a relative LD_PRELOAD must not follow the host's later chdir.
     Dl_info info{};
-    char path[4096];
-    std::size_t len = 0;
-    if (::dladdr(reinterpret_cast<void*>(&load_engine), &info) == 0 || info.dli_fname == nullptr) {
-        std::strcpy(g_engine.error, "cannot find libportshim.so's own path (dladdr)");
+    link_map* self = nullptr;
+    char origin[PATH_MAX] = {};
+    if (::dladdr1(reinterpret_cast<void*>(&load_engine), &info, reinterpret_cast<void**>(&self),
+                  RTLD_DL_LINKMAP) == 0 ||
+        self == nullptr || ::dlinfo(self, RTLD_DI_ORIGIN, origin) != 0 || origin[0] != '/') {
+        std::strcpy(g_engine.error, "cannot find the directory of libportshim.so (dlinfo)");
         g_engine.state.store(-1, std::memory_order_release);
         return false;
     }
-    append(path, sizeof path, len, info.dli_fname);
-    while (len > 0 && path[len - 1] != '/') --len;
-    path[len] = '\0';
+    char path[PATH_MAX + sizeof PORTSHIM_ENGINE_FILE + 1];
+    std::size_t len = 0;
+    append(path, sizeof path, len, origin);
+    append(path, sizeof path, len, "/");
     append(path, sizeof path, len, PORTSHIM_ENGINE_FILE);
     void* handle = ::dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (handle != nullptr) {
@@ -114,6 +126,8 @@ bool load_engine() {
 void report_engine_missing(int err) {
     struct stat st;
     if (::fstat(2, &st) != 0 || S_ISSOCK(st.st_mode)) return;
+    if (g_stderr.recorded && (!g_stderr.open || st.st_dev != g_stderr.dev || st.st_ino != g_stderr.ino))
+        return; // fd 2 is no longer the stderr we were given
     char line[512];
     std::size_t len = 0;
     append(line, sizeof line, len, "portshim[");
@@ -123,8 +137,7 @@ void report_engine_missing(int err) {
     append(line, sizeof line, len, ", but the diagnosis engine could not be loaded: ");
     append(line, sizeof line, len, g_engine.error);
     append(line, sizeof line, len, "\n");
-    ssize_t ignored = ::write(2, line, len);
-    (void)ignored;
+    safe_write(2, line, len);
 }
 
 void init_slow() noexcept {
@@ -141,16 +154,64 @@ void init_slow() noexcept {
     const bool secure = ::getauxval(AT_SECURE) != 0;
     g_config = parse_config([](const char* n) -> const char* { return std::getenv(n); }, secure,
                             errors);
+    g_errors = errors;
+    g_errors_pending.store(errors.count > 0 && g_config.level >= Level::warn,
+                           std::memory_order_relaxed);
     g_state.store(ready, std::memory_order_release);
-    if (errors.count > 0 && g_config.level >= Level::warn && load_engine())
-        g_engine.config_errors.load(std::memory_order_relaxed)(&g_config, &errors);
     errno = saved;
+}
+
+/**
+ * Runs `fn` with thread cancellation disabled: the engine's poll, read and
+ * write are cancellation points, and a cancellation unwinding through its
+ * catch (...) would make glibc abort the host (pthread_cancel(3)).
+ */
+template <typename Fn>
+void without_cancellation(Fn fn) {
+    int old = PTHREAD_CANCEL_ENABLE;
+    ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    fn();
+    ::pthread_setcancelstate(old, nullptr);
+}
+
+/** Once per process, at the first hook call: the configuration errors found at load. */
+void report_config_errors() noexcept {
+    if (!g_errors_pending.exchange(false, std::memory_order_acq_rel)) return;
+    const int saved = errno;
+    Guard guard;
+    without_cancellation([] {
+        if (load_engine())
+            g_engine.config_errors.load(std::memory_order_relaxed)(&g_config, &g_errors, &g_stderr);
+    });
+    errno = saved;
+}
+
+/** A child forked while another thread was initialising starts over instead of using defaults. */
+void after_fork_in_child() {
+    int expected = initialising;
+    g_state.compare_exchange_strong(expected, uninitialised, std::memory_order_relaxed);
 }
 
 } // namespace
 
+void load() noexcept {
+    const int saved = errno;
+    struct stat st;
+    g_stderr.open = ::fstat(2, &st) == 0;
+    if (g_stderr.open) {
+        g_stderr.dev = st.st_dev;
+        g_stderr.ino = st.st_ino;
+    }
+    g_stderr.recorded = true;
+    if (g_state.load(std::memory_order_acquire) != ready) init_slow();
+    real::resolve_all();
+    ::pthread_atfork(nullptr, nullptr, &after_fork_in_child);
+    errno = saved;
+}
+
 void ensure_init() noexcept {
     if (g_state.load(std::memory_order_acquire) != ready) init_slow();
+    if (g_errors_pending.load(std::memory_order_relaxed) && t_depth == 0) report_config_errors();
 }
 
 bool reentered() noexcept { return t_depth != 0; }
@@ -158,6 +219,8 @@ bool reentered() noexcept { return t_depth != 0; }
 void report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err) noexcept {
     const int saved = errno;
     Guard guard;
+    int cancel = PTHREAD_CANCEL_ENABLE;
+    ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     if (load_engine()) {
         Failure f;
         f.call = call == Call::listen ? 1 : 0;
@@ -167,10 +230,12 @@ void report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int 
         f.addr_len = len;
         f.real_bind = &real::bind;
         f.config = &config();
+        f.stderr_identity = &g_stderr;
         g_engine.report.load(std::memory_order_relaxed)(&f);
     } else {
         report_engine_missing(err);
     }
+    ::pthread_setcancelstate(cancel, nullptr);
     errno = saved;
 }
 

@@ -8,7 +8,14 @@
 
 namespace portshim {
 
-/** Reads the configuration once; safe from any hook, before or after the constructor. Keeps errno. */
+/** The constructor's work: configuration, the real-function table, a fork handler. */
+void load() noexcept;
+
+/**
+ * Reads the configuration once, and on the first hook call of a process
+ * reports configuration errors (so processes that never touch a socket stay
+ * silent). Safe from any hook, before or after the constructor. Keeps errno.
+ */
 void ensure_init() noexcept;
 
 /**

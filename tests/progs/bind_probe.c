@@ -19,6 +19,7 @@ static void usage(void)
             "usage: bind_probe CASE [PORT]\n"
             "  success             bind 127.0.0.1:0\n"
             "  inuse PORT          bind 127.0.0.1:PORT\n"
+            "  inuse-stderr-reused PORT FILE  close fd 2, open FILE (it becomes fd 2), then inuse\n"
             "  eacces              bind 0.0.0.0:80 (run unprivileged)\n"
             "  ebadf               bind fd 1000\n"
             "  einval              bind the same socket twice\n"
@@ -67,10 +68,10 @@ static int bind_to(int fd, const char *addr, int port)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3)
+    if (argc < 2 || argc > 4)
         usage();
     const char *name = argv[1];
-    int port = argc == 3 ? atoi(argv[2]) : 0;
+    int port = argc >= 3 ? atoi(argv[2]) : 0;
     int rc;
     int one = 1;
 
@@ -81,6 +82,17 @@ int main(int argc, char **argv)
     } else if (strcmp(name, "inuse") == 0) {
         if (argc != 3)
             usage();
+        int fd = tcp_socket();
+        errno = 0;
+        rc = bind_to(fd, "127.0.0.1", port);
+    } else if (strcmp(name, "inuse-stderr-reused") == 0) {
+        /* A daemon that closed its stdio and opened a data file, which got fd 2. */
+        if (argc != 4)
+            usage();
+        close(2);
+        int data = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (data != 2)
+            return 3;
         int fd = tcp_socket();
         errno = 0;
         rc = bind_to(fd, "127.0.0.1", port);

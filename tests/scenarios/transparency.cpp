@@ -5,7 +5,10 @@
 #include <catch2/catch.hpp>
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <unistd.h>
 
 using namespace portshim::test;
 
@@ -123,4 +126,45 @@ TEST_CASE("config: a bad PORTSHIM_FORMAT or PORTSHIM_LEVEL gives one warning eac
                             std::to_string(with.pid()) +
                             "]: warning: PORTSHIM_LEVEL=\"loud\" is not valid (error, warn, info "
                             "or debug); using the default\n");
+}
+
+TEST_CASE("stderr reused: a report never lands in the file a daemon opened as fd 2")
+{
+    Process holder({legacy_server(), "-a", "127.0.0.1"}, Launch{});
+    const int port = read_port(holder);
+    char dir[] = "/tmp/portshim-fd2-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    const std::string data = std::string(dir) + "/data";
+    Launch launch;
+    launch.preload = true;
+    require_library();
+    Process probe({bind_probe(), "inuse-stderr-reused", std::to_string(port), data}, launch);
+    REQUIRE(probe.wait() == 0);
+    CHECK(probe.out() == failed_with(EADDRINUSE));
+    std::ifstream in(data);
+    const std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(contents.empty());
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("stderr a closed pipe: the report is lost and the host is not killed by SIGPIPE")
+{
+    Process holder({legacy_server(), "-a", "127.0.0.1"}, Launch{});
+    const int port = read_port(holder);
+    char dir[] = "/tmp/portshim-pipe-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    const std::string out = std::string(dir) + "/out";
+    Launch launch;
+    launch.preload = true;
+    launch.env = {{"PORTSHIM_FORMAT", "text"}};
+    require_library();
+    // stderr goes into a pipe whose reader (true) has long exited when the bind fails.
+    Process sh({"/bin/sh", "-c", "{ sleep 0.5; exec \"$0\" inuse \"$1\"; } 2>&1 >\"$2\" | true; sleep 1",
+                bind_probe(), std::to_string(port), out},
+               launch);
+    REQUIRE(sh.wait() == 0);
+    std::ifstream in(out);
+    const std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(contents == failed_with(EADDRINUSE)); // bind_probe lived to print its result
+    std::filesystem::remove_all(dir);
 }
