@@ -1,0 +1,321 @@
+// portshim(1): the library's diagnosis from outside a program. `why` explains
+// who holds a port now; `wait` blocks until a bind would succeed (for restart units).
+#include "executable.hpp"
+#include "target.hpp"
+
+#include "address.hpp"
+#include "causes.hpp"
+#include "observe.hpp"
+#include "report.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+using namespace portshim;
+
+constexpr const char* usage_text = R"(usage: portshim why  [--json] [--udp] [--reuseaddr] [ADDRESS:]PORT | unix:PATH
+       portshim wait [--timeout SECONDS] [--json] [--udp] [--reuseaddr] [ADDRESS:]PORT
+       portshim check-preload PROGRAM
+
+  why            explain who holds the port now (exit 0 free, 1 in use, 2 usage)
+  wait           block until a bind would succeed (exit 0 free, 1 timed out, 2 usage);
+                 default timeout 60 s
+  check-preload  whether LD_PRELOAD can reach PROGRAM (exit 0 yes, 1 no, 2 usage)
+
+  --json         one JSON object per line instead of text
+  --udp          check a UDP port instead of TCP
+  --reuseaddr    check as a program that sets SO_REUSEADDR would bind
+
+ADDRESS defaults to 0.0.0.0; write IPv6 addresses in brackets: [::]:8080.
+)";
+
+int usage_error(const std::string& message) {
+    std::fprintf(stderr, "portshim: %s (see portshim --help)\n", message.c_str());
+    return 2;
+}
+
+struct Options {
+    bool json = false;
+    bool udp = false;
+    bool reuseaddr = false;
+    unsigned timeout = 60;
+    std::string target;
+};
+
+/** The socket a program would bind, with the outcome of trying. */
+struct Attempt {
+    int fd = -1;
+    int err = 0;  ///< 0 = the bind succeeded (the port is free)
+};
+
+socklen_t to_sockaddr(const cli::Target& t, sockaddr_storage& ss) {
+    std::memset(&ss, 0, sizeof ss);
+    if (t.proto == Proto::unix_stream) {
+        sockaddr_un un{};
+        un.sun_family = AF_UNIX;
+        const bool abstract = t.unix_path[0] == '@';
+        std::memcpy(un.sun_path, t.unix_path.data(), t.unix_path.size());
+        if (abstract) un.sun_path[0] = '\0';
+        std::memcpy(&ss, &un, sizeof un);
+        return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + t.unix_path.size() +
+                                      (abstract ? 0 : 1));
+    }
+    if (t.local.family == AF_INET) {
+        sockaddr_in in{};
+        in.sin_family = AF_INET;
+        in.sin_port = htons(t.local.port);
+        std::memcpy(&in.sin_addr, t.local.addr.data(), 4);
+        std::memcpy(&ss, &in, sizeof in);
+        return sizeof in;
+    }
+    sockaddr_in6 in6{};
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(t.local.port);
+    std::memcpy(&in6.sin6_addr, t.local.addr.data(), 16);
+    std::memcpy(&ss, &in6, sizeof in6);
+    return sizeof in6;
+}
+
+/** Binds a fresh socket as the program would, and closes it again when it bound. */
+Attempt try_bind(const cli::Target& t, bool reuseaddr) {
+    Attempt a;
+    const int family = t.proto == Proto::unix_stream ? AF_UNIX : t.local.family;
+    const int type = t.proto == Proto::udp ? SOCK_DGRAM : SOCK_STREAM;
+    a.fd = ::socket(family, type | SOCK_CLOEXEC, 0);
+    if (a.fd < 0) {
+        a.err = errno;
+        return a;
+    }
+    if (reuseaddr && family != AF_UNIX) {
+        const int one = 1;
+        ::setsockopt(a.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    }
+    sockaddr_storage ss;
+    const socklen_t len = to_sockaddr(t, ss);
+    if (::bind(a.fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
+        // A unix bind creates the file: remove it, the check must leave no trace.
+        if (family == AF_UNIX && t.unix_path[0] == '/') ::unlink(t.unix_path.c_str());
+        ::close(a.fd);
+        a.fd = -1;
+        a.err = 0;
+        return a;
+    }
+    a.err = errno;
+    return a;
+}
+
+double now_seconds() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+std::string self_exe() {
+    char buf[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+Request request_for(const cli::Target& t, const Attempt& a, bool reuseaddr) {
+    Request req;
+    req.call = Call::bind;
+    req.proto = t.proto;
+    req.fd = a.fd;
+    req.err = a.err;
+    req.local = t.local;
+    req.unix_path = t.unix_path;
+    req.reuseaddr = reuseaddr ? 1 : 0;
+    if (t.local.family == AF_INET6) req.v6only = 0; // net.ipv6.bindv6only's usual default
+    return req;
+}
+
+Verdict diagnose_now(const Request& req) {
+    ProbeEnv env;
+    env.bind_fn = &::bind; // the CLI is not preloaded: libc's bind is the real one
+    return diagnose(req, observe(req, env));
+}
+
+std::string describe_target(const cli::Target& t) {
+    if (t.proto == Proto::unix_stream) return "unix:" + t.unix_path;
+    return fmt::format("{}/{}", format_endpoint(t.local), proto_name(t.proto));
+}
+
+void print_free(const cli::Target& t, const Options& o, const char* how) {
+    if (o.json) {
+        const bool unix_target = t.proto == Proto::unix_stream;
+        std::printf("{\"event\":\"port-free\",\"time\":%s,\"proto\":\"%s\",\"address\":%s,%s%s}\n",
+                    json_string(rfc3339(now_seconds())).c_str(), proto_name(t.proto),
+                    json_string(unix_target ? t.unix_path : format_address(t.local)).c_str(),
+                    unix_target ? "\"path\":" : "\"port\":",
+                    unix_target ? json_string(t.unix_path).c_str()
+                                : std::to_string(t.local.port).c_str());
+    } else {
+        std::printf("portshim: %s is free%s\n", describe_target(t).c_str(), how);
+    }
+    std::fflush(stdout);
+}
+
+int cmd_why(const Options& o) {
+    std::string error;
+    const auto target = cli::parse_target(o.target, o.udp, error);
+    if (!target) return usage_error(error);
+    Attempt a = try_bind(*target, o.reuseaddr);
+    if (a.err == 0) {
+        print_free(*target, o, ": a bind would succeed now");
+        return 0;
+    }
+    if (a.err != EADDRINUSE && a.err != EACCES) {
+        if (a.fd >= 0) ::close(a.fd);
+        std::fprintf(stderr, "portshim: cannot check %s: %s\n", describe_target(*target).c_str(),
+                     std::strerror(a.err));
+        return 2;
+    }
+    // EACCES (a privileged port, or a unix directory we cannot write): the
+    // socket table still says whether someone holds it.
+    Request req = request_for(*target, a, o.reuseaddr);
+    req.err = EADDRINUSE;
+    const Verdict v = diagnose_now(req);
+    if (a.fd >= 0) ::close(a.fd);
+    if (a.err == EACCES && v.cause == "unknown") {
+        print_free(*target, o, " of other sockets, but binding it needs privileges here");
+        return 0;
+    }
+    const ReportContext ctx{static_cast<int>(::getpid()), self_exe(), now_seconds()};
+    const std::string out = render(o.json ? Format::json : Format::text, req, v, ctx);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 1;
+}
+
+int cmd_wait(const Options& o) {
+    std::string error;
+    const auto target = cli::parse_target(o.target, o.udp, error);
+    if (!target) return usage_error(error);
+    const bool tty = ::isatty(1) == 1 && !o.json;
+    const double start = now_seconds();
+    std::string last_cause;
+    double last_line = 0;
+    for (;;) {
+        Attempt a = try_bind(*target, o.reuseaddr);
+        const double elapsed = now_seconds() - start;
+        if (a.err == 0) {
+            if (tty) std::printf("\r\033[K");
+            print_free(*target, o, fmt::format(" after {:.0f} s", elapsed).c_str());
+            return 0;
+        }
+        if (a.err != EADDRINUSE) {
+            if (a.fd >= 0) ::close(a.fd);
+            std::fprintf(stderr, "portshim: cannot check %s: %s\n",
+                         describe_target(*target).c_str(), std::strerror(a.err));
+            return 2;
+        }
+        const Request req = request_for(*target, a, o.reuseaddr);
+        const Verdict v = diagnose_now(req);
+        ::close(a.fd);
+        const double left = o.timeout - elapsed;
+        if (left <= 0) {
+            if (tty) std::printf("\r\033[K");
+            const ReportContext ctx{static_cast<int>(::getpid()), self_exe(), now_seconds()};
+            const std::string out = render(o.json ? Format::json : Format::text, req, v, ctx);
+            std::fwrite(out.data(), 1, out.size(), stdout);
+            std::fprintf(stderr, "portshim: %s still in use after %u s\n",
+                         describe_target(*target).c_str(), o.timeout);
+            return 1;
+        }
+        if (tty) {
+            std::printf("\r\033[Kwaiting for %s — %s: %.120s (%.0f s left)",
+                        describe_target(*target).c_str(), v.cause.c_str(), v.summary.c_str(), left);
+            std::fflush(stdout);
+        } else if (v.cause != last_cause || elapsed - last_line >= 10) {
+            // Plain lines for logs: on every change of cause, else every 10 s.
+            if (o.json)
+                std::printf("{\"event\":\"waiting\",\"time\":%s,\"cause\":%s,\"summary\":%s,"
+                            "\"timeout_left\":%.0f}\n",
+                            json_string(rfc3339(now_seconds())).c_str(),
+                            json_string(v.cause).c_str(), json_string(v.summary).c_str(), left);
+            else
+                std::printf("portshim: waiting for %s — %s: %s (%.0f s left)\n",
+                            describe_target(*target).c_str(), v.cause.c_str(), v.summary.c_str(),
+                            left);
+            std::fflush(stdout);
+            last_cause = v.cause;
+            last_line = elapsed;
+        }
+        ::usleep(left < 0.25 ? static_cast<useconds_t>(left * 1e6) : 250000);
+    }
+}
+
+int cmd_check_preload(const std::vector<std::string>& args) {
+    if (args.size() != 1) return usage_error("check-preload takes one PROGRAM path");
+    std::string detail;
+    switch (cli::inspect_executable(args[0], detail)) {
+    case cli::Reach::preloadable: return 0;
+    case cli::Reach::unreadable:
+        std::fprintf(stderr, "portshim: %s\n", detail.c_str());
+        return 2;
+    case cli::Reach::static_binary:
+    case cli::Reach::go_binary:
+        std::fprintf(stderr, "portshim: %s\n", detail.c_str());
+        return 1;
+    }
+    return 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty()) return usage_error("missing command: why, wait or check-preload");
+    const std::string command = args[0];
+    args.erase(args.begin());
+    if (command == "--help" || command == "-h" || command == "help") {
+        std::fputs(usage_text, stdout);
+        return 0;
+    }
+    if (command == "check-preload") return cmd_check_preload(args);
+    if (command != "why" && command != "wait")
+        return usage_error("unknown command '" + command + "'");
+    try {
+        Options o;
+        for (std::size_t i = 0; i < args.size(); ++i) {
+            const std::string& a = args[i];
+            if (a == "--help" || a == "-h") {
+                std::fputs(usage_text, stdout);
+                return 0;
+            } else if (a == "--json") {
+                o.json = true;
+            } else if (a == "--udp") {
+                o.udp = true;
+            } else if (a == "--reuseaddr") {
+                o.reuseaddr = true;
+            } else if (a == "--timeout" && command == "wait") {
+                if (i + 1 >= args.size()) return usage_error("--timeout needs SECONDS");
+                const auto s = cli::parse_seconds(args[++i]);
+                if (!s) return usage_error("--timeout takes whole seconds from 0 to 86400");
+                o.timeout = *s;
+            } else if (!a.empty() && a[0] == '-') {
+                return usage_error("unknown option '" + a + "'");
+            } else if (o.target.empty()) {
+                o.target = a;
+            } else {
+                return usage_error("one target only, got '" + o.target + "' and '" + a + "'");
+            }
+        }
+        if (o.target.empty()) return usage_error(command + " needs [ADDRESS:]PORT or unix:PATH");
+        return command == "why" ? cmd_why(o) : cmd_wait(o);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "portshim: %s\n", e.what());
+        return 2;
+    }
+}
