@@ -3,10 +3,13 @@
 #include "causes.hpp"
 
 #include "address.hpp"
+#include "causes_unix.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <iterator>
 #include <sys/socket.h>
+#include <tuple>
 
 namespace portshim {
 
@@ -216,6 +219,332 @@ void add_probe_evidence(const Request& req, const Observation& obs,
             obs.pids_unreadable));
 }
 
+// ---- outbound connections, container forwarders, well-known services, sharing rules ----
+
+const char* state_name(const SocketEntry& s) {
+    if (s.proto == Proto::udp) return s.state == tcp_state::established ? "connected" : "unconnected";
+    static constexpr const char* names[] = {"?", "ESTABLISHED", "SYN_SENT", "SYN_RECV",
+                                            "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE",
+                                            "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
+                                            "NEW_SYN_RECV", "BOUND_INACTIVE"};
+    return s.state < std::size(names) ? names[s.state] : "?";
+}
+
+/** A live connection: a connected TCP state, or a connect()ed UDP socket. */
+bool is_connection(const SocketEntry& s) {
+    if (s.proto == Proto::udp) return s.state == tcp_state::established;
+    return is_live_state(s) && s.state != tcp_state::listen &&
+           s.state != tcp_state::bound_inactive && s.state != tcp_state::close;
+}
+
+/**
+ * Whether a server socket is on the port at all (a TCP listener, an unconnected UDP
+ * socket): an accepted connection shares its listener's port, an outbound one does not.
+ */
+bool port_has_server(const Request& req, const Observation& obs) {
+    const bool want_udp = req.proto == Proto::udp;
+    for (const SocketEntry& s : obs.sockets) {
+        if ((s.proto == Proto::udp) != want_udp || s.local.port != req.local.port) continue;
+        if (req.inode != 0 && s.inode == req.inode) continue;
+        if (want_udp ? s.state != tcp_state::established : s.state == tcp_state::listen)
+            return true;
+    }
+    return false;
+}
+
+/** Whether `port` is in a sysctl port list such as "8080,9000-9100"; false when empty. */
+bool port_in_list(std::string_view list, int port) {
+    while (!list.empty()) {
+        const std::size_t comma = list.find(',');
+        std::string_view item = list.substr(0, comma);
+        list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+        const std::size_t dash = item.find('-');
+        auto number = [](std::string_view t) {
+            int n = 0;
+            for (char c : t) {
+                if (c < '0' || c > '9') continue; // blanks, a trailing newline
+                n = n * 10 + (c - '0');
+                if (n > 65535) return -1;
+            }
+            return n;
+        };
+        const int low = number(item.substr(0, dash));
+        const int high = dash == std::string_view::npos ? low : number(item.substr(dash + 1));
+        if (low > 0 && low <= port && port <= high) return true;
+    }
+    return false;
+}
+
+std::string trimmed(std::string_view text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\t'))
+        text.remove_suffix(1);
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    return std::string(text);
+}
+
+Verdict rule_outbound(const Request& req, const Observation& obs, const SocketEntry& s,
+                      const std::vector<const Holder*>& hs) {
+    Verdict v;
+    v.cause = "outbound-collision";
+    const Holder* who = principal(hs);
+    add_holders(hs, who, v);
+    const int port = req.local.port;
+    v.summary = fmt::format("pid {} ({}) has an outgoing {} connection {} -> {} ({}) whose local "
+                            "port is {}; nothing listens there",
+                            who->pid, program_of(*who), proto_name(s.proto),
+                            format_endpoint(s.local), format_endpoint(s.remote), state_name(s),
+                            port);
+    const HostFacts& host = obs.host;
+    const bool range_known = host.port_range_low > 0 && host.port_range_high >= host.port_range_low;
+    const bool in_range =
+        range_known && host.port_range_low <= port && port <= host.port_range_high;
+    const bool reserved = port_in_list(host.reserved_ports, port);
+    const std::string range =
+        fmt::format("net.ipv4.ip_local_port_range ({}-{})", host.port_range_low,
+                    host.port_range_high);
+    if (!range_known)
+        v.why.push_back("net.ipv4.ip_local_port_range could not be read, so it is unknown whether "
+                        "the kernel picked this port for the connection");
+    else if (in_range && !reserved)
+        v.why.push_back(fmt::format(
+            "port {} lies inside {}: the kernel picked it as the connection's ephemeral local "
+            "port, and any outgoing connection may get it again while it is free",
+            port, range));
+    else
+        v.why.push_back(fmt::format(
+            "port {} {}, so the kernel did not assign it by itself: the program bound it before "
+            "connect(), or the connection was accepted by a listener that has since closed",
+            port,
+            in_range ? "is listed in net.ipv4.ip_local_reserved_ports"
+                     : fmt::format("lies outside {}", range)));
+    v.why.push_back("a plain bind() conflicts with every socket on the port, outgoing "
+                    "connections included, not only with listeners");
+    if (!range_known || (in_range && !reserved)) {
+        const std::string current = trimmed(host.reserved_ports);
+        const std::string list =
+            current.empty() ? std::to_string(port) : fmt::format("{},{}", current, port);
+        v.fix = fmt::format(
+            "reserve the port for the server: sysctl -w net.ipv4.ip_local_reserved_ports={} "
+            "(persist it in /etc/sysctl.d/); this only stops the kernel from assigning it to new "
+            "outgoing connections — the existing connection keeps it until it closes, so close "
+            "it (or restart pid {}) before starting the server",
+            list, who->pid);
+    } else {
+        v.fix = fmt::format("close the connection (or restart pid {}) and configure that "
+                            "program not to use local port {}; or move the server to another port",
+                            who->pid, port);
+    }
+    v.confirm.push_back(ss_all(req, obs));
+    v.confirm.push_back("sysctl net.ipv4.ip_local_port_range net.ipv4.ip_local_reserved_ports");
+    return v;
+}
+
+/** Container runtimes whose forwarders hold published host ports. */
+enum class Runtime : std::uint8_t { none, docker, containerd, podman };
+
+Runtime container_runtime(const Holder& h) {
+    struct Known {
+        std::string_view name;
+        Runtime runtime;
+        bool prefix; ///< also names that start with it: containerd-shim-runc-v2, pasta.avx2
+    };
+    static constexpr Known known[] = {
+        {"docker-proxy", Runtime::docker, false},
+        {"dockerd", Runtime::docker, false},
+        {"rootlesskit", Runtime::docker, false},
+        {"containerd-shim", Runtime::containerd, true},
+        {"containers-rootlessport", Runtime::podman, false},
+        {"rootlessport", Runtime::podman, false},
+        {"conmon", Runtime::podman, false},
+        {"pasta", Runtime::podman, false},
+        {"pasta.", Runtime::podman, true},
+        {"slirp4netns", Runtime::podman, false},
+    };
+    const std::string_view exe = base_name(strip_deleted(h.exe));
+    const std::string_view comm = h.comm;
+    for (const Known& k : known) {
+        // comm is cut to 15 characters: "containers-rootlessport" reads "containers-root".
+        if (exe == k.name || (!comm.empty() && comm == k.name.substr(0, 15))) return k.runtime;
+        if (k.prefix && (exe.substr(0, k.name.size()) == k.name ||
+                         comm.substr(0, k.name.size()) == k.name))
+            return k.runtime;
+    }
+    return Runtime::none;
+}
+
+/** A Go-style flag's value: "-name V", "--name V", "-name=V" or "--name=V". */
+std::vector<std::string> flag_values(const std::vector<std::string>& argv, std::string_view name) {
+    std::vector<std::string> out;
+    for (std::size_t i = 1; i < argv.size(); ++i) {
+        std::string_view a = argv[i];
+        if (a.size() < 2 || a[0] != '-') continue;
+        a.remove_prefix(a[1] == '-' ? 2 : 1);
+        if (a == name && i + 1 < argv.size()) out.push_back(argv[++i]);
+        else if (a.size() > name.size() && a.substr(0, name.size()) == name && a[name.size()] == '=')
+            out.emplace_back(a.substr(name.size() + 1));
+    }
+    return out;
+}
+
+std::string first_flag(const std::vector<std::string>& argv, std::string_view name) {
+    auto values = flag_values(argv, name);
+    return values.empty() ? std::string() : values.front();
+}
+
+std::string host_port(const std::string& ip, const std::string& port) {
+    return ip.find(':') != std::string::npos ? fmt::format("[{}]:{}", ip, port)
+                                            : fmt::format("{}:{}", ip, port);
+}
+
+/** The published mapping a forwarder's command line shows, or empty. */
+std::string published_mapping(const Holder& h) {
+    const std::string host = first_flag(h.argv, "host-port");
+    if (!host.empty()) { // docker-proxy
+        std::string proto = first_flag(h.argv, "proto");
+        std::string host_ip = first_flag(h.argv, "host-ip");
+        return fmt::format("{} {} -> {}", proto.empty() ? "tcp" : proto,
+                           host_port(host_ip.empty() ? "0.0.0.0" : host_ip, host),
+                           host_port(first_flag(h.argv, "container-ip"),
+                                     first_flag(h.argv, "container-port")));
+    }
+    std::string ports; // pasta -t/-u SPEC
+    for (const auto& [flag, long_flag, proto] :
+         {std::tuple{"t", "tcp-ports", "tcp"}, std::tuple{"u", "udp-ports", "udp"}}) {
+        for (std::string_view f : {flag, long_flag})
+            for (const std::string& spec : flag_values(h.argv, f))
+                if (spec != "none" && spec != "auto")
+                    ports += fmt::format("{}{} {}", ports.empty() ? "" : ", ", proto, spec);
+    }
+    if (!ports.empty()) return "ports " + ports;
+    const std::string name = first_flag(h.argv, "name"); // conmon --name / -n
+    if (!name.empty()) return "container " + name;
+    const std::string short_name = first_flag(h.argv, "n");
+    return short_name.empty() ? std::string() : "container " + short_name;
+}
+
+Verdict rule_container(const Request& req, const Observation& obs, const SocketEntry& s,
+                       const std::vector<const Holder*>& hs, Runtime runtime) {
+    Verdict v;
+    v.cause = "container-proxy";
+    const Holder* who = principal(hs);
+    add_holders(hs, who, v);
+    const int port = req.local.port;
+    const char* name = runtime == Runtime::docker       ? "docker"
+                       : runtime == Runtime::containerd ? "containerd"
+                                                        : "podman";
+    const std::string mapping = published_mapping(*who);
+    v.summary = fmt::format("pid {} ({}) — {}'s forwarder for a published container port{} — {} {}",
+                            who->pid, program_of(*who), name,
+                            mapping.empty() ? "" : ": " + mapping, describe_state(s),
+                            held_endpoint(s));
+    v.why.push_back(fmt::format(
+        "a container publishes host port {} (docker run -p / podman run -p / compose ports:) and "
+        "the runtime holds it on the container's behalf: stopping {} alone does not free it for "
+        "long, the runtime restarts it with the container",
+        port, who->comm.empty() ? program_of(*who) : who->comm));
+    add_overlap_reason(req, s, v);
+    // Each runtime's own listing, filtered by the published port, names the container.
+    std::string find, stop;
+    switch (runtime) {
+    case Runtime::docker:
+        find = fmt::format("docker ps --filter publish={}", port);
+        stop = "docker stop NAME";
+        break;
+    case Runtime::podman:
+        find = fmt::format("podman port -a | grep ':{}'", port);
+        stop = "podman stop NAME, as the user running it when rootless";
+        break;
+    case Runtime::containerd:
+    case Runtime::none:
+        find = "nerdctl ps";
+        stop = "nerdctl stop NAME, or change a Kubernetes pod's hostPort";
+        break;
+    }
+    v.fix = fmt::format("find the container with: {} — then stop it ({}) or publish it on another "
+                        "host port (-p OTHER:CONTAINER_PORT); or move this service to another port",
+                        find, stop);
+    v.confirm.push_back(find);
+    v.confirm.push_back(ss_listeners(req, obs));
+    v.confirm.push_back(fmt::format("ps -o pid,ppid,lstart,args -p {}", who->pid));
+    return v;
+}
+
+/** Hints for services that commonly hold well-known ports. */
+void add_service_hint(const Request& req, const Holder& who, Verdict& v) {
+    const std::string_view exe = base_name(strip_deleted(who.exe));
+    auto is = [&](std::string_view name) {
+        // comm is cut to 15 characters ("systemd-resolve").
+        return exe == name || (!who.comm.empty() && name.substr(0, 15) == who.comm);
+    };
+    const int port = req.local.port;
+    if (is("systemd-resolved") && port == 53) {
+        v.why.push_back("systemd-resolved's DNS stub listener holds 127.0.0.53:53 (and "
+                        "127.0.0.54:53) so that local programs reach the system resolver");
+        v.fix = "to run a DNS server on port 53, set DNSStubListener=no in "
+                "/etc/systemd/resolved.conf (or a drop-in in /etc/systemd/resolved.conf.d/), run "
+                "systemctl restart systemd-resolved and point /etc/resolv.conf at the new server; "
+                "or bind the server to a specific address instead of the wildcard";
+    } else if (is("dnsmasq") && (port == 53 || port == 67)) {
+        v.why.push_back("dnsmasq (often started by libvirt for a virtual network, or by "
+                        "NetworkManager) serves DNS/DHCP here");
+        v.fix = "bind the new server to specific addresses and restrict dnsmasq with "
+                "bind-interfaces and listen-address= (or interface=) in its configuration; or stop "
+                "that dnsmasq instance";
+    } else if (is("avahi-daemon") && port == 5353) {
+        v.why.push_back("avahi-daemon answers mDNS on 5353/udp and sets SO_REUSEADDR so that "
+                        "other mDNS responders can share the port");
+        v.fix = "set SO_REUSEADDR on this socket before bind to share 5353 with avahi, or stop it "
+                "(systemctl disable --now avahi-daemon.socket avahi-daemon.service)";
+    } else if (is("cupsd") && port == 631) {
+        v.why.push_back("cupsd (CUPS printing) listens on 631 for IPP");
+        v.fix = "change Listen/Port in /etc/cups/cupsd.conf, or stop CUPS (systemctl disable --now "
+                "cups.socket cups.service)";
+    } else if (is("systemd")) {
+        v.why.push_back("systemd holds the port for a socket unit (socket activation) and starts "
+                        "the service on the first connection");
+        v.fix = fmt::format("find the unit with: systemctl list-sockets | grep ':{}' — then "
+                            "systemctl disable --now UNIT.socket, or move one of the two services",
+                            port);
+        v.confirm.push_back(fmt::format("systemctl list-sockets | grep ':{}'", port));
+    }
+}
+
+/**
+ * SO_REUSEADDR/SO_REUSEPORT in words for the named socket. Only what is certain: the
+ * other socket's flags are invisible to sock_diag, but a conflict proves some of them.
+ */
+void add_sharing_reasons(const Request& req, const Observation& obs, const SocketEntry& s,
+                         Verdict& v) {
+    if (!is_live_state(s)) return;
+    const std::string held = held_endpoint(s);
+    const std::string wanted = format_endpoint(req.local);
+    if (req.proto == Proto::udp) {
+        v.why.push_back(fmt::format(
+            "UDP rule: {} blocks {} unless both sockets set SO_REUSEADDR before bind (or both "
+            "SO_REUSEPORT under the same user); unlike TCP, UDP then lets both bind, even to the "
+            "same address",
+            held, wanted));
+        if (req.reuseaddr == 1)
+            v.why.push_back("this socket set SO_REUSEADDR, so the socket holding the port did not");
+        else if (req.reuseaddr == 0)
+            v.why.push_back("this socket did not set SO_REUSEADDR; setting it helps only if the "
+                            "holder set it too");
+    } else if (req.call == Call::bind && req.reuseaddr == 1 && s.state == tcp_state::listen) {
+        v.why.push_back("this socket set SO_REUSEADDR, but for TCP that never passes an "
+                        "overlapping listener; it only passes remnants and sockets that do not "
+                        "listen");
+    }
+    if (req.reuseport == 1) {
+        if (s.uid != obs.self.uid)
+            v.why.push_back(fmt::format("SO_REUSEPORT sharing needs the same effective uid: the "
+                                        "holder's socket belongs to {}, this process runs as {}",
+                                        user_of(obs, s.uid), user_of(obs, obs.self.uid)));
+        else
+            v.why.push_back("this socket set SO_REUSEPORT under the same uid as the holder, so "
+                            "the other socket did not set SO_REUSEPORT (both must, before bind)");
+    }
+}
+
 Verdict rule_self(const Request& req, const Observation& obs, const SocketEntry& s,
                   const std::vector<const Holder*>& hs) {
     Verdict v;
@@ -304,6 +633,56 @@ Verdict rule_holder(const Request& req, const Observation& obs, const SocketEntr
     return v;
 }
 
+/** The cgroup observe() found for the socket; nullptr when unknown. */
+const CgroupFacts* cgroup_of(const Observation& obs, const SocketEntry& s) {
+    if (s.cgroup_id == 0) return nullptr;
+    for (const CgroupFacts& c : obs.cgroups)
+        if (c.id == s.cgroup_id && !c.path.empty()) return &c;
+    return nullptr;
+}
+
+/**
+ * Adds the cgroup line and the command that names its unit or container;
+ * returns the words for the fix ("; it runs in the systemd unit nginx.service").
+ */
+std::string add_cgroup(const CgroupFacts& c, Verdict& v) {
+    const std::string short_id = c.container_id.substr(0, 12);
+    std::string owner, command;
+    switch (c.kind) {
+    case CgroupKind::container:
+        owner = fmt::format("{} container {}", c.engine.empty() ? "a" : c.engine, short_id);
+        if (c.engine == "docker" || c.engine == "podman")
+            command = fmt::format("{} ps --filter id={}", c.engine, short_id);
+        else if (c.engine == "containerd" || c.engine == "cri-o")
+            command = fmt::format("crictl ps --id {}", short_id);
+        break;
+    case CgroupKind::unit:
+        owner = fmt::format("the systemd {}unit {}", c.user_unit ? "user " : "", c.name);
+        command = fmt::format("systemctl {}status {}", c.user_unit ? "--user " : "", c.name);
+        break;
+    case CgroupKind::scope:
+        owner = fmt::format("the systemd scope {}", c.name);
+        command = fmt::format("systemctl status {}", c.name);
+        break;
+    case CgroupKind::none:
+        break;
+    }
+    if (owner.empty()) {
+        v.why.push_back(c.path == "/"
+                            ? std::string("the socket was created in the root cgroup (/), outside "
+                                          "any systemd unit or container visible from here")
+                            : fmt::format("the socket was created in cgroup {}", c.path));
+        return {};
+    }
+    v.why.push_back(fmt::format("the socket was created in cgroup {}: {}{}", c.path, owner,
+                                c.kind == CgroupKind::scope
+                                    ? " (a login session, systemd-run --scope, or a container "
+                                      "engine's own scope)"
+                                    : ""));
+    if (!command.empty()) v.confirm.push_back(command);
+    return fmt::format("; it runs in {}", owner);
+}
+
 Verdict rule_hidden(const Request& req, const Observation& obs, const SocketEntry& s) {
     Verdict v;
     v.cause = "hidden-owner";
@@ -311,7 +690,13 @@ Verdict rule_hidden(const Request& req, const Observation& obs, const SocketEntr
                             "holds it",
                             proto_name(s.proto), user_of(obs, s.uid), s.inode, describe_state(s),
                             held_endpoint(s));
-    if (obs.self.uid != 0) {
+    // Not root and the socket is another user's, or some fd tables were
+    // unreadable: permissions hide the owner. Otherwise every process in sight
+    // was read, so the owner is out of sight: in another PID namespace.
+    const bool not_root = obs.self.uid != 0 && (s.uid != obs.self.uid || obs.pids_unreadable > 0);
+    const std::string ss = ss_listeners(req, obs);
+    std::string fix;
+    if (not_root) {
         v.why.push_back(fmt::format(
             "this process runs as {}, not root: the descriptors of other users' processes "
             "cannot be read, so their sockets show no owner{}",
@@ -319,15 +704,35 @@ Verdict rule_hidden(const Request& req, const Observation& obs, const SocketEntr
             obs.pids_unreadable > 0 ? fmt::format(" ({} processes were unreadable)",
                                                   obs.pids_unreadable)
                                     : std::string()));
+        fix = fmt::format("name the owner with: {} — then stop it or move one of the services", ss);
+    } else if (obs.self.uid == 0 && obs.self.init_pid_ns == 1) {
+        v.why.push_back("this process runs as root in the host's PID namespace and no process "
+                        "holds the socket: the kernel itself owns it (nfsd, lockd, a tunnel), or "
+                        "it is in flight in a unix-socket message");
+        fix = fmt::format("look at the kernel services on the port with: {} (no process column "
+                          "means a kernel socket), then stop that service or move one of the "
+                          "two",
+                          ss_all(req, obs));
     } else {
-        v.why.push_back("this process runs as root and still no process holds the socket: its "
-                        "owner lives in another PID namespace (a container sharing this network "
-                        "namespace, or the host seen from a container)");
+        v.why.push_back(fmt::format(
+            "this process runs as {} and every process visible from here was read, yet none holds "
+            "the socket: its owner lives in another PID namespace (a container sharing this "
+            "network namespace, or the host seen from a container)",
+            obs.self.uid == 0 ? std::string("root") : user_of(obs, obs.self.uid)));
+        // ss -p only names processes in its own PID namespace: run it from the host's.
+        const std::string host_ss = fmt::format("ss -{}lnp 'sport = :{}'",
+                                                req.proto == Proto::udp ? "ua" : "t",
+                                                req.local.port);
+        fix = fmt::format("name the owner where its process is visible: on the host, sudo {} "
+                          "when the host shares this network namespace, else sudo nsenter -t PID "
+                          "-n {} with PID = this program's pid as the host numbers it — then "
+                          "stop it or move one of the services",
+                          host_ss, host_ss);
     }
     add_overlap_reason(req, s, v);
-    v.fix = fmt::format("name the owner with: {} — then stop it or move one of the services",
-                        ss_listeners(req, obs));
-    v.confirm.push_back(ss_listeners(req, obs));
+    v.confirm.push_back(ss);
+    if (const CgroupFacts* c = cgroup_of(obs, s)) fix += add_cgroup(*c, v);
+    v.fix = std::move(fix);
     return v;
 }
 
@@ -391,18 +796,34 @@ Verdict rule_time_wait(const Request& req, const Observation& obs,
     return v;
 }
 
+/** What an unknown verdict rests on: which tables were read, how much was found, what failed. */
+void add_checked(const Request& req, const Observation& obs, Verdict& v) {
+    const char* proto = proto_name(req.proto);
+    std::string table;
+    if (obs.netlink_ok)
+        table = fmt::format("sock_diag {} IPv4+IPv6 on port {}: {} socket(s)", proto,
+                            req.local.port, obs.sockets.size());
+    else if (obs.procnet_used)
+        table = fmt::format("/proc/net/{0} and /proc/net/{0}6 on port {1}: {2} socket(s) (sock_diag "
+                            "failed)",
+                            proto, req.local.port, obs.sockets.size());
+    else
+        table = fmt::format("sock_diag and /proc/net/{} on port {}: both failed", proto,
+                            req.local.port);
+    std::string owners;
+    if (!obs.proc_ok)
+        owners = "/proc: could not be listed";
+    else if (obs.pids_scanned > 0)
+        owners = fmt::format("/proc: {} processes scanned, {} unreadable, {} holder(s) found",
+                             obs.pids_scanned, obs.pids_unreadable, obs.holders.size());
+    else
+        owners = "/proc: not scanned (no socket to find an owner for)";
+    v.evidence.push_back(fmt::format("checked: {}; {}", table, owners));
+}
+
 Verdict rule_unknown(const Request& req, const Observation& obs) {
     Verdict v;
     v.cause = "unknown";
-    if (req.proto == Proto::unix_stream || req.proto == Proto::unix_dgram) {
-        v.summary = fmt::format("the unix socket path {} is taken; portshim does not diagnose "
-                                "unix sockets yet",
-                                req.unix_path);
-        v.fix = "if no server is running there, the path is a stale socket file: remove it "
-                "before starting the server";
-        v.confirm.push_back(fmt::format("{}ss -xlp | grep -F '{}'", sudo(obs), req.unix_path));
-        return v;
-    }
     if (!obs.netlink_ok && !obs.procnet_used)
         v.summary = fmt::format("the socket table could not be read, so the owner of port {} is "
                                 "unknown",
@@ -413,6 +834,18 @@ Verdict rule_unknown(const Request& req, const Observation& obs) {
                                 req.local.port, format_endpoint(req.local));
     v.fix = fmt::format("retry the bind; if it keeps failing, look with: {}", ss_all(req, obs));
     v.confirm.push_back(ss_all(req, obs));
+    add_checked(req, obs, v);
+    return v;
+}
+
+Verdict rule_visible(const Request& req, const Observation& obs, const SocketEntry& s,
+                     const std::vector<const Holder*>& hs) {
+    // An accepted connection shares its listener's port; with no server there it went out.
+    if (is_connection(s) && !port_has_server(req, obs)) return rule_outbound(req, obs, s, hs);
+    if (const Runtime runtime = container_runtime(*principal(hs)); runtime != Runtime::none)
+        return rule_container(req, obs, s, hs, runtime);
+    Verdict v = rule_holder(req, obs, s, hs);
+    if (v.cause == "other-service") add_service_hint(req, *principal(hs), v);
     return v;
 }
 
@@ -451,9 +884,12 @@ std::string format_duration(double seconds) {
 }
 
 Verdict diagnose(const Request& req, const Observation& obs) {
+    if (req.proto == Proto::unix_stream || req.proto == Proto::unix_dgram)
+        return diagnose_unix(req, obs);
     const std::vector<const SocketEntry*> blocking = blocking_sockets(req, obs);
     Verdict v;
     bool decided = false;
+    const SocketEntry* chosen = nullptr; // the live socket the verdict names
 
     // 1. This very process holds an overlapping socket.
     for (const SocketEntry* s : blocking) {
@@ -462,6 +898,7 @@ Verdict diagnose(const Request& req, const Observation& obs) {
                         [&](const Holder* h) { return h->pid == obs.self.pid; })) {
             v = rule_self(req, obs, *s, hs);
             decided = true;
+            chosen = s;
             break;
         }
     }
@@ -472,8 +909,9 @@ Verdict diagnose(const Request& req, const Observation& obs) {
             if (!is_live_state(*s)) continue;
             const auto hs = holders_of(obs, s->inode);
             if (!hs.empty()) {
-                v = rule_holder(req, obs, *s, hs);
+                v = rule_visible(req, obs, *s, hs);
                 decided = true;
+                chosen = s;
                 break;
             }
             if (hidden == nullptr) hidden = s;
@@ -481,6 +919,7 @@ Verdict diagnose(const Request& req, const Observation& obs) {
         if (!decided && hidden != nullptr) {
             v = rule_hidden(req, obs, *hidden);
             decided = true;
+            chosen = hidden;
         }
     }
     // 4. Only remnants of closed connections.
@@ -494,6 +933,7 @@ Verdict diagnose(const Request& req, const Observation& obs) {
         }
     }
     if (!decided) v = rule_unknown(req, obs);
+    if (chosen != nullptr) add_sharing_reasons(req, obs, *chosen, v);
 
     add_probe_evidence(req, obs, blocking, v);
     // Secondary findings: other blocking sockets than the one named.

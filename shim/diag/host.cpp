@@ -1,12 +1,19 @@
 // Host facts used in explanations: the ephemeral port range, reserved ports,
-// boot time and user names, read from files so tests can replay them.
+// boot time, user names and cgroups, read from files so tests can replay them.
 #include "host.hpp"
 
 #include "procfs.hpp"
 
+#include <cerrno>
 #include <climits>
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <new>
+#include <string_view>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
+#include <vector>
 
 namespace portshim::host {
 namespace {
@@ -18,6 +25,89 @@ constexpr std::size_t proc_stat_limit = 1024 * 1024;
 // Enough for tens of thousands of local accounts; a name not within it is
 // reported as unknown rather than costing the host more memory.
 constexpr std::size_t passwd_limit = 4 * 1024 * 1024;
+
+// Real hierarchies are a few levels deep (kubepods: about six) with a few
+// hundred cgroups of a few dozen files each; the bounds only stop a hostile
+// or wrong root from costing the failing program much time.
+constexpr int cgroup_max_depth = 32;
+constexpr long cgroup_max_entries = 200000;
+
+/** Depth-first search for the directory with one inode number. */
+struct CgroupWalk {
+    std::uint64_t id = 0;
+    long entries_left = cgroup_max_entries;
+    bool exhausted = false;
+    std::string path;  ///< relative to the root while descending; the answer once found
+};
+
+bool inode_matches(const struct stat& st, std::uint64_t id) {
+    // kernfs_id_ino() (include/linux/kernfs.h): the id is the inode number where
+    // ino_t is 64-bit; 32-bit kernels keep a generation in the high word.
+    const std::uint64_t ino = st.st_ino;
+    return ino == id || (id >> 32 != 0 && ino == (id & 0xffffffffU));
+}
+
+// Searches the directory `name` below `dirfd`; on success walk.path is the answer.
+bool walk_cgroups(int dirfd, const char* name, int depth, CgroupWalk& walk) {
+    procfs::Dir dir(dirfd, name, O_NOFOLLOW);
+    if (!dir.ok()) return false;
+    while (const char* entry = dir.next()) {
+        if (--walk.entries_left < 0) {
+            walk.exhausted = true;
+            return false;
+        }
+        // kernfs fills d_type; a tree without it costs one fstatat per entry.
+        const unsigned char type = dir.type();
+        if (type != DT_DIR && type != DT_UNKNOWN) continue;
+        struct stat st{};
+        if (::fstatat(dir.get(), entry, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        const std::size_t len = walk.path.size();
+        walk.path += '/';
+        walk.path += entry;
+        if (inode_matches(st, walk.id)) return true;
+        if (depth + 1 >= cgroup_max_depth) walk.exhausted = true;
+        else if (walk_cgroups(dir.get(), entry, depth + 1, walk)) return true;
+        if (walk.entries_left < 0) return false;
+        walk.path.resize(len);
+    }
+    return false;
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.substr(0, prefix.size()) == prefix;
+}
+
+bool is_container_hash(std::string_view s) {
+    return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+/** "docker-ID.scope" (systemd driver) or "libpod-ID" (podman's cgroupfs driver). */
+bool engine_scope(std::string_view component, CgroupFacts& facts) {
+    struct Prefix {
+        std::string_view prefix, engine;
+    };
+    static constexpr Prefix prefixes[] = {{"docker-", "docker"},
+                                          {"libpod-", "podman"},
+                                          {"cri-containerd-", "containerd"},
+                                          {"crio-", "cri-o"}};
+    std::string_view id = component;
+    if (ends_with(id, ".scope")) id.remove_suffix(6);
+    for (const Prefix& p : prefixes) {
+        if (!starts_with(id, p.prefix)) continue;
+        id.remove_prefix(p.prefix.size());
+        // libpod-conmon-ID.scope and crio-conmon-ID.scope hold the monitor, not the container.
+        if (id.empty() || starts_with(id, "conmon-")) return false;
+        facts.engine.assign(p.engine);
+        facts.container_id.assign(id);
+        return true;
+    }
+    return false;
+}
 
 bool parse_int(std::string_view text, int& value) {
     std::uint64_t v = 0;
@@ -105,6 +195,89 @@ std::string user_name(const std::string& passwd_path, std::uint32_t uid) {
     // A cut last line could read "bob:x:100" for uid 10001: drop it.
     if (text.size() == passwd_limit) whole = whole.substr(0, whole.rfind('\n') + 1);
     return user_from_passwd(whole, uid);
+}
+
+std::string cgroup2_root(const std::string& base) {
+    try {
+        for (const std::string& root : {base, base + "/unified"}) {
+            struct statfs fs{};
+            if (::statfs(root.c_str(), &fs) == 0 &&
+                static_cast<unsigned long>(fs.f_type) == CGROUP2_SUPER_MAGIC)
+                return root;
+        }
+    } catch (const std::bad_alloc&) {
+    }
+    return {};
+}
+
+int cgroup_path(const std::string& root, std::uint64_t id, std::string& path) {
+    path.clear();
+    procfs::Fd top(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!top.ok()) return errno;
+    struct stat st{};
+    if (::fstat(top.get(), &st) != 0) return errno;
+    try {
+        if (inode_matches(st, id)) {
+            path = "/";
+            return 0;
+        }
+        CgroupWalk walk;
+        walk.id = id;
+        if (walk_cgroups(top.get(), ".", 0, walk)) {
+            path = std::move(walk.path);
+            return 0;
+        }
+        return walk.exhausted ? E2BIG : ENOENT;
+    } catch (const std::bad_alloc&) {
+        path.clear();
+        return ENOMEM;
+    }
+}
+
+void name_cgroup(CgroupFacts& facts) {
+    facts.kind = CgroupKind::none;
+    facts.name.clear();
+    facts.engine.clear();
+    facts.container_id.clear();
+    facts.user_unit = false;
+    try {
+        std::vector<std::string_view> parts;
+        std::string_view rest = facts.path;
+        while (!rest.empty()) {
+            const std::size_t slash = rest.find('/');
+            const std::string_view part = rest.substr(0, slash);
+            if (!part.empty()) parts.push_back(part);
+            rest.remove_prefix(slash == std::string_view::npos ? rest.size() : slash + 1);
+        }
+        // The deepest component wins: /system.slice/docker-ID.scope is the
+        // container, not system.slice; podman adds a "container" leaf below it.
+        for (std::size_t i = parts.size(); i-- > 0;) {
+            const std::string_view part = parts[i];
+            if (engine_scope(part, facts)) {
+                facts.kind = CgroupKind::container;
+            } else if (is_container_hash(part)) {
+                // Docker's cgroupfs driver: /docker/ID; kubelet's: /kubepods/.../podUID/ID.
+                facts.kind = CgroupKind::container;
+                facts.container_id.assign(part);
+                if (i > 0 && parts[i - 1] == "docker") facts.engine = "docker";
+            } else if (ends_with(part, ".service")) {
+                facts.kind = CgroupKind::unit;
+            } else if (ends_with(part, ".scope")) {
+                facts.kind = CgroupKind::scope;
+            } else {
+                continue;
+            }
+            facts.name.assign(part);
+            // systemd --user units live below user@UID.service.
+            for (std::size_t j = 0; j < i; ++j)
+                if (starts_with(parts[j], "user@") && ends_with(parts[j], ".service"))
+                    facts.user_unit = true;
+            return;
+        }
+    } catch (const std::bad_alloc&) {
+        facts.kind = CgroupKind::none;
+        facts.name.clear();
+    }
 }
 
 } // namespace portshim::host

@@ -1,5 +1,5 @@
 // Host facts used in explanations: the ephemeral port range, reserved ports,
-// boot time and user names, read from files so tests can replay them.
+// boot time, user names and cgroups, read from files so tests can replay them.
 #pragma once
 
 #include "types.hpp"
@@ -21,5 +21,29 @@ std::string user_from_passwd(std::string_view passwd_text, std::uint32_t uid);
 
 /** user_from_passwd on the file at `passwd_path`; never calls NSS. */
 std::string user_name(const std::string& passwd_path, std::uint32_t uid);
+
+/**
+ * The cgroup v2 hierarchy to search: `base` when it is a cgroup2 mount, else
+ * BASE/unified (systemd's hybrid layout) when that is; empty when neither.
+ */
+std::string cgroup2_root(const std::string& base);
+
+/**
+ * Finds the directory below `root` whose inode number is `id` (a cgroup v2 id,
+ * as INET_DIAG_CGROUP_ID reports it) and stores its path relative to `root`
+ * in `path` ("/" for the root itself). Walks without following symlinks, within
+ * fixed depth and entry bounds. Returns 0, ENOENT when absent, E2BIG when the
+ * bounds stopped the walk, or the errno of opening `root`.
+ */
+int cgroup_path(const std::string& root, std::uint64_t id, std::string& path);
+
+/**
+ * Names what runs in `facts.path`: the deepest component that is a container
+ * engine's scope (docker-ID.scope, libpod-ID.scope, cri-containerd-ID.scope,
+ * crio-ID.scope, or a 64-hex-digit directory of the cgroupfs drivers), a
+ * systemd `.service` or another `.scope`. Fills kind, name, engine,
+ * container_id and user_unit.
+ */
+void name_cgroup(CgroupFacts& facts);
 
 } // namespace portshim::host

@@ -6,11 +6,14 @@
 #include "causes.hpp"
 #include "host.hpp"
 #include "owners.hpp"
+#include "procfs.hpp"
 #include "sockets.hpp"
+#include "unix_sockets.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -62,6 +65,59 @@ ReuseProbe probe_reuseaddr(const Request& req, BindFn bind_fn, std::string& evid
     return ReuseProbe::failed;
 }
 
+namespace {
+
+bool held(const Observation& obs, std::uint64_t inode) {
+    return std::any_of(obs.holders.begin(), obs.holders.end(),
+                       [&](const Holder& h) { return h.inode == inode; });
+}
+
+// Only for live sockets no visible process holds (hidden-owner): which PID
+// namespace we are in, and the cgroup each socket was created in, which names
+// the unit or container behind it.
+void probe_hidden(const ProbeEnv& env, int self_pid, Observation& obs) {
+    std::vector<std::uint64_t> ids;
+    bool hidden = false;
+    for (const SocketEntry& s : obs.sockets) {
+        if (s.inode == 0 || held(obs, s.inode)) continue;
+        hidden = true;
+        if (s.cgroup_id != 0) ids.push_back(s.cgroup_id);
+    }
+    if (!hidden) return;
+
+    // PROC_PID_INIT_INO (include/linux/proc_ns.h) is the initial PID namespace.
+    std::string ns;
+    if (procfs::read_link(AT_FDCWD, fmt::format("{}/{}/ns/pid", env.proc_root, self_pid).c_str(),
+                          ns) == 0)
+        obs.self.init_pid_ns = ns == "pid:[4026531836]" ? 1 : 0;
+
+    if (ids.empty()) return;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    const std::string root = host::cgroup2_root(env.cgroup_root);
+    if (root.empty()) {
+        obs.evidence.push_back(fmt::format("no cgroup v2 hierarchy at {} or {}/unified: the "
+                                           "socket's cgroup cannot be named",
+                                           env.cgroup_root, env.cgroup_root));
+        return;
+    }
+    for (const std::uint64_t id : ids) {
+        CgroupFacts facts;
+        facts.id = id;
+        const int rc = host::cgroup_path(root, id, facts.path);
+        if (rc == 0) {
+            host::name_cgroup(facts);
+        } else {
+            // ENOENT: removed since, or outside this cgroup namespace's view.
+            obs.evidence.push_back(fmt::format("cgroup id {} of the socket: not found under {} ({})",
+                                               id, root, errno_name(rc)));
+        }
+        obs.cgroups.push_back(std::move(facts));
+    }
+}
+
+} // namespace
+
 Observation observe(const Request& req, const ProbeEnv& env) {
     Observation obs;
     obs.host = host::read_facts(env.proc_root);
@@ -77,7 +133,7 @@ Observation observe(const Request& req, const ProbeEnv& env) {
     obs.self.uid = static_cast<std::uint32_t>(::geteuid());
 
     if (req.proto != Proto::tcp && req.proto != Proto::udp) {
-        obs.evidence.push_back("unix sockets are not diagnosed yet");
+        unix_sockets::observe_unix(req, env, obs);
         return obs;
     }
     sockets::collect(req.proto, req.local.port, env.proc_root, obs);
@@ -91,12 +147,15 @@ Observation observe(const Request& req, const ProbeEnv& env) {
         const owners::ScanStatus scan = owners::find_holders(env.proc_root, inodes, obs.holders);
         obs.proc_ok = scan.ok;
         obs.pids_unreadable = scan.unreadable;
+        obs.pids_scanned = scan.scanned;
         if (!scan.ok)
             obs.evidence.push_back(fmt::format("{} could not be listed: {}", env.proc_root,
                                                errno_name(scan.error)));
     } else {
         obs.proc_ok = true;
     }
+
+    probe_hidden(env, self_pid, obs);
 
     // Names for the uids the report may mention: socket owners and ourselves.
     std::vector<std::uint32_t> uids{obs.self.uid};

@@ -16,6 +16,8 @@ using BindFn = int (*)(int, const sockaddr*, socklen_t);
 struct ProbeEnv {
     std::string proc_root = "/proc";
     std::string passwd_path = "/etc/passwd";
+    /** cgroup v2 mount (or its hybrid parent) searched for sockets nobody visible holds. */
+    std::string cgroup_root = "/sys/fs/cgroup";
     /** For the scratch SO_REUSEADDR bind that tells TIME_WAIT cases apart; nullptr skips it. */
     BindFn bind_fn = nullptr;
     int self_pid = 0;                 ///< 0: getpid()

@@ -153,6 +153,7 @@ ScanStatus find_holders(const std::string& proc_root, const std::vector<std::uin
         while (const char* name = procs.next()) {
             int pid = 0;
             if (!parse_int_name(name, pid) || pid <= 0) continue;
+            ++status.scanned;
             if (!scan_process(procs.get(), proc_root, pid, wanted, boot, out))
                 ++status.unreadable;
         }

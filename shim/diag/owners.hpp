@@ -16,6 +16,7 @@ struct ScanStatus {
     bool ok = false;        ///< PROC_ROOT could be listed at all
     int error = 0;          ///< errno when !ok
     int unreadable = 0;     ///< processes whose fd directory could not be read
+    int scanned = 0;        ///< processes looked at
 };
 
 /**

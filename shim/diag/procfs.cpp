@@ -31,8 +31,8 @@ int Fd::release() noexcept {
     return fd;
 }
 
-Dir::Dir(int dirfd, const char* path) noexcept {
-    Fd fd(::openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+Dir::Dir(int dirfd, const char* path, int extra_flags) noexcept {
+    Fd fd(::openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | extra_flags));
     if (!fd.ok()) {
         error_ = errno;
         return;
@@ -56,7 +56,9 @@ const char* Dir::next() noexcept {
     if (dir_ == nullptr) return nullptr;
     while (const dirent* entry = ::readdir(dir_)) {
         const char* name = entry->d_name;
-        if (std::strcmp(name, ".") != 0 && std::strcmp(name, "..") != 0) return name;
+        if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) continue;
+        type_ = entry->d_type;
+        return name;
     }
     return nullptr;
 }

@@ -35,8 +35,8 @@ private:
  */
 class Dir {
 public:
-    /** Opens `path` relative to `dirfd` (AT_FDCWD for absolute paths). */
-    Dir(int dirfd, const char* path) noexcept;
+    /** Opens `path` relative to `dirfd` (AT_FDCWD for absolute paths); `extra_flags` e.g. O_NOFOLLOW. */
+    Dir(int dirfd, const char* path, int extra_flags = 0) noexcept;
     Dir(const Dir&) = delete;
     Dir& operator=(const Dir&) = delete;
     ~Dir();
@@ -46,9 +46,12 @@ public:
     int get() const noexcept;
     /** The next entry's name, or nullptr at the end (or on a read error). */
     const char* next() noexcept;
+    /** d_type of the entry next() returned: DT_DIR, DT_REG, ... or DT_UNKNOWN. */
+    unsigned char type() const noexcept { return type_; }
 
 private:
     DIR* dir_ = nullptr;
+    unsigned char type_ = DT_UNKNOWN;
     int error_ = 0;
 };
 

@@ -69,6 +69,11 @@ bool parse_attrs(const std::uint8_t* data, std::size_t len, SocketEntry& entry) 
             attr.rta_len >= RTA_LENGTH(1)) {
             entry.v6only = data[off + RTA_LENGTH(0)] != 0 ? 1 : 0;
         }
+        // Sent unrequested for every full socket since Linux 5.8 with
+        // CONFIG_SOCK_CGROUP_DATA (inet_diag_msg_attrs_fill(), net/ipv4/inet_diag.c):
+        // the kernfs id of the creator's cgroup v2, i.e. its directory's inode.
+        if (type == INET_DIAG_CGROUP_ID && attr.rta_len >= RTA_LENGTH(sizeof entry.cgroup_id))
+            std::memcpy(&entry.cgroup_id, data + off + RTA_LENGTH(0), sizeof entry.cgroup_id);
         const std::size_t step = align4(attr.rta_len);
         if (step >= left) break;
         off += step;

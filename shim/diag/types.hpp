@@ -43,6 +43,7 @@ struct SocketEntry {
     int v6only = -1;               ///< INET_DIAG_SKV6ONLY for AF_INET6 sockets; -1 unknown
     std::uint32_t ifindex = 0;     ///< SO_BINDTODEVICE, 0 = any
     std::uint64_t cookie = 0;
+    std::uint64_t cgroup_id = 0;   ///< INET_DIAG_CGROUP_ID: the cgroup v2 the socket was created in; 0 unknown
 };
 
 /** A process holding a socket inode through one of its descriptors. */
@@ -73,6 +74,7 @@ struct Request {
     int reuseport = -1;
     int v6only = -1;                  ///< our IPV6_V6ONLY (AF_INET6 only)
     bool reuseaddr_by_program = false;///< the program set SO_REUSEADDR itself
+    bool reuseaddr_injected = false;  ///< PORTSHIM_REUSEADDR=1 set SO_REUSEADDR before this bind
     std::string device;               ///< SO_BINDTODEVICE name, empty = any
 };
 
@@ -84,6 +86,7 @@ struct SelfInfo {
     std::string exe;
     std::vector<std::string> argv;
     std::vector<int> fds;             ///< fds in this process holding a socket on the port (from owners)
+    int init_pid_ns = -1;             ///< 1: in the host's (initial) PID namespace, 0: in another, -1 unknown
 };
 
 /** Result of binding a scratch SO_REUSEADDR socket to the wanted address. */
@@ -102,6 +105,57 @@ struct HostFacts {
     double now = 0;                   ///< wall clock, seconds since the epoch
 };
 
+/** One bound AF_UNIX socket from the unix sock_diag table (NETLINK_SOCK_DIAG, AF_UNIX). */
+struct UnixSocket {
+    std::uint8_t type = 0;           ///< SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET
+    std::uint8_t state = 0;          ///< tcp_state::listen, close (bound or unconnected), established
+    std::uint64_t inode = 0;         ///< the socket's own inode, as /proc/PID/fd shows it
+    std::string name;                ///< UNIX_DIAG_NAME: the path as bound (maybe relative), "@name" if abstract
+    bool has_vfs = false;            ///< UNIX_DIAG_VFS was present (path sockets only)
+    std::uint32_t vfs_ino = 0;       ///< inode of the socket FILE, to compare with lstat of the path
+    std::uint32_t vfs_dev = 0;       ///< its device in kernel encoding (MAJOR << 20 | MINOR)
+    std::int64_t uid = -1;           ///< UNIX_DIAG_UID (Linux >= 5.3); -1 unknown
+};
+
+/** What a scratch non-blocking connect() to the wanted path said. */
+enum class UnixConnect : std::uint8_t {
+    not_run,  ///< abstract name, a listener already known, or no path
+    refused,  ///< ECONNREFUSED: no socket listens on the file
+    accepted, ///< connected (or EAGAIN: a full backlog): something listens
+    failed,   ///< another errno, see UnixPath::connect_error
+};
+
+/** Facts about the wanted AF_UNIX path (not filled for abstract names). */
+struct UnixPath {
+    bool checked = false;            ///< lstat() was run
+    int lstat_error = 0;             ///< errno of lstat(); 0 = the path exists
+    std::uint32_t file_type = 0;     ///< st_mode & S_IFMT
+    double mtime = 0;                ///< seconds since the epoch: when the file was bound
+    std::uint64_t ino = 0;
+    std::uint64_t dev = 0;           ///< st_dev, user-space encoding
+    UnixConnect connect = UnixConnect::not_run;
+    int connect_error = 0;           ///< errno of the scratch connect, 0 if it connected
+};
+
+/** What a cgroup path says about who runs there. */
+enum class CgroupKind : std::uint8_t {
+    none,       ///< no unit or container in the path (the root cgroup, a plain directory)
+    unit,       ///< a systemd service: "nginx.service"
+    scope,      ///< another systemd scope: a login session, systemd-run --scope
+    container,  ///< a container engine's scope or directory
+};
+
+/** The cgroup a socket was created in, found for sockets no visible process holds. */
+struct CgroupFacts {
+    std::uint64_t id = 0;             ///< SocketEntry::cgroup_id
+    std::string path;                 ///< below the cgroup2 mount, "/system.slice/nginx.service"; empty: not found
+    CgroupKind kind = CgroupKind::none;
+    std::string name;                 ///< the path component that names it: "nginx.service", "docker-ID.scope"
+    std::string engine;               ///< container only: docker, podman, containerd, cri-o
+    std::string container_id;         ///< container only
+    bool user_unit = false;           ///< under user@UID.service: a systemd --user unit
+};
+
 /** Everything the probes found about the wanted port. */
 struct Observation {
     std::vector<SocketEntry> sockets; ///< sockets whose local port is the wanted one
@@ -112,7 +166,11 @@ struct Observation {
     bool procnet_used = false;        ///< /proc/net/{tcp,udp}[6] was read instead
     bool proc_ok = false;             ///< /proc could be scanned for owners
     int pids_unreadable = 0;          ///< processes whose fd table we could not read
+    int pids_scanned = 0;             ///< processes whose descriptors were looked at (0: no scan)
+    std::vector<CgroupFacts> cgroups; ///< cgroups of sockets without a visible holder
     ReuseProbe reuse_probe = ReuseProbe::not_run;
+    std::vector<UnixSocket> unix_sockets; ///< AF_UNIX: sockets bound to the wanted path or name
+    UnixPath unix_path;               ///< AF_UNIX: lstat and connect facts about the path
     std::vector<std::pair<std::uint32_t, std::string>> user_names; ///< uid -> name
     std::vector<std::string> evidence; ///< what each probe did or could not do
 };

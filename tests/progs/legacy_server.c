@@ -16,15 +16,17 @@
 static void usage(const char *prog)
 {
     fprintf(stderr,
-            "usage: %s [-4|-6] [-a ADDR] [-p PORT] [-r] [-v 0|1] [-c N] [-u] [-2 ADDR6]\n"
+            "usage: %s [-4|-6] [-a ADDR] [-p PORT] [-r] [-R] [-v 0|1] [-c N] [-u] [-2 ADDR6] [-- IGNORED...]\n"
             "  -4/-6     address family (default -4)\n"
             "  -a ADDR   address to bind (default: the wildcard)\n"
             "  -p PORT   port to bind (default 0: the kernel picks)\n"
             "  -r        set SO_REUSEADDR\n"
+            "  -R        set SO_REUSEPORT\n"
             "  -v 0|1    set IPV6_V6ONLY explicitly (with -6)\n"
             "  -c N      accept N connections, write a line to each, close first, exit 0\n"
             "  -u        UDP instead of TCP\n"
             "  -2 ADDR6  after binding, also bind [ADDR6]:same port without IPV6_V6ONLY\n"
+            "  -- ...    ignore the rest (lets a copy wear another daemon's command line)\n"
             "Prints \"port P\" once bound; on a failed bind prints \"errno=N\" and exits 1.\n",
             prog);
     exit(2);
@@ -75,17 +77,18 @@ static void die(const char *what)
 
 int main(int argc, char **argv)
 {
-    int family = AF_INET, type = SOCK_STREAM, port = 0, reuse = 0, v6only = -1, connections = -1;
+    int family = AF_INET, type = SOCK_STREAM, port = 0, reuse = 0, reuseport = 0, v6only = -1, connections = -1;
     const char *addr = "", *second = NULL;
     int opt;
 
-    while ((opt = getopt(argc, argv, "46a:p:rv:c:u2:")) != -1) {
+    while ((opt = getopt(argc, argv, "46a:p:rRv:c:u2:")) != -1) {
         switch (opt) {
         case '4': family = AF_INET; break;
         case '6': family = AF_INET6; break;
         case 'a': addr = optarg; break;
         case 'p': port = atoi(optarg); break;
         case 'r': reuse = 1; break;
+        case 'R': reuseport = 1; break;
         case 'v': v6only = atoi(optarg); break;
         case 'c': connections = atoi(optarg); break;
         case 'u': type = SOCK_DGRAM; break;
@@ -93,7 +96,9 @@ int main(int argc, char **argv)
         default: usage(argv[0]);
         }
     }
-    if (optind != argc || (type == SOCK_DGRAM && connections >= 0))
+    /* getopt stops after "--": what follows belongs to the command line being imitated. */
+    const int rest_ignored = optind > 1 && strcmp(argv[optind - 1], "--") == 0;
+    if ((optind != argc && !rest_ignored) || (type == SOCK_DGRAM && connections >= 0))
         usage(argv[0]);
     signal(SIGPIPE, SIG_IGN);
 
@@ -103,6 +108,8 @@ int main(int argc, char **argv)
     int one = 1;
     if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
         die("setsockopt SO_REUSEADDR");
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        die("setsockopt SO_REUSEPORT");
     if (family == AF_INET6 && v6only >= 0 &&
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)
         die("setsockopt IPV6_V6ONLY");

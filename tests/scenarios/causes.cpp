@@ -7,7 +7,11 @@
 #include <filesystem>
 #include <regex>
 #include <cstdlib>
+#include <cerrno>
+#include <linux/magic.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 using namespace portshim::test;
@@ -244,6 +248,121 @@ TEST_CASE("hidden-owner: root holds the port and nobody cannot see who")
         confirm += command.str() + "\n";
     CHECK_THAT(confirm, Contains("sudo ss") && Contains(":" + std::to_string(port)));
     gallery("hidden-owner", {legacy_server(), "-p", std::to_string(port)}, as_nobody);
+}
+
+namespace {
+
+/** util-linux unshare(1) from PATH when it can make a PID namespace here; skips otherwise. */
+std::string require_unshare_pid()
+{
+    std::string unshare;
+    const char* path = std::getenv("PATH");
+    std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+    for (std::size_t at = 0; at <= dirs.size() && unshare.empty();) {
+        std::size_t end = dirs.find(':', at);
+        if (end == std::string::npos)
+            end = dirs.size();
+        const std::string candidate = dirs.substr(at, end - at) + "/unshare";
+        if (end > at && ::access(candidate.c_str(), X_OK) == 0)
+            unshare = candidate;
+        at = end + 1;
+    }
+    if (unshare.empty())
+        skip("no unshare(1) in PATH");
+    Process probe({unshare, "-p", "-f", "--kill-child", "--mount-proc", "true"}, Launch{});
+    if (probe.wait() != 0)
+        skip("unshare -p -f --kill-child --mount-proc is not possible here: " + probe.err());
+    return unshare;
+}
+
+/**
+ * A cgroup of the test's own (NAME.scope on the cgroup v2 hierarchy), so the report
+ * can name where the hidden socket was made; path() is empty when none could be made.
+ */
+class ScratchCgroup {
+public:
+    explicit ScratchCgroup(const std::string& name)
+    {
+        for (const std::string root : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+            struct statfs fs {};
+            if (::statfs(root.c_str(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+                continue;
+            const std::string dir = root + "/" + name;
+            if (::mkdir(dir.c_str(), 0755) == 0)
+                path_ = dir;
+            return;
+        }
+    }
+    ~ScratchCgroup()
+    {
+        // The holder's namespace dies with the unshare process (--kill-child), a moment
+        // later; rmdir fails with EBUSY until its last process has left.
+        for (int tries = 0; !path_.empty() && tries < 500; ++tries) {
+            if (::rmdir(path_.c_str()) == 0 || errno != EBUSY)
+                break;
+            ::usleep(10000);
+        }
+    }
+    ScratchCgroup(const ScratchCgroup&) = delete;
+    ScratchCgroup& operator=(const ScratchCgroup&) = delete;
+
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+} // namespace
+
+TEST_CASE("hidden-owner: root cannot see a holder in another PID namespace")
+{
+    require_root("PID namespaces need CAP_SYS_ADMIN");
+    const std::string unshare = require_unshare_pid();
+    Launch launch = preloaded();
+
+    // Two "containers" sharing this network namespace, each with its own PID
+    // namespace and /proc: neither can see the other's processes.
+    const std::string scope = "portshim-test-" + std::to_string(::getpid()) + ".scope";
+    ScratchCgroup cgroup(scope);
+    std::vector<std::string> holder_argv{unshare, "-p", "-f", "--kill-child", "--mount-proc",
+                                         legacy_server()};
+    if (!cgroup.path().empty())
+        // Sockets belong to the cgroup of the process that creates them: move in first.
+        holder_argv.insert(holder_argv.begin(),
+                           {"/bin/sh", "-c", "echo $$ > \"$0\" && exec \"$@\"",
+                            cgroup.path() + "/cgroup.procs"});
+    Process holder(holder_argv, Launch{});
+    const int port = read_port(holder);
+
+    const std::vector<std::string> argv{unshare, "-p", "-f", "--kill-child", "--mount-proc",
+                                        legacy_server(), "-p", std::to_string(port)};
+    Process daemon(argv, launch);
+    require_failed_as_without_shim(daemon);
+
+    std::vector<Json> events;
+    for (Json& event : json_lines(daemon.err()))
+        if (event["event"].str() == "bind-failed")
+            events.push_back(std::move(event));
+    INFO("stderr: " << daemon.err());
+    REQUIRE(events.size() == 1);
+    const Json& event = events.front();
+    CHECK(event["pid"].number() == 1);  // the first process of its own PID namespace
+    CHECK(event["cause"].str() == "hidden-owner");
+    CHECK(event["port"].number() == port);
+    CHECK(event["holders"].items().empty());
+    CHECK_THAT(event["summary"].str(), Contains("root (uid 0)"));
+    const std::string why = joined(event["why"]);
+    CHECK_THAT(why, Contains("runs as root") && Contains("another PID namespace"));
+    CHECK_THAT(why, !Contains("not root"));
+    const std::string ss = "ss -tlnp 'sport = :" + std::to_string(port) + "'";
+    CHECK_THAT(event["fix"].str(), Contains("sudo " + ss) && Contains("sudo nsenter -t PID -n " + ss));
+    CHECK(event["confirm"][0].str() == ss);
+    if (!cgroup.path().empty()) {
+        CHECK_THAT(why, Contains("the socket was created in cgroup /" + scope +
+                                 ": the systemd scope " + scope));
+        CHECK_THAT(joined(event["confirm"]), Contains("systemctl status " + scope));
+    }
+    gallery("hidden-owner-pidns", argv, launch);
 }
 
 TEST_CASE("listen-inuse: two SO_REUSEADDR sockets in one process both listen")

@@ -61,6 +61,7 @@ void gallery(const std::string& name, const std::vector<std::string>& argv, cons
 }
 std::string other_daemon() { return PORTSHIM_TEST_OTHER_DAEMON; }
 std::string bind_probe() { return PORTSHIM_TEST_BIND_PROBE; }
+std::string unix_server() { return PORTSHIM_TEST_UNIX_SERVER; }
 
 namespace {
 

@@ -20,6 +20,7 @@ std::string library();
 std::string legacy_server();
 std::string other_daemon();
 std::string bind_probe();
+std::string unix_server();
 
 inline constexpr unsigned nobody_uid = 65534;
 

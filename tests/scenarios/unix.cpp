@@ -1,4 +1,162 @@
-// Scenario tests: see tests/scenarios/causes.cpp for the pattern.
+// AF_UNIX scenarios: a socket file left by a killed server, a live server on the
+// same path, and a live abstract name; the daemon must fail exactly as before.
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <dirent.h>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace portshim::test;
+using Catch::Matchers::Contains;
+using Catch::Matchers::VectorContains;
+
+namespace {
+
+/** A fresh directory under /tmp, removed with everything in it at the end. */
+class TempDir {
+public:
+    TempDir()
+    {
+        char templ[] = "/tmp/portshim-unix-XXXXXX";
+        REQUIRE(::mkdtemp(templ) != nullptr);
+        path_ = templ;
+    }
+    ~TempDir()
+    {
+        if (DIR* dir = ::opendir(path_.c_str())) {
+            while (const dirent* d = ::readdir(dir))
+                if (std::string(d->d_name) != "." && std::string(d->d_name) != "..")
+                    ::unlink((path_ + "/" + d->d_name).c_str());
+            ::closedir(dir);
+        }
+        ::rmdir(path_.c_str());
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+Launch under_preload()
+{
+    require_library();
+    Launch launch;
+    launch.preload = true;
+    return launch;
+}
+
+/**
+ * Waits for a unix_server whose bind must fail as it would without the shim
+ * (perror, errno=98, exit 1) and returns its one bind-failed event.
+ */
+Json failed_unix_bind(Process& server, const std::string& path)
+{
+    const int status = server.wait();
+    INFO("stdout: " << server.out() << "\nstderr: " << server.err());
+    REQUIRE(status == 1);
+    CHECK(server.out() == "errno=98\n");
+    CHECK_THAT(server.err(), Contains("bind: Address already in use"));
+    std::vector<Json> events;
+    for (Json& event : json_lines(server.err()))
+        if (event["event"].str() == "bind-failed")
+            events.push_back(std::move(event));
+    REQUIRE(events.size() == 1);
+    const Json& event = events.front();
+    CHECK(event["pid"].number() == server.pid());
+    CHECK(event["call"].str() == "bind");
+    CHECK(event["proto"].str() == "unix");
+    CHECK(event["path"].str() == path);
+    CHECK(event["errno"].number() == 98);
+    CHECK(event["holders"].is_array());
+    CHECK(event["evidence"].is_array());
+    return event;
+}
+
+std::vector<int> holder_pids(const Json& event)
+{
+    std::vector<int> pids;
+    for (const Json& holder : event["holders"].items())
+        pids.push_back(static_cast<int>(holder["pid"].number()));
+    return pids;
+}
+
+bool is_socket_file(const std::string& path)
+{
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+} // namespace
+
+TEST_CASE("stale-unix-socket: a server killed without unlinking its socket file")
+{
+    const TempDir dir;
+    const std::string path = dir / "app.sock";
+    {
+        Process killed({unix_server(), path}, under_preload());
+        REQUIRE(killed.read_line() == std::optional<std::string>("listening"));
+        REQUIRE(::kill(killed.pid(), SIGKILL) == 0);
+        REQUIRE(killed.wait() == 128 + SIGKILL);
+    }
+    REQUIRE(is_socket_file(path));
+
+    Process restarted({unix_server(), path}, under_preload());
+    const Json event = failed_unix_bind(restarted, path);
+    CHECK(event["cause"].str() == "stale-unix-socket");
+    CHECK_THAT(event["summary"].str(), Contains(path));
+    CHECK_THAT(event["summary"].str(), Contains("created"));
+    CHECK_THAT(event["fix"].str(), Contains("rm " + path));
+    CHECK(event["holders"].items().empty());
+    // portshim only reports: the stale file is still there for the operator to remove.
+    CHECK(is_socket_file(path));
+    gallery("stale-unix-socket", {unix_server(), path}, under_preload());
+}
+
+TEST_CASE("previous-instance: the same unix server started twice on one path")
+{
+    const TempDir dir;
+    const std::string path = dir / "app.sock";
+    Process first({unix_server(), path}, under_preload());
+    REQUIRE(first.read_line() == std::optional<std::string>("listening"));
+
+    Process second({unix_server(), path}, under_preload());
+    const Json event = failed_unix_bind(second, path);
+    CHECK(event["cause"].str() == "previous-instance");
+    CHECK_THAT(holder_pids(event), VectorContains(first.pid()));
+    CHECK_THAT(event["summary"].str(), Contains("pid " + std::to_string(first.pid())));
+    CHECK_THAT(event["summary"].str(), Contains("listens on " + path));
+    CHECK(is_socket_file(path));
+}
+
+TEST_CASE("previous-instance: a unix datagram server started twice on one path")
+{
+    const TempDir dir;
+    const std::string path = dir / "log.sock";
+    Process first({unix_server(), "-d", path}, under_preload());
+    REQUIRE(first.read_line() == std::optional<std::string>("listening"));
+
+    Process second({unix_server(), "-d", path}, under_preload());
+    const Json event = failed_unix_bind(second, path);
+    CHECK(event["cause"].str() == "previous-instance");
+    CHECK_THAT(holder_pids(event), VectorContains(first.pid()));
+}
+
+TEST_CASE("previous-instance: a live abstract unix name is never stale")
+{
+    const std::string name = "@portshim-test-" + std::to_string(::getpid());
+    Process first({unix_server(), name}, under_preload());
+    REQUIRE(first.read_line() == std::optional<std::string>("listening"));
+
+    Process second({unix_server(), name}, under_preload());
+    const Json event = failed_unix_bind(second, name);
+    CHECK(event["cause"].str() == "previous-instance");
+    CHECK_THAT(holder_pids(event), VectorContains(first.pid()));
+    CHECK_THAT(event["summary"].str(), Contains(name));
+}

@@ -250,6 +250,7 @@ TEST_CASE("recorded AF_INET TCP dump: listener, accepted connection and TIME_WAI
     CHECK(listener.v6only == -1);
     CHECK(listener.ifindex == 0);
     CHECK(listener.cookie == 1);
+    CHECK(listener.cgroup_id == 1);  // INET_DIAG_CGROUP_ID, unrequested: the root cgroup
 
     const SocketEntry* tw = find_remote_port(entries, 36542);
     REQUIRE(tw != nullptr);
@@ -261,6 +262,7 @@ TEST_CASE("recorded AF_INET TCP dump: listener, accepted connection and TIME_WAI
     CHECK(tw->uid == 0);
     CHECK(tw->timer == 3);
     CHECK(tw->expires_ms == 59888);
+    CHECK(tw->cgroup_id == 0);  // TIME_WAIT remnants carry no attributes
 
     const SocketEntry* est = find_remote_port(entries, 36538);
     REQUIRE(est != nullptr);
@@ -269,6 +271,14 @@ TEST_CASE("recorded AF_INET TCP dump: listener, accepted connection and TIME_WAI
     CHECK(est->inode == 24908);
     CHECK(est->uid == 0);  // the accepting process's fsuid, not the listener's
     CHECK(est->expires_ms == 0);
+}
+
+TEST_CASE("recorded dump: a listener made in a child cgroup carries its cgroup id", "[sockets][hidden]") {
+    const auto entries = replay("tcp4_41006.hex", Proto::tcp);
+    REQUIRE(entries.size() == 1);
+    CHECK(entries[0].state == tcp_state::listen);
+    CHECK(entries[0].inode == 28400047);
+    CHECK(entries[0].cgroup_id == 44);  // the inode of /sys/fs/cgroup/unified/portshim-rec.service
 }
 
 TEST_CASE("recorded AF_INET query does not show a dual-stack [::] listener", "[sockets]") {

@@ -1,0 +1,276 @@
+// The AF_UNIX rules of DESIGN.md: who holds a unix path or abstract name, or
+// why a socket file nobody listens on is stale. Pure: no I/O here.
+#include "causes_unix.hpp"
+
+#include "address.hpp"
+#include "causes.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+namespace portshim {
+
+namespace {
+
+bool is_abstract(const Request& req) { return !req.unix_path.empty() && req.unix_path[0] == '@'; }
+
+/** Single-quotes `s` for a shell command line unless it is plainly safe. */
+std::string shell_quote(const std::string& s) {
+    if (!s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                          "0123456789_@%+=:,./-") == std::string::npos)
+        return s;
+    std::string out = "'";
+    for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+std::string held_as(const UnixSocket& s) {
+    if (s.type == SOCK_DGRAM) return "is bound to";
+    return s.state == tcp_state::listen ? "listens on" : "is bound to (not listening)";
+}
+
+std::string ss_unix(const Request& req, const Observation& obs) {
+    return fmt::format("{}ss -xlp | grep -F -- {}", obs.self.uid == 0 ? "" : "sudo ",
+                       shell_quote(req.unix_path));
+}
+
+std::string uid_text(const Observation& obs, std::int64_t uid) {
+    if (uid < 0) return "an unknown user";
+    for (const auto& [id, name] : obs.user_names)
+        if (id == uid && !name.empty()) return fmt::format("{} (uid {})", name, uid);
+    return fmt::format("uid {}", uid);
+}
+
+/** The holder to name: one whose parent does not hold the socket too, the oldest. */
+const Holder* first_holder(const std::vector<const Holder*>& hs) {
+    const Holder* best = nullptr;
+    for (const Holder* h : hs) {
+        if (std::any_of(hs.begin(), hs.end(), [&](const Holder* o) { return o->pid == h->ppid; }))
+            continue;
+        if (best == nullptr || h->start_ticks < best->start_ticks) best = h;
+    }
+    return best != nullptr ? best : hs.front();
+}
+
+Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSocket& s,
+                       const std::vector<const Holder*>& hs) {
+    Verdict v;
+    const Holder* mine = nullptr;
+    for (const Holder* h : hs)
+        if (h->pid == obs.self.pid) mine = h;
+    const Holder* who = mine != nullptr ? mine : first_holder(hs);
+    v.holders.push_back(*who);
+    for (const Holder* h : hs)
+        if (h != who) v.holders.push_back(*h);
+    const std::string path = req.unix_path;
+    if (mine != nullptr) {
+        v.cause = "self";
+        v.summary = fmt::format("this process already {} {} (fd {})", held_as(s), path, mine->fd);
+        v.why.push_back("the program binds the same unix address twice: usually the socket path "
+                        "configured twice");
+        v.fix = fmt::format("bind {} once and share fd {}, or give the second socket another "
+                            "address",
+                            path, mine->fd);
+        v.confirm.push_back(fmt::format("ls -l /proc/{}/fd/{}", obs.self.pid, mine->fd));
+        v.confirm.push_back(ss_unix(req, obs));
+        return v;
+    }
+    const std::string program = !who->exe.empty() ? who->exe : who->comm;
+    const std::string age = who->start_time > 0 && obs.host.now > 0
+                                ? ", started " + format_duration(obs.host.now - who->start_time) + " ago"
+                                : std::string();
+    const std::string what = fmt::format("pid {} ({}{})", who->pid, program, age);
+    if (same_program(who->exe, who->argv, obs.self.exe, obs.self.argv)) {
+        v.cause = "previous-instance";
+        v.summary = fmt::format("{} — another instance of this program — {} {}", what,
+                                held_as(s), path);
+        v.fix = fmt::format("stop the old instance first (systemctl stop UNIT, or kill -TERM {} "
+                            "and wait for it to exit), then start this one",
+                            who->pid);
+    } else {
+        v.cause = "other-service";
+        v.summary = fmt::format("{} {} {}", what, held_as(s), path);
+        std::string args;
+        for (const std::string& a : who->argv) args += (args.empty() ? "" : " ") + a;
+        v.why.push_back(fmt::format("a different program holds the address: {}",
+                                    args.empty() ? program : args.substr(0, 200)));
+        v.fix = fmt::format("give one of the two services another socket path, or stop pid {} "
+                            "if it should not run here",
+                            who->pid);
+    }
+    if (!is_abstract(req))
+        v.why.push_back(fmt::format("do not remove {} while pid {} runs: it would go on "
+                                    "listening on a socket nobody can reach",
+                                    path, who->pid));
+    v.confirm.push_back(ss_unix(req, obs));
+    v.confirm.push_back(fmt::format("ps -o pid,ppid,lstart,args -p {}", who->pid));
+    return v;
+}
+
+Verdict hidden_verdict(const Request& req, const Observation& obs, const UnixSocket* s) {
+    Verdict v;
+    v.cause = "hidden-owner";
+    if (s == nullptr) {
+        // The file accepts connections but no socket of this network namespace is bound to it.
+        v.summary = fmt::format("a server accepts connections on {}, but no unix socket in this "
+                                "network namespace is bound to it",
+                                req.unix_path);
+        v.why.push_back("its server runs in another network namespace (a container sharing this "
+                        "directory) or the socket table could not be read");
+        v.fix = fmt::format("find and stop that server, or use another socket path; "
+                            "lsof {} may name it from the host",
+                            shell_quote(req.unix_path));
+        v.confirm.push_back(fmt::format("ls -l {}", shell_quote(req.unix_path)));
+        return v;
+    }
+    v.summary = fmt::format("a unix socket of {} (inode {}) {} {}, but no process visible from "
+                            "here holds it",
+                            uid_text(obs, s->uid), s->inode, held_as(*s), req.unix_path);
+    if (obs.self.uid != 0)
+        v.why.push_back(fmt::format("this process runs as {}, not root: the descriptors of other "
+                                    "users' processes cannot be read",
+                                    uid_text(obs, obs.self.uid)));
+    else
+        v.why.push_back("this process runs as root and still no process holds the socket: its "
+                        "owner lives in another PID namespace");
+    v.fix = fmt::format("name the owner with: {} — then stop it or use another address",
+                        ss_unix(req, obs));
+    v.confirm.push_back(ss_unix(req, obs));
+    return v;
+}
+
+Verdict stale_verdict(const Request& req, const Observation& obs) {
+    const UnixPath& p = obs.unix_path;
+    const std::string quoted = shell_quote(req.unix_path);
+    Verdict v;
+    v.cause = "stale-unix-socket";
+    const std::string age = p.mtime > 0 && obs.host.now > 0
+                                ? fmt::format(", created {} ago", format_duration(obs.host.now - p.mtime))
+                                : std::string();
+    v.summary = fmt::format("{} is a stale socket file{}: nobody listens on it (connect was "
+                            "refused)",
+                            req.unix_path, age);
+    v.why.push_back("a server bound this path and exited without unlink()ing it (killed, "
+                    "crashed, or it never cleans up); bind() never reuses an existing file, so "
+                    "every start fails until the file is removed");
+    if (!obs.netlink_ok)
+        v.why.push_back("the unix socket table could not be read: the refused connect alone "
+                        "decided");
+    v.fix = fmt::format("rm {} — safe: no socket listens on it; better, have the server unlink "
+                        "the path before bind()",
+                        quoted);
+    v.confirm.push_back(ss_unix(req, obs));
+    v.confirm.push_back(fmt::format("ls -l {}", quoted));
+    return v;
+}
+
+Verdict unknown_verdict(const Request& req, const Observation& obs) {
+    const UnixPath& p = obs.unix_path;
+    const std::string quoted = shell_quote(req.unix_path);
+    Verdict v;
+    v.cause = "unknown";
+    v.confirm.push_back(ss_unix(req, obs));
+    if (is_abstract(req) || !p.checked) {
+        v.summary = obs.netlink_ok
+                        ? fmt::format("no unix socket holds {} now: it was probably freed between "
+                                      "the failure and the check",
+                                      req.unix_path)
+                        : fmt::format("the unix socket table could not be read, so the holder "
+                                      "of {} is unknown",
+                                      req.unix_path);
+        v.fix = fmt::format("retry the bind; if it keeps failing, look with: {}", ss_unix(req, obs));
+        return v;
+    }
+    v.confirm.push_back(fmt::format("ls -l {}", quoted));
+    if (p.lstat_error == ENOENT) {
+        v.summary = fmt::format("{} no longer exists: it was removed between the failure and "
+                                "the check",
+                                req.unix_path);
+        v.fix = "retry the bind";
+    } else if (p.lstat_error != 0) {
+        v.summary = fmt::format("{} could not be examined: lstat failed with {}", req.unix_path,
+                                errno_name(p.lstat_error));
+        v.fix = fmt::format("check the path as the server's user: ls -l {}", quoted);
+    } else if (p.file_type != S_IFSOCK) {
+        const char* kind = p.file_type == S_IFREG   ? "a regular file"
+                           : p.file_type == S_IFDIR ? "a directory"
+                           : p.file_type == S_IFLNK ? "a symbolic link"
+                                                    : "another kind of file";
+        v.summary = fmt::format("{} exists and is {}, not a socket", req.unix_path, kind);
+        v.why.push_back("bind() creates the socket file itself and never replaces an existing "
+                        "file");
+        v.fix = fmt::format("configure another socket path, or remove {} if nothing needs it",
+                            quoted);
+    } else {
+        v.summary = fmt::format("{} is a socket file, but whether anyone listens is unknown: "
+                                "the test connect {}",
+                                req.unix_path,
+                                p.connect == UnixConnect::not_run
+                                    ? std::string("was not run")
+                                    : "failed with " + errno_name(p.connect_error));
+        v.fix = fmt::format("if no server of yours runs, remove the stale file: rm {}", quoted);
+    }
+    return v;
+}
+
+} // namespace
+
+bool unix_holds_address(const UnixSocket& s) {
+    return s.type == SOCK_DGRAM || s.state != tcp_state::established;
+}
+
+Verdict diagnose_unix(const Request& req, const Observation& obs) {
+    std::vector<const UnixSocket*> keeping;
+    for (const UnixSocket& s : obs.unix_sockets)
+        if (unix_holds_address(s) && (req.inode == 0 || s.inode != req.inode)) keeping.push_back(&s);
+    std::stable_sort(keeping.begin(), keeping.end(), [](const UnixSocket* a, const UnixSocket* b) {
+        return (a->state == tcp_state::listen) > (b->state == tcp_state::listen);
+    });
+    const auto holders_of = [&](const UnixSocket& s) {
+        std::vector<const Holder*> hs;
+        for (const Holder& h : obs.holders)
+            if (h.inode == s.inode) hs.push_back(&h);
+        return hs;
+    };
+
+    Verdict v;
+    bool decided = false;
+    // This process first, then any visible holder, then a socket nobody visible holds.
+    for (const bool self_only : {true, false}) {
+        for (const UnixSocket* s : keeping) {
+            const auto hs = holders_of(*s);
+            const bool mine = std::any_of(hs.begin(), hs.end(),
+                                          [&](const Holder* h) { return h->pid == obs.self.pid; });
+            if (decided || hs.empty() || (self_only && !mine)) continue;
+            v = holder_verdict(req, obs, *s, hs);
+            decided = true;
+        }
+    }
+    const UnixPath& p = obs.unix_path;
+    const bool socket_file = p.checked && p.lstat_error == 0 && p.file_type == S_IFSOCK;
+    if (!decided && !keeping.empty()) v = hidden_verdict(req, obs, keeping.front());
+    else if (!decided && !is_abstract(req) && socket_file && p.connect == UnixConnect::refused)
+        v = stale_verdict(req, obs);
+    else if (!decided && !is_abstract(req) && socket_file && p.connect == UnixConnect::accepted)
+        v = hidden_verdict(req, obs, nullptr);
+    else if (!decided)
+        v = unknown_verdict(req, obs);
+
+    for (const std::string& e : obs.evidence) v.evidence.push_back(e);
+    const auto connections = std::count_if(obs.unix_sockets.begin(), obs.unix_sockets.end(),
+                                           [](const UnixSocket& s) { return !unix_holds_address(s); });
+    if (connections > 0)
+        v.evidence.push_back(fmt::format("{} accepted connection(s) still refer to {}; they do "
+                                         "not block a new bind and survive an unlink",
+                                         connections, req.unix_path));
+    if (!obs.proc_ok) v.evidence.push_back("could not scan /proc for socket owners");
+    else if (obs.pids_unreadable > 0)
+        v.evidence.push_back(fmt::format("{} process(es) of other users could not be inspected",
+                                         obs.pids_unreadable));
+    return v;
+}
+
+} // namespace portshim
