@@ -103,6 +103,7 @@ PORTSHIM_EXPORT void portshim_engine_report(const portshim::Failure* f) {
     try {
         Request req;
         if (f != nullptr && f->config != nullptr && describe_request(*f, req)) {
+            req.reuseaddr_injected = f->reuseaddr_injected;
             ProbeEnv env;
             env.bind_fn = f->real_bind;
             const Observation obs = observe(req, env);

@@ -33,6 +33,7 @@ struct Failure {
     int (*real_bind)(int, const sockaddr*, socklen_t) = nullptr;
     const Config* config = nullptr;
     const StderrIdentity* stderr_identity = nullptr;
+    bool reuseaddr_injected = false;     ///< PORTSHIM_REUSEADDR set SO_REUSEADDR before the call
 };
 
 } // namespace portshim

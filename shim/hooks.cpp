@@ -11,10 +11,12 @@
 PORTSHIM_EXPORT int bind(int fd, const struct sockaddr* addr, socklen_t len) {
     portshim::ensure_init();
     if (portshim::reentered()) return portshim::real::bind(fd, addr, len);
+    const bool injected = portshim::inject_reuseaddr(fd, addr, len);
     const int rc = portshim::real::bind(fd, addr, len);
+    if (rc == 0) portshim::forget_reuseaddr_choice(fd);
     if (rc == 0 || errno != EADDRINUSE) return rc;
     const int saved = errno;
-    portshim::report_failure(portshim::Call::bind, fd, addr, len, saved);
+    portshim::report_failure(portshim::Call::bind, fd, addr, len, saved, injected);
     errno = saved;
     return rc;
 }
@@ -25,14 +27,17 @@ PORTSHIM_EXPORT int listen(int fd, int backlog) {
     const int rc = portshim::real::listen(fd, backlog);
     if (rc == 0 || errno != EADDRINUSE) return rc;
     const int saved = errno;
-    portshim::report_failure(portshim::Call::listen, fd, nullptr, 0, saved);
+    portshim::report_failure(portshim::Call::listen, fd, nullptr, 0, saved, false);
     errno = saved;
     return rc;
 }
 
 PORTSHIM_EXPORT int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
     portshim::ensure_init();
-    return portshim::real::setsockopt(fd, level, name, value, len);
+    if (portshim::reentered()) return portshim::real::setsockopt(fd, level, name, value, len);
+    const int rc = portshim::real::setsockopt(fd, level, name, value, len);
+    if (rc == 0 && level == SOL_SOCKET && name == SO_REUSEADDR) portshim::note_reuseaddr_choice(fd);
+    return rc;
 }
 
 namespace {

@@ -35,6 +35,12 @@ ConfigErrors g_errors;           // bad PORTSHIM_* values, reported at the first
 std::atomic<bool> g_errors_pending{false};
 StderrIdentity g_stderr;         // fd 2 as it was at load (see engine_api.hpp)
 
+// fds whose SO_REUSEADDR the program set itself. 64 KiB of zero pages that
+// cost no memory until a program calls setsockopt; fds beyond it are judged by
+// the option's current value alone.
+constexpr int chosen_fds = 65536;
+std::atomic<unsigned char> g_reuseaddr_chosen[chosen_fds];
+
 // Initial-exec TLS: a fixed offset from the thread pointer, no __tls_get_addr
 // call and no allocation on first use (a hook may run on any thread, any time).
 __thread int t_depth __attribute__((tls_model("initial-exec")));
@@ -216,7 +222,39 @@ void ensure_init() noexcept {
 
 bool reentered() noexcept { return t_depth != 0; }
 
-void report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err) noexcept {
+void note_reuseaddr_choice(int fd) noexcept {
+    if (fd >= 0 && fd < chosen_fds) g_reuseaddr_chosen[fd].store(1, std::memory_order_relaxed);
+}
+
+void forget_reuseaddr_choice(int fd) noexcept {
+    if (fd >= 0 && fd < chosen_fds && g_reuseaddr_chosen[fd].load(std::memory_order_relaxed) != 0)
+        g_reuseaddr_chosen[fd].store(0, std::memory_order_relaxed);
+}
+
+bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept {
+    if (!config().reuseaddr || addr == nullptr || len < sizeof(sa_family_t)) return false;
+    sa_family_t family;
+    std::memcpy(&family, addr, sizeof family);
+    if (family != AF_INET && family != AF_INET6) return false;
+    if (fd >= 0 && fd < chosen_fds && g_reuseaddr_chosen[fd].load(std::memory_order_relaxed) != 0)
+        return false;
+    const int saved = errno;
+    int type = 0, current = 0;
+    socklen_t n = sizeof type;
+    bool injected = false;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n) == 0 && type == SOCK_STREAM) {
+        n = sizeof current;
+        if (::getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &current, &n) == 0 && current == 0) {
+            const int one = 1;
+            injected = real::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0;
+        }
+    }
+    errno = saved;
+    return injected;
+}
+
+void report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err,
+                    bool reuseaddr_injected) noexcept {
     const int saved = errno;
     Guard guard;
     int cancel = PTHREAD_CANCEL_ENABLE;
@@ -231,6 +269,7 @@ void report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int 
         f.real_bind = &real::bind;
         f.config = &config();
         f.stderr_identity = &g_stderr;
+        f.reuseaddr_injected = reuseaddr_injected;
         g_engine.report.load(std::memory_order_relaxed)(&f);
     } else {
         report_engine_missing(err);

@@ -26,8 +26,24 @@ bool reentered() noexcept;
 
 /**
  * Runs a diagnosis for a call that failed with `err` and writes the report.
+ * `reuseaddr_injected`: portshim set SO_REUSEADDR on this socket before the call.
  * Never throws, never changes errno or the host's descriptors as seen on return.
  */
-void report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err) noexcept;
+void report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err,
+                    bool reuseaddr_injected) noexcept;
+
+/**
+ * PORTSHIM_REUSEADDR=1: sets SO_REUSEADDR on an IPv4/IPv6 TCP socket about to
+ * bind, unless the program set SO_REUSEADDR itself (either value: an explicit
+ * choice is respected). Never on UDP (two live binds would share a port),
+ * never SO_REUSEPORT. Returns whether it set the option. Keeps errno.
+ */
+bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept;
+
+/** The program set SO_REUSEADDR on `fd` itself (a successful setsockopt). */
+void note_reuseaddr_choice(int fd) noexcept;
+
+/** `fd` is bound: a later socket with the same number starts without a choice. */
+void forget_reuseaddr_choice(int fd) noexcept;
 
 } // namespace portshim

@@ -530,9 +530,10 @@ void add_sharing_reasons(const Request& req, const Observation& obs, const Socke
             v.why.push_back("this socket did not set SO_REUSEADDR; setting it helps only if the "
                             "holder set it too");
     } else if (req.call == Call::bind && req.reuseaddr == 1 && s.state == tcp_state::listen) {
-        v.why.push_back("this socket set SO_REUSEADDR, but for TCP that never passes an "
-                        "overlapping listener; it only passes remnants and sockets that do not "
-                        "listen");
+        v.why.push_back(fmt::format(
+            "{} SO_REUSEADDR, but for TCP that never passes an overlapping listener; it only "
+            "passes remnants and sockets that do not listen",
+            req.reuseaddr_injected ? "portshim set (PORTSHIM_REUSEADDR=1)" : "this socket set"));
     }
     if (req.reuseport == 1) {
         if (s.uid != obs.self.uid)
@@ -767,19 +768,32 @@ Verdict rule_time_wait(const Request& req, const Observation& obs,
         v.why.push_back("the old listener set SO_REUSEADDR (its remnants carry the flag), but "
                         "this socket did not");
         v.fix = "set SO_REUSEADDR on the listening socket before bind "
-                "(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)); the bind then "
-                "succeeds at once";
+                "(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)), or without a "
+                "rebuild run it with PORTSHIM_REUSEADDR=1 (portshim-run --reuseaddr); the bind "
+                "then succeeds at once";
         break;
     case ReuseProbe::blocked:
-        v.why.push_back(
-            ours ? "this socket set SO_REUSEADDR, but the previous instance did not: Linux copies "
-                   "the listener's flag into its TIME_WAIT remnants, so they block until they "
-                   "expire"
-                 : "neither side set SO_REUSEADDR: the remnants keep the flag of the listener "
-                   "that created them, so setting it now helps only from the next restart");
-        v.fix = fmt::format("wait {} s; set SO_REUSEADDR on the listening socket before bind so "
-                            "the next restart is immediate",
-                            last_ms > 0 ? secs : 60);
+        if (req.reuseaddr_injected)
+            v.why.push_back("portshim set SO_REUSEADDR on this socket (PORTSHIM_REUSEADDR=1), but "
+                            "the previous instance ran without it: Linux copies the listener's "
+                            "flag into its TIME_WAIT remnants, so they block until they expire; "
+                            "the next restart, with both instances under PORTSHIM_REUSEADDR=1, "
+                            "binds at once");
+        else
+            v.why.push_back(
+                ours ? "this socket set SO_REUSEADDR, but the previous instance did not: Linux "
+                       "copies the listener's flag into its TIME_WAIT remnants, so they block "
+                       "until they expire"
+                     : "neither side set SO_REUSEADDR: the remnants keep the flag of the listener "
+                       "that created them, so setting it now helps only from the next restart");
+        v.fix = req.reuseaddr_injected
+                    ? fmt::format("wait {} s; keep PORTSHIM_REUSEADDR=1 so the next restart is "
+                                  "immediate",
+                                  last_ms > 0 ? secs : 60)
+                    : fmt::format("wait {} s; set SO_REUSEADDR on the listening socket before "
+                                  "bind (without a rebuild: PORTSHIM_REUSEADDR=1) so the next "
+                                  "restart is immediate",
+                                  last_ms > 0 ? secs : 60);
         break;
     case ReuseProbe::not_run:
     case ReuseProbe::failed:

@@ -20,6 +20,7 @@ static void usage(void)
             "  success             bind 127.0.0.1:0\n"
             "  inuse PORT          bind 127.0.0.1:PORT\n"
             "  inuse-stderr-reused PORT FILE  close fd 2, open FILE (it becomes fd 2), then inuse\n"
+            "  noreuse PORT        set SO_REUSEADDR=0 explicitly, then bind 127.0.0.1:PORT\n"
             "  eacces              bind 0.0.0.0:80 (run unprivileged)\n"
             "  ebadf               bind fd 1000\n"
             "  einval              bind the same socket twice\n"
@@ -94,6 +95,15 @@ int main(int argc, char **argv)
         if (data != 2)
             return 3;
         int fd = tcp_socket();
+        errno = 0;
+        rc = bind_to(fd, "127.0.0.1", port);
+    } else if (strcmp(name, "noreuse") == 0) {
+        /* A program that chose SO_REUSEADDR=0 explicitly: PORTSHIM_REUSEADDR must respect it. */
+        if (argc != 3)
+            usage();
+        int fd = tcp_socket();
+        int zero = 0;
+        must(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof zero), "setsockopt");
         errno = 0;
         rc = bind_to(fd, "127.0.0.1", port);
     } else if (strcmp(name, "eacces") == 0) {

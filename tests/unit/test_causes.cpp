@@ -358,3 +358,24 @@ TEST_CASE("durations read as an operator says them", "[causes]") {
     CHECK(format_duration(-4) == "0 s");
 }
 
+
+TEST_CASE("an injected SO_REUSEADDR that could not help says so", "[causes]") {
+    Observation o = observation_of_self();
+    o.sockets = {time_wait("127.0.0.1", 8080, "127.0.0.1", 51322, 41200)};
+    o.reuse_probe = ReuseProbe::blocked;
+    Request r = bind_request("0.0.0.0", 8080);
+    r.reuseaddr = 1;
+    r.reuseaddr_injected = true;
+    Verdict v = diagnose(r, o);
+    CHECK(v.cause == "time-wait");
+    CHECK(any_contains(v.why, "portshim set SO_REUSEADDR on this socket (PORTSHIM_REUSEADDR=1), "
+                              "but the previous instance ran without it"));
+    CHECK(contains(v.fix, "keep PORTSHIM_REUSEADDR=1"));
+
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 5555)};
+    o.holders = {holder(4112, 1, "/opt/legacy/server", {"server"}, 5555, 3)};
+    v = diagnose(r, o);
+    CHECK(v.cause == "previous-instance");
+    CHECK(any_contains(v.why, "portshim set (PORTSHIM_REUSEADDR=1) SO_REUSEADDR, but for TCP that "
+                              "never passes an overlapping listener"));
+}
