@@ -3,6 +3,7 @@
 #include "causes.hpp"
 
 #include "address.hpp"
+#include "causes_common.hpp"
 #include "causes_unix.hpp"
 
 #include <algorithm>
@@ -14,6 +15,8 @@
 namespace portshim {
 
 namespace {
+
+using namespace detail;
 
 constexpr std::string_view deleted_suffix = " (deleted)";
 
@@ -68,31 +71,6 @@ bool same_script(const std::string& a, const std::string& b) {
     return false;
 }
 
-std::string quote_args(const std::vector<std::string>& argv) {
-    std::string out;
-    for (const std::string& a : argv) {
-        if (!out.empty()) out += ' ';
-        out += a;
-        if (out.size() > 200) {
-            out.resize(200);
-            out += "…";
-            break;
-        }
-    }
-    return out;
-}
-
-std::string program_of(const Holder& h) {
-    if (!h.exe.empty()) return h.exe;
-    if (!h.comm.empty()) return h.comm;
-    return "unknown program";
-}
-
-std::string age_of(const Holder& h, const HostFacts& host) {
-    if (h.start_time <= 0 || host.now <= 0) return {};
-    return fmt::format("started {} ago", format_duration(std::max(0.0, host.now - h.start_time)));
-}
-
 std::string describe_state(const SocketEntry& s) {
     if (s.proto == Proto::udp) return "is bound to";
     switch (s.state) {
@@ -132,39 +110,6 @@ std::vector<const SocketEntry*> blocking_sockets(const Request& req, const Obser
     return out;
 }
 
-std::vector<const Holder*> holders_of(const Observation& obs, std::uint64_t inode) {
-    std::vector<const Holder*> out;
-    if (inode == 0) return out;
-    for (const Holder& h : obs.holders)
-        if (h.inode == inode) out.push_back(&h);
-    return out;
-}
-
-/**
- * The holder to name: a process whose parent does not hold the socket too
- * (the master of a prefork server, not a worker), the oldest of those.
- */
-const Holder* principal(const std::vector<const Holder*>& hs) {
-    const Holder* best = nullptr;
-    for (const Holder* h : hs) {
-        const bool parent_holds = std::any_of(hs.begin(), hs.end(), [&](const Holder* o) {
-            return o->pid == h->ppid && o->pid != h->pid;
-        });
-        if (parent_holds) continue;
-        if (best == nullptr || (h->start_ticks != 0 && h->start_ticks < best->start_ticks))
-            best = h;
-    }
-    return best != nullptr ? best : (hs.empty() ? nullptr : hs.front());
-}
-
-std::string user_of(const Observation& obs, std::uint32_t uid) {
-    for (const auto& [id, name] : obs.user_names)
-        if (id == uid && !name.empty()) return fmt::format("{} (uid {})", name, uid);
-    return fmt::format("uid {}", uid);
-}
-
-std::string sudo(const Observation& obs) { return obs.self.uid == 0 ? "" : "sudo "; }
-
 std::string ss_listeners(const Request& req, const Observation& obs) {
     return fmt::format("{}ss -{}lnp 'sport = :{}'", sudo(obs),
                        req.proto == Proto::udp ? "ua" : "t", req.local.port);
@@ -186,12 +131,6 @@ std::string held_endpoint(const SocketEntry& s) {
 void add_overlap_reason(const Request& req, const SocketEntry& s, Verdict& v) {
     std::string reason = overlap_reason(s.local, s.v6only, req.local, req.v6only);
     if (!reason.empty()) v.why.push_back(std::move(reason) + ".");
-}
-
-void add_holders(const std::vector<const Holder*>& hs, const Holder* first, Verdict& v) {
-    if (first != nullptr) v.holders.push_back(*first);
-    for (const Holder* h : hs)
-        if (h != first) v.holders.push_back(*h);
 }
 
 /** Evidence lines common to every verdict: what the probes saw. */
@@ -965,6 +904,20 @@ Verdict diagnose(const Request& req, const Observation& obs) {
                                                                       user_of(obs, s->uid))));
     }
     return v;
+}
+
+bool clears_by_itself(const std::string& cause) {
+    return cause == "time-wait" || cause == "previous-instance" || cause == "inherited-fd";
+}
+
+std::uint32_t time_wait_left_ms(const Request& req, const Observation& obs) {
+    std::uint32_t last = 0;
+    for (const SocketEntry& s : obs.sockets)
+        if (s.proto == Proto::tcp && s.state == tcp_state::time_wait &&
+            s.local.port == req.local.port &&
+            addresses_overlap(s.local, s.v6only, req.local, req.v6only))
+            last = std::max(last, s.expires_ms);
+    return last;
 }
 
 } // namespace portshim

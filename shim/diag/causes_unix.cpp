@@ -4,6 +4,7 @@
 
 #include "address.hpp"
 #include "causes.hpp"
+#include "causes_common.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +15,8 @@
 namespace portshim {
 
 namespace {
+
+using namespace detail;
 
 bool is_abstract(const Request& req) { return !req.unix_path.empty() && req.unix_path[0] == '@'; }
 
@@ -33,26 +36,7 @@ std::string held_as(const UnixSocket& s) {
 }
 
 std::string ss_unix(const Request& req, const Observation& obs) {
-    return fmt::format("{}ss -xlp | grep -F -- {}", obs.self.uid == 0 ? "" : "sudo ",
-                       shell_quote(req.unix_path));
-}
-
-std::string uid_text(const Observation& obs, std::int64_t uid) {
-    if (uid < 0) return "an unknown user";
-    for (const auto& [id, name] : obs.user_names)
-        if (id == uid && !name.empty()) return fmt::format("{} (uid {})", name, uid);
-    return fmt::format("uid {}", uid);
-}
-
-/** The holder to name: one whose parent does not hold the socket too, the oldest. */
-const Holder* first_holder(const std::vector<const Holder*>& hs) {
-    const Holder* best = nullptr;
-    for (const Holder* h : hs) {
-        if (std::any_of(hs.begin(), hs.end(), [&](const Holder* o) { return o->pid == h->ppid; }))
-            continue;
-        if (best == nullptr || h->start_ticks < best->start_ticks) best = h;
-    }
-    return best != nullptr ? best : hs.front();
+    return fmt::format("{}ss -xlp | grep -F -- {}", sudo(obs), shell_quote(req.unix_path));
 }
 
 Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSocket& s,
@@ -61,10 +45,8 @@ Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSoc
     const Holder* mine = nullptr;
     for (const Holder* h : hs)
         if (h->pid == obs.self.pid) mine = h;
-    const Holder* who = mine != nullptr ? mine : first_holder(hs);
-    v.holders.push_back(*who);
-    for (const Holder* h : hs)
-        if (h != who) v.holders.push_back(*h);
+    const Holder* who = mine != nullptr ? mine : principal(hs);
+    add_holders(hs, who, v);
     const std::string path = req.unix_path;
     if (mine != nullptr) {
         v.cause = "self";
@@ -78,11 +60,10 @@ Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSoc
         v.confirm.push_back(ss_unix(req, obs));
         return v;
     }
-    const std::string program = !who->exe.empty() ? who->exe : who->comm;
-    const std::string age = who->start_time > 0 && obs.host.now > 0
-                                ? ", started " + format_duration(obs.host.now - who->start_time) + " ago"
-                                : std::string();
-    const std::string what = fmt::format("pid {} ({}{})", who->pid, program, age);
+    const std::string program = program_of(*who);
+    const std::string age = age_of(*who, obs.host);
+    const std::string what =
+        fmt::format("pid {} ({}{})", who->pid, program, age.empty() ? "" : ", " + age);
     if (same_program(who->exe, who->argv, obs.self.exe, obs.self.argv)) {
         v.cause = "previous-instance";
         v.summary = fmt::format("{} — another instance of this program — {} {}", what,
@@ -93,10 +74,8 @@ Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSoc
     } else {
         v.cause = "other-service";
         v.summary = fmt::format("{} {} {}", what, held_as(s), path);
-        std::string args;
-        for (const std::string& a : who->argv) args += (args.empty() ? "" : " ") + a;
         v.why.push_back(fmt::format("a different program holds the address: {}",
-                                    args.empty() ? program : args.substr(0, 200)));
+                                    who->argv.empty() ? program : quote_args(who->argv)));
         v.fix = fmt::format("give one of the two services another socket path, or stop pid {} "
                             "if it should not run here",
                             who->pid);
@@ -128,11 +107,11 @@ Verdict hidden_verdict(const Request& req, const Observation& obs, const UnixSoc
     }
     v.summary = fmt::format("a unix socket of {} (inode {}) {} {}, but no process visible from "
                             "here holds it",
-                            uid_text(obs, s->uid), s->inode, held_as(*s), req.unix_path);
+                            user_of(obs, s->uid), s->inode, held_as(*s), req.unix_path);
     if (obs.self.uid != 0)
         v.why.push_back(fmt::format("this process runs as {}, not root: the descriptors of other "
                                     "users' processes cannot be read",
-                                    uid_text(obs, obs.self.uid)));
+                                    user_of(obs, obs.self.uid)));
     else
         v.why.push_back("this process runs as root and still no process holds the socket: its "
                         "owner lives in another PID namespace");
@@ -229,19 +208,13 @@ Verdict diagnose_unix(const Request& req, const Observation& obs) {
     std::stable_sort(keeping.begin(), keeping.end(), [](const UnixSocket* a, const UnixSocket* b) {
         return (a->state == tcp_state::listen) > (b->state == tcp_state::listen);
     });
-    const auto holders_of = [&](const UnixSocket& s) {
-        std::vector<const Holder*> hs;
-        for (const Holder& h : obs.holders)
-            if (h.inode == s.inode) hs.push_back(&h);
-        return hs;
-    };
 
     Verdict v;
     bool decided = false;
     // This process first, then any visible holder, then a socket nobody visible holds.
     for (const bool self_only : {true, false}) {
         for (const UnixSocket* s : keeping) {
-            const auto hs = holders_of(*s);
+            const auto hs = holders_of(obs, s->inode);
             const bool mine = std::any_of(hs.begin(), hs.end(),
                                           [&](const Holder* h) { return h->pid == obs.self.pid; });
             if (decided || hs.empty() || (self_only && !mine)) continue;

@@ -3,6 +3,7 @@
 #include "sockets.hpp"
 
 #include "address.hpp"
+#include "netlink.hpp"
 
 #include <fmt/format.h>
 
@@ -11,7 +12,6 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -26,24 +26,7 @@
 namespace portshim::sockets {
 namespace {
 
-// A sock_diag dump never hands out more than SKB_WITH_OVERHEAD(32768) per
-// recv(): net/netlink/af_netlink.c caps max_recvmsg_len at 32 KiB.
-constexpr std::size_t recv_buffer_size = 32768;
-
-// The kernel answers a dump at once; this only bounds a hook path against a
-// wedged socket (no SO_RCVTIMEO: setsockopt is one of the wrapped calls).
-constexpr int recv_timeout_ms = 2000;
-
-constexpr std::size_t align4(std::size_t n) { return (n + 3) & ~std::size_t{3}; }
-
-/** Closes a descriptor on every path out of a scope. */
-struct FdGuard {
-    int fd;
-    ~FdGuard() {
-        // close(2): on Linux the descriptor is gone even on EINTR; never retry.
-        if (fd >= 0) ::close(fd);
-    }
-};
+using netlink::FdGuard;
 
 /** One row of the errno-name table used in evidence lines. */
 const char* proto_file(Proto proto) { return proto == Proto::udp ? "udp" : "tcp"; }
@@ -56,29 +39,16 @@ bool is_link_local6(const Endpoint& ep) {
 
 // Walks the rtattrs after an inet_diag_msg; returns false on a malformed one.
 bool parse_attrs(const std::uint8_t* data, std::size_t len, SocketEntry& entry) {
-    std::size_t off = 0;
-    while (off < len) {
-        const std::size_t left = len - off;
-        rtattr attr{};
-        if (left < sizeof attr) return false;
-        std::memcpy(&attr, data + off, sizeof attr);
-        if (attr.rta_len < sizeof attr || attr.rta_len > left) return false;
-        // Strip NLA_F_NESTED / NLA_F_NET_BYTEORDER (include/uapi/linux/netlink.h).
-        const unsigned type = attr.rta_type & NLA_TYPE_MASK;
-        if (type == INET_DIAG_SKV6ONLY && entry.local.family == AF_INET6 &&
-            attr.rta_len >= RTA_LENGTH(1)) {
-            entry.v6only = data[off + RTA_LENGTH(0)] != 0 ? 1 : 0;
-        }
+    return netlink::for_each_attr(data, len, [&](unsigned type, const std::uint8_t* payload,
+                                                 std::size_t payload_len) {
+        if (type == INET_DIAG_SKV6ONLY && entry.local.family == AF_INET6 && payload_len >= 1)
+            entry.v6only = payload[0] != 0 ? 1 : 0;
         // Sent unrequested for every full socket since Linux 5.8 with
         // CONFIG_SOCK_CGROUP_DATA (inet_diag_msg_attrs_fill(), net/ipv4/inet_diag.c):
         // the kernfs id of the creator's cgroup v2, i.e. its directory's inode.
-        if (type == INET_DIAG_CGROUP_ID && attr.rta_len >= RTA_LENGTH(sizeof entry.cgroup_id))
-            std::memcpy(&entry.cgroup_id, data + off + RTA_LENGTH(0), sizeof entry.cgroup_id);
-        const std::size_t step = align4(attr.rta_len);
-        if (step >= left) break;
-        off += step;
-    }
-    return true;
+        if (type == INET_DIAG_CGROUP_ID && payload_len >= sizeof entry.cgroup_id)
+            std::memcpy(&entry.cgroup_id, payload, sizeof entry.cgroup_id);
+    });
 }
 
 bool parse_diag_msg(const std::uint8_t* data, std::size_t len, Proto proto,
@@ -186,44 +156,9 @@ int dump_family(int fd, int family, int protocol, std::uint16_t port, std::uint3
     const std::vector<std::uint8_t> req = build_request(family, protocol, port, seq);
     if (req.empty()) return ENOMEM;
 
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;  // nl_pid 0: the kernel
-    for (;;) {
-        const ssize_t n = ::sendto(fd, req.data(), req.size(), 0,
-                                   reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel);
-        if (n >= 0) break;
-        if (errno != EINTR) return errno;
-    }
-
-    for (;;) {
-        pollfd pfd{fd, POLLIN, 0};
-        const int ready = ::poll(&pfd, 1, recv_timeout_ms);
-        if (ready < 0) {
-            if (errno == EINTR) continue;
-            return errno;
-        }
-        if (ready == 0) return ETIMEDOUT;
-
-        sockaddr_nl from{};
-        iovec iov{buf.data(), buf.size()};
-        msghdr msg{};
-        msg.msg_name = &from;
-        msg.msg_namelen = sizeof from;
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        const ssize_t n = ::recvmsg(fd, &msg, 0);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            return errno;
-        }
-        if (n == 0) return EBADMSG;
-        if (msg.msg_flags & MSG_TRUNC) return EMSGSIZE;
-        // Only the kernel may answer; a privileged peer could unicast to us.
-        if (from.nl_pid != 0) continue;
-        const DumpStatus status = parse_dump(buf.data(), static_cast<std::size_t>(n), proto, found);
-        if (status.error != 0) return status.error;
-        if (status.done) return 0;
-    }
+    return netlink::run_dump(fd, req, buf, [&](const std::uint8_t* data, std::size_t len) {
+        return parse_dump(data, len, proto, found);
+    });
 }
 
 // ---- /proc/net parsing ---------------------------------------------------
@@ -419,11 +354,11 @@ int query_netlink(Proto proto, std::uint16_t port, std::vector<SocketEntry>& out
         return EAFNOSUPPORT;  // AF_UNIX has no ports; see the unix_diag-free path
     }
     try {
-        std::vector<std::uint8_t> buf(recv_buffer_size);
+        std::vector<std::uint8_t> buf(netlink::recv_buffer_size);
         std::vector<SocketEntry> found;
         // Never bind(): bind is wrapped, and netlink_autobind() assigns a port
         // id on the first sendto (net/netlink/af_netlink.c).
-        FdGuard sock{::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)};
+        FdGuard sock{netlink::open_sock_diag()};
         if (sock.fd < 0) return errno;
         std::uint32_t seq = 1;
         for (const int family : {AF_INET, AF_INET6}) {

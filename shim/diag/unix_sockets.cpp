@@ -6,6 +6,7 @@
 #include "causes.hpp"
 #include "causes_unix.hpp"
 #include "host.hpp"
+#include "netlink.hpp"
 #include "owners.hpp"
 
 #include <fmt/format.h>
@@ -14,7 +15,6 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -36,21 +36,9 @@
 namespace portshim::unix_sockets {
 namespace {
 
-// net/netlink/af_netlink.c caps one dump recv() at 32 KiB.
-constexpr std::size_t recv_buffer_size = 32768;
-// Bounds a hook path against a wedged socket (setsockopt is wrapped: no SO_RCVTIMEO).
-constexpr int recv_timeout_ms = 2000;
+using netlink::FdGuard;
+
 constexpr unsigned unix_diag_uid_attr = 7; // UNIX_DIAG_UID, absent from pre-5.3 headers
-
-constexpr std::size_t align4(std::size_t n) { return (n + 3) & ~std::size_t{3}; }
-
-/** Closes a descriptor on every path out of a scope. */
-struct FdGuard {
-    int fd;
-    ~FdGuard() {
-        if (fd >= 0) ::close(fd); // close(2): gone even on EINTR; never retry
-    }
-};
 
 /** "@name" for an abstract address, the path otherwise; both cut at the first NUL as the engine does. */
 std::string name_of(const std::uint8_t* data, std::size_t len) {
@@ -61,16 +49,9 @@ std::string name_of(const std::uint8_t* data, std::size_t len) {
 }
 
 bool parse_attrs(const std::uint8_t* data, std::size_t len, UnixSocket& s) {
-    std::size_t off = 0;
-    while (off < len) {
-        const std::size_t left = len - off;
-        rtattr attr{};
-        if (left < sizeof attr) return false;
-        std::memcpy(&attr, data + off, sizeof attr);
-        if (attr.rta_len < sizeof attr || attr.rta_len > left) return false;
-        const std::uint8_t* payload = data + off + RTA_LENGTH(0);
-        const std::size_t payload_len = attr.rta_len - RTA_LENGTH(0);
-        switch (attr.rta_type & NLA_TYPE_MASK) {
+    return netlink::for_each_attr(data, len, [&](unsigned type, const std::uint8_t* payload,
+                                                 std::size_t payload_len) {
+        switch (type) {
         case UNIX_DIAG_NAME: s.name = name_of(payload, payload_len); break;
         case UNIX_DIAG_VFS:
             if (payload_len >= sizeof(unix_diag_vfs)) {
@@ -90,11 +71,7 @@ bool parse_attrs(const std::uint8_t* data, std::size_t len, UnixSocket& s) {
             break;
         default: break;
         }
-        const std::size_t step = align4(attr.rta_len);
-        if (step >= left) break;
-        off += step;
-    }
-    return true;
+    });
 }
 
 bool parse_diag_msg(const std::uint8_t* data, std::size_t len, std::vector<UnixSocket>& out) {
@@ -149,35 +126,10 @@ sockets::DumpStatus parse_dump_unchecked(const std::uint8_t* data, std::size_t l
 int run_dump(int fd, std::vector<UnixSocket>& found) {
     const std::vector<std::uint8_t> req = build_request(1);
     if (req.empty()) return ENOMEM;
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;
-    while (::sendto(fd, req.data(), req.size(), 0, reinterpret_cast<const sockaddr*>(&kernel),
-                    sizeof kernel) < 0)
-        if (errno != EINTR) return errno;
-    std::vector<std::uint8_t> buf(recv_buffer_size);
-    for (;;) {
-        pollfd pfd{fd, POLLIN, 0};
-        const int ready = ::poll(&pfd, 1, recv_timeout_ms);
-        if (ready == 0) return ETIMEDOUT;
-        sockaddr_nl from{};
-        iovec iov{buf.data(), buf.size()};
-        msghdr msg{};
-        msg.msg_name = &from;
-        msg.msg_namelen = sizeof from;
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        const ssize_t n = ready < 0 ? -1 : ::recvmsg(fd, &msg, 0);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            return errno;
-        }
-        if (n == 0) return EBADMSG;
-        if (msg.msg_flags & MSG_TRUNC) return EMSGSIZE;
-        if (from.nl_pid != 0) continue; // only the kernel may answer
-        const sockets::DumpStatus st = parse_dump(buf.data(), static_cast<std::size_t>(n), found);
-        if (st.error != 0) return st.error;
-        if (st.done) return 0;
-    }
+    std::vector<std::uint8_t> buf(netlink::recv_buffer_size);
+    return netlink::run_dump(fd, req, buf, [&](const std::uint8_t* data, std::size_t len) {
+        return parse_dump(data, len, found);
+    });
 }
 
 bool is_abstract(const std::string& name) { return !name.empty() && name[0] == '@'; }
@@ -274,7 +226,7 @@ sockets::DumpStatus parse_dump(const std::uint8_t* data, std::size_t len,
 int query_netlink(std::vector<UnixSocket>& out) {
     try {
         // Never bind(): bind is wrapped; netlink_autobind() names us on sendto.
-        FdGuard sock{::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)};
+        FdGuard sock{netlink::open_sock_diag()};
         if (sock.fd < 0) return errno;
         std::vector<UnixSocket> found;
         const int rc = run_dump(sock.fd, found);

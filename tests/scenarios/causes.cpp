@@ -21,24 +21,6 @@ using Catch::Matchers::VectorContains;
 
 namespace {
 
-Launch preloaded()
-{
-    require_library();
-    Launch launch;
-    launch.preload = true;
-    return launch;
-}
-
-// What an old daemon does on EADDRINUSE, with or without the shim: perror, errno=98, exit 1.
-void require_failed_as_without_shim(Process& daemon)
-{
-    const int status = daemon.wait();
-    INFO("stdout: " << daemon.out() << "\nstderr: " << daemon.err());
-    REQUIRE(status == 1);
-    CHECK(daemon.out() == "errno=98\n");
-    CHECK_THAT(daemon.err(), Contains("bind: Address already in use"));
-}
-
 void check_holder_keys(const Json& holder)
 {
     INFO("holder keys: pid ppid comm exe cmdline uid fd cloexec");
@@ -63,13 +45,8 @@ bool all_strings(const Json& list)
 // The single bind-failed event on the program's stderr, checked against the DESIGN.md keys.
 Json bind_failed_event(const Process& program, const std::string& call = "bind")
 {
+    const Json event = only_bind_failed_event(program);
     INFO("stderr: " << program.err());
-    std::vector<Json> events;
-    for (Json& event : json_lines(program.err()))
-        if (event["event"].str() == "bind-failed")
-            events.push_back(std::move(event));
-    REQUIRE(events.size() == 1);
-    const Json& event = events.front();
 
     CHECK(std::regex_search(event["time"].str(), std::regex(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")));
     CHECK(event["pid"].number() == program.pid());
@@ -88,14 +65,6 @@ Json bind_failed_event(const Process& program, const std::string& call = "bind")
     CHECK(all_strings(event["confirm"]));
     CHECK(event["backtrace"].is_array());
     return event;
-}
-
-std::vector<int> holder_pids(const Json& event)
-{
-    std::vector<int> pids;
-    for (const Json& holder : event["holders"].items())
-        pids.push_back(static_cast<int>(holder["pid"].number()));
-    return pids;
 }
 
 void require_ipv6()
@@ -160,32 +129,11 @@ TEST_CASE("time-wait: restart after the server closed its connections first")
 
 namespace {
 
-/** Serves one connection with or without SO_REUSEADDR, closing it first; returns the port. */
-int leave_time_wait(bool reuseaddr)
-{
-    std::vector<std::string> argv{legacy_server(), "-c", "1"};
-    if (reuseaddr)
-        argv.push_back("-r");
-    Process server(argv, preloaded());
-    const int port = read_port(server);
-    CHECK(fetch(port) == "hello from legacy_server\n");
-    REQUIRE(server.wait() == 0);
-    return port;
-}
-
-std::string joined(const Json& list)
-{
-    std::string out;
-    for (const Json& item : list.items())
-        out += item.str() + "\n";
-    return out;
-}
-
 } // namespace
 
 TEST_CASE("time-wait: the old listener set SO_REUSEADDR and the restart did not")
 {
-    const int port = leave_time_wait(true);
+    const int port = leave_time_wait(preloaded(), true);
 
     Process restarted({legacy_server(), "-p", std::to_string(port)}, preloaded());
     require_failed_as_without_shim(restarted);
@@ -201,7 +149,7 @@ TEST_CASE("time-wait: the old listener set SO_REUSEADDR and the restart did not"
 
 TEST_CASE("time-wait: the restart set SO_REUSEADDR but the old listener did not")
 {
-    const int port = leave_time_wait(false);
+    const int port = leave_time_wait(preloaded(), false);
 
     Process restarted({legacy_server(), "-r", "-p", std::to_string(port)}, preloaded());
     require_failed_as_without_shim(restarted);

@@ -16,14 +16,6 @@ using Catch::Matchers::VectorContains;
 
 namespace {
 
-Launch preloaded()
-{
-    require_library();
-    Launch launch;
-    launch.preload = true;
-    return launch;
-}
-
 /** A helper program built next to legacy_server. */
 std::string prog(const std::string& name)
 {
@@ -36,38 +28,14 @@ std::string prog(const std::string& name)
  */
 Json failed_bind(Process& daemon, const std::string& proto)
 {
-    const int status = daemon.wait();
+    require_failed_as_without_shim(daemon);
+    const Json event = only_bind_failed_event(daemon);
     INFO("stdout: " << daemon.out() << "\nstderr: " << daemon.err());
-    REQUIRE(status == 1);
-    CHECK(daemon.out() == "errno=98\n");
-    CHECK_THAT(daemon.err(), Contains("bind: Address already in use"));
-    std::vector<Json> events;
-    for (Json& event : json_lines(daemon.err()))
-        if (event["event"].str() == "bind-failed")
-            events.push_back(std::move(event));
-    REQUIRE(events.size() == 1);
-    const Json& event = events.front();
     CHECK(event["pid"].number() == daemon.pid());
     CHECK(event["proto"].str() == proto);
     CHECK(event["errno"].number() == 98);
     CHECK_FALSE(event["summary"].str().empty());
     return event;
-}
-
-std::vector<int> holder_pids(const Json& event)
-{
-    std::vector<int> pids;
-    for (const Json& holder : event["holders"].items())
-        pids.push_back(static_cast<int>(holder["pid"].number()));
-    return pids;
-}
-
-std::string lines(const Json& list)
-{
-    std::string out;
-    for (const Json& item : list.items())
-        out += item.str() + "\n";
-    return out;
 }
 
 /** A port free right now on 0.0.0.0, for helpers that must name their port in argv. */
@@ -134,7 +102,7 @@ TEST_CASE("outbound-collision: a server wants the local port of a client connect
                Contains("127.0.0.1:" + std::to_string(port) + " -> 127.0.0.1:" +
                         std::to_string(server_port)) &&
                    Contains("ESTABLISHED"));
-    CHECK_THAT(lines(event["why"]), Contains("net.ipv4.ip_local_port_range"));
+    CHECK_THAT(joined(event["why"]), Contains("net.ipv4.ip_local_port_range"));
     CHECK_THAT(event["fix"].str(), Contains("net.ipv4.ip_local_reserved_ports") &&
                                        Contains("existing connection keeps it"));
     gallery("outbound-collision", {legacy_server(), "-p", std::to_string(port)}, preloaded());
@@ -154,7 +122,7 @@ TEST_CASE("container-proxy: docker-proxy publishes the port for a container")
     CHECK(event["cause"].str() == "container-proxy");
     CHECK_THAT(holder_pids(event), VectorContains(forwarder.pid()));
     CHECK_THAT(event["summary"].str(), Contains("tcp 0.0.0.0:" + port + " -> 172.17.0.2:80"));
-    CHECK_THAT(lines(event["confirm"]), Contains("docker ps --filter publish=" + port));
+    CHECK_THAT(joined(event["confirm"]), Contains("docker ps --filter publish=" + port));
     gallery("container-proxy", {legacy_server(), "-p", port}, preloaded());
 }
 
@@ -174,7 +142,7 @@ TEST_CASE("other-service: systemd-resolved holds 127.0.0.53:53 and a DNS server 
     CHECK(event["cause"].str() == "other-service");
     CHECK_THAT(holder_pids(event), VectorContains(stub.pid()));
     CHECK_THAT(event["fix"].str(), Contains("DNSStubListener=no"));
-    CHECK_THAT(lines(event["why"]),
+    CHECK_THAT(joined(event["why"]),
                Contains("127.0.0.53:53 blocks 0.0.0.0:53 unless both sockets set SO_REUSEADDR"));
     gallery("other-service-systemd-resolved", {legacy_server(), "-u", "-p", "53"}, preloaded());
 }
@@ -203,7 +171,7 @@ TEST_CASE("udp: a second bind is refused unless both sides set SO_REUSEADDR")
         const Json event = failed_bind(second, "udp");
         CHECK(event["cause"].str() == "previous-instance");
         CHECK_THAT(holder_pids(event), VectorContains(first.pid()));
-        CHECK_THAT(lines(event["why"]), Contains("UDP rule") && Contains(c.why));
+        CHECK_THAT(joined(event["why"]), Contains("UDP rule") && Contains(c.why));
         if (!c.first_reuse && !c.second_reuse)
             gallery("previous-instance-udp", argv, preloaded());
     }
@@ -226,7 +194,7 @@ TEST_CASE("reuseport: the holder did not set SO_REUSEPORT")
     Process second({legacy_server(), "-R", "-p", port}, preloaded());
     const Json event = failed_bind(second, "tcp");
     CHECK(event["cause"].str() == "previous-instance");
-    CHECK_THAT(lines(event["why"]),
+    CHECK_THAT(joined(event["why"]),
                Contains("the other socket did not set SO_REUSEPORT (both must, before bind)"));
 
     // Documented by the kernel (socket(7)): with the flag on both sides, same uid, both bind.
@@ -249,6 +217,6 @@ TEST_CASE("reuseport: sharing needs the same effective uid")
     Process daemon({legacy_server(), "-R", "-p", port}, as_nobody);
     const Json event = failed_bind(daemon, "tcp");
     CHECK(event["cause"].str() == "hidden-owner");
-    CHECK_THAT(lines(event["why"]), Contains("SO_REUSEPORT sharing needs the same effective uid") &&
+    CHECK_THAT(joined(event["why"]), Contains("SO_REUSEPORT sharing needs the same effective uid") &&
                                         Contains("root (uid 0)"));
 }

@@ -14,40 +14,9 @@ namespace {
 
 Launch with_reuseaddr()
 {
-    require_library();
-    Launch launch;
-    launch.preload = true;
+    Launch launch = preloaded();
     launch.env = {{"PORTSHIM_REUSEADDR", "1"}};
     return launch;
-}
-
-Launch plain_preload()
-{
-    require_library();
-    Launch launch;
-    launch.preload = true;
-    return launch;
-}
-
-/** A legacy server (no SO_REUSEADDR of its own) serves one client, closing first, and exits. */
-int leave_time_wait(const Launch& launch, bool own_flag = false)
-{
-    std::vector<std::string> argv{legacy_server(), "-c", "1"};
-    if (own_flag)
-        argv.push_back("-r");
-    Process server(argv, launch);
-    const int port = read_port(server);
-    CHECK(fetch(port) == "hello from legacy_server\n");
-    REQUIRE(server.wait() == 0);
-    return port;
-}
-
-std::string joined(const Json& list)
-{
-    std::string out;
-    for (const Json& item : list.items())
-        out += item.str() + "\n";
-    return out;
 }
 
 } // namespace
@@ -62,7 +31,7 @@ TEST_CASE("reuseaddr: both instances under PORTSHIM_REUSEADDR restart past TIME_
 
 TEST_CASE("reuseaddr: only the new instance under it fails and the report says the old one lacked it")
 {
-    const int port = leave_time_wait(plain_preload());
+    const int port = leave_time_wait(preloaded());
     Process restarted({legacy_server(), "-p", std::to_string(port)}, with_reuseaddr());
     REQUIRE(restarted.wait() == 1);
     CHECK(restarted.out() == "errno=98\n");
@@ -76,7 +45,7 @@ TEST_CASE("reuseaddr: only the new instance under it fails and the report says t
 
 TEST_CASE("reuseaddr: an explicit SO_REUSEADDR=0 of the program is respected")
 {
-    const int port = leave_time_wait(plain_preload(), true); // the old instance set the flag
+    const int port = leave_time_wait(preloaded(), true); // the old instance set the flag
     Process chose({bind_probe(), "noreuse", std::to_string(port)}, with_reuseaddr());
     REQUIRE(chose.wait() == 0);
     CHECK(chose.out() == "rc=-1 errno=" + std::to_string(EADDRINUSE) + "\n");

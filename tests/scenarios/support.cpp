@@ -347,6 +347,64 @@ std::string fetch(int port)
     return data;
 }
 
+// ---- shared checks ------------------------------------------------------------------------
+
+Launch preloaded()
+{
+    require_library();
+    Launch launch;
+    launch.preload = true;
+    return launch;
+}
+
+void require_failed_as_without_shim(Process& daemon)
+{
+    const int status = daemon.wait();
+    INFO("stdout: " << daemon.out() << "\nstderr: " << daemon.err());
+    REQUIRE(status == 1);
+    CHECK(daemon.out() == "errno=98\n");
+    CHECK_THAT(daemon.err(), Catch::Matchers::Contains("bind: Address already in use"));
+}
+
+Json only_bind_failed_event(const Process& program)
+{
+    INFO("stderr: " << program.err());
+    std::vector<Json> events;
+    for (Json& event : json_lines(program.err()))
+        if (event["event"].str() == "bind-failed")
+            events.push_back(std::move(event));
+    REQUIRE(events.size() == 1);
+    return events.front();
+}
+
+std::vector<int> holder_pids(const Json& event)
+{
+    std::vector<int> pids;
+    for (const Json& holder : event["holders"].items())
+        pids.push_back(static_cast<int>(holder["pid"].number()));
+    return pids;
+}
+
+std::string joined(const Json& list)
+{
+    std::string out;
+    for (const Json& item : list.items())
+        out += item.str() + "\n";
+    return out;
+}
+
+int leave_time_wait(const Launch& launch, bool own_flag)
+{
+    std::vector<std::string> argv{legacy_server(), "-c", "1"};
+    if (own_flag)
+        argv.push_back("-r");
+    Process server(argv, launch);
+    const int port = read_port(server);
+    CHECK(fetch(port) == "hello from legacy_server\n");
+    REQUIRE(server.wait() == 0);
+    return port;
+}
+
 // ---- JSON -------------------------------------------------------------------------------
 
 bool Json::has(const std::string& key) const

@@ -82,6 +82,18 @@ private:
  */
 void gallery(const std::string& name, const std::vector<std::string>& argv, const Launch& launch);
 
+/** require_library(), then a Launch with the preload set. */
+Launch preloaded();
+
+/**
+ * Waits for a daemon whose bind must fail exactly as without the shim: perror,
+ * "errno=98" on stdout, exit 1.
+ */
+void require_failed_as_without_shim(Process& daemon);
+
+/** A legacy server serves one client, closing first (its socket stays in TIME_WAIT), and exits. */
+int leave_time_wait(const Launch& launch, bool own_flag = false);
+
 /** Reads the "port P" line a server prints once it listens; fails the test otherwise. */
 int read_port(Process& server);
 
@@ -125,5 +137,14 @@ Json parse_json(std::string_view text);
 
 /** Every stderr line starting with '{', parsed strictly. */
 std::vector<Json> json_lines(const std::string& text);
+
+/** The single "bind-failed" event on the program's stderr; fails the test unless exactly one. */
+Json only_bind_failed_event(const Process& program);
+
+/** The pids of an event's holders, in order. */
+std::vector<int> holder_pids(const Json& event);
+
+/** A JSON list of strings, one per line. */
+std::string joined(const Json& list);
 
 } // namespace portshim::test

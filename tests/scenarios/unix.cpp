@@ -44,31 +44,15 @@ private:
     std::string path_;
 };
 
-Launch under_preload()
-{
-    require_library();
-    Launch launch;
-    launch.preload = true;
-    return launch;
-}
-
 /**
  * Waits for a unix_server whose bind must fail as it would without the shim
  * (perror, errno=98, exit 1) and returns its one bind-failed event.
  */
 Json failed_unix_bind(Process& server, const std::string& path)
 {
-    const int status = server.wait();
+    require_failed_as_without_shim(server);
+    const Json event = only_bind_failed_event(server);
     INFO("stdout: " << server.out() << "\nstderr: " << server.err());
-    REQUIRE(status == 1);
-    CHECK(server.out() == "errno=98\n");
-    CHECK_THAT(server.err(), Contains("bind: Address already in use"));
-    std::vector<Json> events;
-    for (Json& event : json_lines(server.err()))
-        if (event["event"].str() == "bind-failed")
-            events.push_back(std::move(event));
-    REQUIRE(events.size() == 1);
-    const Json& event = events.front();
     CHECK(event["pid"].number() == server.pid());
     CHECK(event["call"].str() == "bind");
     CHECK(event["proto"].str() == "unix");
@@ -77,14 +61,6 @@ Json failed_unix_bind(Process& server, const std::string& path)
     CHECK(event["holders"].is_array());
     CHECK(event["evidence"].is_array());
     return event;
-}
-
-std::vector<int> holder_pids(const Json& event)
-{
-    std::vector<int> pids;
-    for (const Json& holder : event["holders"].items())
-        pids.push_back(static_cast<int>(holder["pid"].number()));
-    return pids;
 }
 
 bool is_socket_file(const std::string& path)
@@ -100,14 +76,14 @@ TEST_CASE("stale-unix-socket: a server killed without unlinking its socket file"
     const TempDir dir;
     const std::string path = dir / "app.sock";
     {
-        Process killed({unix_server(), path}, under_preload());
+        Process killed({unix_server(), path}, preloaded());
         REQUIRE(killed.read_line() == std::optional<std::string>("listening"));
         REQUIRE(::kill(killed.pid(), SIGKILL) == 0);
         REQUIRE(killed.wait() == 128 + SIGKILL);
     }
     REQUIRE(is_socket_file(path));
 
-    Process restarted({unix_server(), path}, under_preload());
+    Process restarted({unix_server(), path}, preloaded());
     const Json event = failed_unix_bind(restarted, path);
     CHECK(event["cause"].str() == "stale-unix-socket");
     CHECK_THAT(event["summary"].str(), Contains(path));
@@ -116,17 +92,17 @@ TEST_CASE("stale-unix-socket: a server killed without unlinking its socket file"
     CHECK(event["holders"].items().empty());
     // portshim only reports: the stale file is still there for the operator to remove.
     CHECK(is_socket_file(path));
-    gallery("stale-unix-socket", {unix_server(), path}, under_preload());
+    gallery("stale-unix-socket", {unix_server(), path}, preloaded());
 }
 
 TEST_CASE("previous-instance: the same unix server started twice on one path")
 {
     const TempDir dir;
     const std::string path = dir / "app.sock";
-    Process first({unix_server(), path}, under_preload());
+    Process first({unix_server(), path}, preloaded());
     REQUIRE(first.read_line() == std::optional<std::string>("listening"));
 
-    Process second({unix_server(), path}, under_preload());
+    Process second({unix_server(), path}, preloaded());
     const Json event = failed_unix_bind(second, path);
     CHECK(event["cause"].str() == "previous-instance");
     CHECK_THAT(holder_pids(event), VectorContains(first.pid()));
@@ -139,10 +115,10 @@ TEST_CASE("previous-instance: a unix datagram server started twice on one path")
 {
     const TempDir dir;
     const std::string path = dir / "log.sock";
-    Process first({unix_server(), "-d", path}, under_preload());
+    Process first({unix_server(), "-d", path}, preloaded());
     REQUIRE(first.read_line() == std::optional<std::string>("listening"));
 
-    Process second({unix_server(), "-d", path}, under_preload());
+    Process second({unix_server(), "-d", path}, preloaded());
     const Json event = failed_unix_bind(second, path);
     CHECK(event["cause"].str() == "previous-instance");
     CHECK_THAT(holder_pids(event), VectorContains(first.pid()));
@@ -151,10 +127,10 @@ TEST_CASE("previous-instance: a unix datagram server started twice on one path")
 TEST_CASE("previous-instance: a live abstract unix name is never stale")
 {
     const std::string name = "@portshim-test-" + std::to_string(::getpid());
-    Process first({unix_server(), name}, under_preload());
+    Process first({unix_server(), name}, preloaded());
     REQUIRE(first.read_line() == std::optional<std::string>("listening"));
 
-    Process second({unix_server(), name}, under_preload());
+    Process second({unix_server(), name}, preloaded());
     const Json event = failed_unix_bind(second, name);
     CHECK(event["cause"].str() == "previous-instance");
     CHECK_THAT(holder_pids(event), VectorContains(first.pid()));

@@ -5,10 +5,21 @@
 #include "address.hpp"
 #include "types.hpp"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 namespace portshim::fixtures {
+
+inline bool contains(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
+
+/** Whether any of `lines` (a verdict's why, confirm or evidence) contains `part`. */
+inline bool any_contains(const std::vector<std::string>& lines, const std::string& part) {
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return contains(l, part); });
+}
 
 inline Endpoint ep(const char* addr, std::uint16_t port) { return *parse_address(addr, port); }
 

@@ -8,15 +8,6 @@
 using namespace portshim;
 using namespace portshim::fixtures;
 
-namespace {
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-bool any_contains(const std::vector<std::string>& lines, const std::string& part) {
-    for (const auto& l : lines)
-        if (contains(l, part)) return true;
-    return false;
-}
-} // namespace
-
 TEST_CASE("a listener run by the same executable is the previous instance", "[causes]") {
     Observation o = observation_of_self();
     o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 5555)};

@@ -9,13 +9,6 @@ using namespace portshim;
 using namespace portshim::fixtures;
 
 namespace {
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-bool any_contains(const std::vector<std::string>& lines, const std::string& part) {
-    for (const auto& l : lines)
-        if (contains(l, part)) return true;
-    return false;
-}
-
 SocketEntry connection(const char* addr, std::uint16_t port, const char* peer,
                        std::uint16_t peer_port, std::uint8_t state, std::uint64_t inode) {
     SocketEntry s = tcp(addr, port, state, inode);

@@ -33,12 +33,6 @@ namespace {
 
 const std::string dump_file = PORTSHIM_TEST_DATA "/unix/dump.hex";
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-bool any_contains(const std::vector<std::string>& lines, const std::string& part) {
-    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return contains(l, part); });
-}
-
 /** The recorded recv() chunks: one hex line each, '#' lines are comments. */
 std::vector<std::vector<std::uint8_t>> recorded_chunks() {
     std::vector<std::vector<std::uint8_t>> chunks;

@@ -1,0 +1,73 @@
+// Helpers shared by the inet and AF_UNIX cause rules: who to name among a
+// socket's holders and how to describe them. Pure: no I/O here.
+#include "causes_common.hpp"
+
+#include "causes.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace portshim::detail {
+
+std::vector<const Holder*> holders_of(const Observation& obs, std::uint64_t inode) {
+    std::vector<const Holder*> out;
+    if (inode == 0) return out;
+    for (const Holder& h : obs.holders)
+        if (h.inode == inode) out.push_back(&h);
+    return out;
+}
+
+const Holder* principal(const std::vector<const Holder*>& hs) {
+    const Holder* best = nullptr;
+    for (const Holder* h : hs) {
+        const bool parent_holds = std::any_of(hs.begin(), hs.end(), [&](const Holder* o) {
+            return o->pid == h->ppid && o->pid != h->pid;
+        });
+        if (parent_holds) continue;
+        if (best == nullptr || (h->start_ticks != 0 && h->start_ticks < best->start_ticks))
+            best = h;
+    }
+    return best != nullptr ? best : (hs.empty() ? nullptr : hs.front());
+}
+
+void add_holders(const std::vector<const Holder*>& hs, const Holder* first, Verdict& v) {
+    if (first != nullptr) v.holders.push_back(*first);
+    for (const Holder* h : hs)
+        if (h != first) v.holders.push_back(*h);
+}
+
+std::string program_of(const Holder& h) {
+    if (!h.exe.empty()) return h.exe;
+    if (!h.comm.empty()) return h.comm;
+    return "unknown program";
+}
+
+std::string age_of(const Holder& h, const HostFacts& host) {
+    if (h.start_time <= 0 || host.now <= 0) return {};
+    return fmt::format("started {} ago", format_duration(std::max(0.0, host.now - h.start_time)));
+}
+
+std::string quote_args(const std::vector<std::string>& argv) {
+    std::string out;
+    for (const std::string& a : argv) {
+        if (!out.empty()) out += ' ';
+        out += a;
+        if (out.size() > 200) {
+            out.resize(200);
+            out += "…";
+            break;
+        }
+    }
+    return out;
+}
+
+std::string user_of(const Observation& obs, std::int64_t uid) {
+    if (uid < 0) return "an unknown user";
+    for (const auto& [id, name] : obs.user_names)
+        if (id == uid && !name.empty()) return fmt::format("{} (uid {})", name, uid);
+    return fmt::format("uid {}", uid);
+}
+
+std::string sudo(const Observation& obs) { return obs.self.uid == 0 ? "" : "sudo "; }
+
+} // namespace portshim::detail

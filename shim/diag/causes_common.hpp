@@ -1,0 +1,40 @@
+// Helpers shared by the inet rules (causes.cpp) and the AF_UNIX rules
+// (causes_unix.cpp), so that both name holders, users and commands alike.
+#pragma once
+
+#include "types.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace portshim::detail {
+
+/** The processes holding socket `inode`, in /proc order; none for inode 0. */
+std::vector<const Holder*> holders_of(const Observation& obs, std::uint64_t inode);
+
+/**
+ * The holder to name: a process whose parent does not hold the socket too
+ * (the master of a prefork server, not a worker), the oldest of those.
+ */
+const Holder* principal(const std::vector<const Holder*>& hs);
+
+/** Appends `first`, then every other holder of `hs`, to the verdict. */
+void add_holders(const std::vector<const Holder*>& hs, const Holder* first, Verdict& v);
+
+/** The holder's executable, else its comm, else "unknown program". */
+std::string program_of(const Holder& h);
+
+/** "started 5 min ago", or empty when the start or the clock is unknown. */
+std::string age_of(const Holder& h, const HostFacts& host);
+
+/** argv joined by blanks, cut after 200 characters with an ellipsis. */
+std::string quote_args(const std::vector<std::string>& argv);
+
+/** "alice (uid 1000)", "uid 1000", or "an unknown user" for a negative uid. */
+std::string user_of(const Observation& obs, std::int64_t uid);
+
+/** "sudo " unless this process runs as root: the prefix of a confirm command. */
+std::string sudo(const Observation& obs);
+
+} // namespace portshim::detail
