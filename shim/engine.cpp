@@ -97,7 +97,7 @@ bool describe_request(const Failure& f, Request& req) {
 
 } // namespace portshim
 
-PORTSHIM_EXPORT void portshim_engine_report(const portshim::Failure* f) {
+PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
     using namespace portshim;
     const int saved = errno;
     try {
@@ -110,8 +110,14 @@ PORTSHIM_EXPORT void portshim_engine_report(const portshim::Failure* f) {
             const Verdict verdict = diagnose(req, obs);
             const ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
                                     obs.host.now > 0 ? obs.host.now : now_seconds()};
-            log::emit(*f->config, Level::error, render(f->config->format, req, verdict, ctx),
-                      f->stderr_identity);
+            std::string out = render(f->config->format, req, verdict, ctx);
+            if (f->config->wait_seconds > 0 && req.call == Call::bind &&
+                clears_by_itself(verdict.cause)) {
+                f->retry = true;
+                out += render_waiting(f->config->format, req, verdict, f->config->wait_seconds,
+                                      time_wait_left_ms(req, obs), ctx);
+            }
+            log::emit(*f->config, Level::error, out, f->stderr_identity);
         }
     } catch (...) {
         // Out of memory or a bug in the engine: the report is lost, the host is not.

@@ -34,6 +34,8 @@ struct Failure {
     const Config* config = nullptr;
     const StderrIdentity* stderr_identity = nullptr;
     bool reuseaddr_injected = false;     ///< PORTSHIM_REUSEADDR set SO_REUSEADDR before the call
+    /** Out: PORTSHIM_WAIT applies: the cause clears by itself, so the hook may retry the bind. */
+    bool retry = false;
 };
 
 } // namespace portshim
@@ -42,8 +44,13 @@ struct Failure {
 #define PORTSHIM_ENGINE_FILE "libportshim-engine.so"
 
 extern "C" {
-/** Diagnoses and reports one failure. Never throws; keeps errno and the fd set. */
-using portshim_engine_report_fn = void (*)(const portshim::Failure* failure);
+/**
+ * Diagnoses and reports one failure; with PORTSHIM_WAIT set and a cause that
+ * clears by itself (time-wait, previous-instance, inherited-fd) it also
+ * reports a "waiting" event and sets failure->retry. Never throws; keeps errno
+ * and the fd set.
+ */
+using portshim_engine_report_fn = void (*)(portshim::Failure* failure);
 /** Reports the configuration errors found by the preload library, once. */
 using portshim_engine_config_errors_fn = void (*)(const portshim::Config* config,
                                                   const portshim::ConfigErrors* errors,

@@ -11,12 +11,19 @@
 PORTSHIM_EXPORT int bind(int fd, const struct sockaddr* addr, socklen_t len) {
     portshim::ensure_init();
     if (portshim::reentered()) return portshim::real::bind(fd, addr, len);
+    const int entry_errno = errno;
     const bool injected = portshim::inject_reuseaddr(fd, addr, len);
-    const int rc = portshim::real::bind(fd, addr, len);
+    int rc = portshim::real::bind(fd, addr, len);
     if (rc == 0) portshim::forget_reuseaddr_choice(fd);
     if (rc == 0 || errno != EADDRINUSE) return rc;
     const int saved = errno;
-    portshim::report_failure(portshim::Call::bind, fd, addr, len, saved, injected);
+    // PORTSHIM_WAIT: the program sees success (errno as it was) or the original error.
+    if (portshim::report_failure(portshim::Call::bind, fd, addr, len, saved, injected) &&
+        portshim::retry_bind(fd, addr, len) == 0) {
+        portshim::forget_reuseaddr_choice(fd);
+        errno = entry_errno;
+        return 0;
+    }
     errno = saved;
     return rc;
 }

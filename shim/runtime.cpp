@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <climits>
+#include <ctime>
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
@@ -253,11 +254,33 @@ bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept {
     return injected;
 }
 
-void report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err,
+int retry_bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
+    timespec start{}, now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &start);
+    const long limit_ms = static_cast<long>(config().wait_seconds) * 1000;
+    for (;;) {
+        ::clock_gettime(CLOCK_MONOTONIC, &now);
+        const long elapsed_ms =
+            (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (elapsed_ms >= limit_ms) {
+            errno = EADDRINUSE;
+            return -1;
+        }
+        const long step_ms = limit_ms - elapsed_ms < 250 ? limit_ms - elapsed_ms : 250;
+        timespec pause{0, step_ms * 1000000};
+        while (::nanosleep(&pause, &pause) != 0 && errno == EINTR) {
+        }
+        if (real::bind(fd, addr, len) == 0) return 0;
+        if (errno != EADDRINUSE) return -1; // something else went wrong: the program sees it
+    }
+}
+
+bool report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err,
                     bool reuseaddr_injected) noexcept {
     const int saved = errno;
     Guard guard;
     int cancel = PTHREAD_CANCEL_ENABLE;
+    bool retry = false;
     ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     if (load_engine()) {
         Failure f;
@@ -271,11 +294,13 @@ void report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int 
         f.stderr_identity = &g_stderr;
         f.reuseaddr_injected = reuseaddr_injected;
         g_engine.report.load(std::memory_order_relaxed)(&f);
+        retry = f.retry;
     } else {
         report_engine_missing(err);
     }
     ::pthread_setcancelstate(cancel, nullptr);
     errno = saved;
+    return retry;
 }
 
 } // namespace portshim

@@ -27,10 +27,19 @@ bool reentered() noexcept;
 /**
  * Runs a diagnosis for a call that failed with `err` and writes the report.
  * `reuseaddr_injected`: portshim set SO_REUSEADDR on this socket before the call.
+ * Returns true when PORTSHIM_WAIT applies (the cause clears by itself).
  * Never throws, never changes errno or the host's descriptors as seen on return.
  */
-void report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err,
+bool report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err,
                     bool reuseaddr_injected) noexcept;
+
+/**
+ * PORTSHIM_WAIT: retries bind(fd, addr) every 250 ms for up to the configured
+ * seconds. Returns 0 once it succeeds, else -1 with errno set to the last
+ * failure (EADDRINUSE when time ran out). Only called after report_failure
+ * said the cause clears by itself.
+ */
+int retry_bind(int fd, const sockaddr* addr, socklen_t len) noexcept;
 
 /**
  * PORTSHIM_REUSEADDR=1: sets SO_REUSEADDR on an IPv4/IPv6 TCP socket about to

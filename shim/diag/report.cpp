@@ -151,6 +151,26 @@ std::string render(Format format, const Request& req, const Verdict& v, const Re
     return render_text(req, v, ctx);
 }
 
+std::string render_waiting(Format format, const Request& req, const Verdict& v,
+                           unsigned wait_seconds, std::uint32_t expected_ms,
+                           const ReportContext& ctx) {
+    const int holder = v.holders.empty() ? 0 : v.holders.front().pid;
+    const unsigned expected_s = (expected_ms + 999) / 1000;
+    if (format == Format::json)
+        return fmt::format("{{\"event\":\"waiting\",\"time\":{},\"pid\":{},\"exe\":{},\"call\":\"bind\","
+                           "\"address\":{},\"port\":{},\"cause\":{},\"holder\":{},"
+                           "\"wait_seconds\":{},\"expected_seconds\":{}}}\n",
+                           json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe),
+                           json_string(format_address(req.local)), req.local.port,
+                           json_string(v.cause), holder, wait_seconds, expected_s);
+    std::string why;
+    if (expected_ms > 0) why = fmt::format("; the last TIME_WAIT remnant expires in {} s", expected_s);
+    else if (holder != 0) why = fmt::format("; until pid {} lets go of it", holder);
+    return fmt::format("portshim[{}]: PORTSHIM_WAIT: retrying {} for up to {} s ({} clears by "
+                       "itself{})\n",
+                       ctx.pid, describe_call(req), wait_seconds, v.cause, why);
+}
+
 std::string config_error_message(const ConfigError& error) {
     const std::string_view value = error.value != nullptr ? error.value : "";
     if (error.secure_ignored)

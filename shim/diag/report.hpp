@@ -33,6 +33,15 @@ std::string render(Format format, const Request& req, const Verdict& v, const Re
 /** 'PORTSHIM_FORMAT="xml" is not valid (text, json or github); using the default'. */
 std::string config_error_message(const ConfigError& error);
 
+/**
+ * PORTSHIM_WAIT: one line (or a "waiting" event) saying the bind will be
+ * retried for up to `wait_seconds`, naming the holder and, for TIME_WAIT, when
+ * the last remnant expires (`expected_ms`, 0 unknown).
+ */
+std::string render_waiting(Format format, const Request& req, const Verdict& v,
+                           unsigned wait_seconds, std::uint32_t expected_ms,
+                           const ReportContext& ctx);
+
 /** A one-line warning about configuration, as text or a "config-error" JSON event. */
 std::string render_config_error(Format format, std::string_view message, const ReportContext& ctx);
 
