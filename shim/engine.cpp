@@ -7,6 +7,7 @@
 #include "diag/causes.hpp"
 #include "diag/observe.hpp"
 #include "diag/report.hpp"
+#include "diag/sharing.hpp"
 #include "log.hpp"
 
 #include <cerrno>
@@ -121,6 +122,29 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
         }
     } catch (...) {
         // Out of memory or a bug in the engine: the report is lost, the host is not.
+    }
+    errno = saved;
+}
+
+PORTSHIM_EXPORT void portshim_engine_listened(portshim::Failure* f) {
+    using namespace portshim;
+    const int saved = errno;
+    try {
+        Request req;
+        if (f != nullptr && f->config != nullptr && f->config->level >= Level::warn &&
+            describe_request(*f, req) && req.proto == Proto::tcp) {
+            ProbeEnv env; // no scratch bind: nothing failed
+            const Observation obs = observe(req, env);
+            const std::vector<Holder> others = reuseport_strangers(req, obs);
+            if (!others.empty()) {
+                const ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
+                                        obs.host.now > 0 ? obs.host.now : now_seconds()};
+                log::emit(*f->config, Level::warn,
+                          render_reuseport_shared(f->config->format, req, others, ctx),
+                          f->stderr_identity);
+            }
+        }
+    } catch (...) {
     }
     errno = saved;
 }

@@ -51,6 +51,11 @@ extern "C" {
  * and the fd set.
  */
 using portshim_engine_report_fn = void (*)(portshim::Failure* failure);
+/**
+ * After a successful listen() on a SO_REUSEPORT socket: warns (reuseport-shared)
+ * when other programs' listeners now share the port. Never throws; keeps errno.
+ */
+using portshim_engine_listened_fn = void (*)(portshim::Failure* socket);
 /** Reports the configuration errors found by the preload library, once. */
 using portshim_engine_config_errors_fn = void (*)(const portshim::Config* config,
                                                   const portshim::ConfigErrors* errors,

@@ -32,6 +32,7 @@ PORTSHIM_EXPORT int listen(int fd, int backlog) {
     portshim::ensure_init();
     if (portshim::reentered()) return portshim::real::listen(fd, backlog);
     const int rc = portshim::real::listen(fd, backlog);
+    if (rc == 0) portshim::check_reuseport_sharing(fd);
     if (rc == 0 || errno != EADDRINUSE) return rc;
     const int saved = errno;
     portshim::report_failure(portshim::Call::listen, fd, nullptr, 0, saved, false);

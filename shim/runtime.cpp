@@ -85,6 +85,7 @@ struct Engine {
     std::atomic<int> state{0};  // 0 not tried, 1 loaded, -1 failed
     std::atomic<portshim_engine_report_fn> report{nullptr};
     std::atomic<portshim_engine_config_errors_fn> config_errors{nullptr};
+    std::atomic<portshim_engine_listened_fn> listened{nullptr};
     char error[256] = {};
 };
 Engine g_engine;
@@ -115,8 +116,11 @@ bool load_engine() {
         auto report = reinterpret_cast<portshim_engine_report_fn>(::dlsym(handle, "portshim_engine_report"));
         auto errors = reinterpret_cast<portshim_engine_config_errors_fn>(
             ::dlsym(handle, "portshim_engine_config_errors"));
-        if (report != nullptr && errors != nullptr) {
+        auto listened = reinterpret_cast<portshim_engine_listened_fn>(
+            ::dlsym(handle, "portshim_engine_listened"));
+        if (report != nullptr && errors != nullptr && listened != nullptr) {
             g_engine.report.store(report, std::memory_order_relaxed);
+            g_engine.listened.store(listened, std::memory_order_relaxed);
             g_engine.config_errors.store(errors, std::memory_order_relaxed);
             g_engine.state.store(1, std::memory_order_release);
             return true;
@@ -252,6 +256,29 @@ bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept {
     }
     errno = saved;
     return injected;
+}
+
+void check_reuseport_sharing(int fd) noexcept {
+    const int saved = errno;
+    int reuseport = 0;
+    socklen_t n = sizeof reuseport;
+    // Only SO_REUSEPORT sockets can share a listening port; others cost one getsockopt.
+    if (::getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &n) != 0 || reuseport == 0 ||
+        config().level < Level::warn) {
+        errno = saved;
+        return;
+    }
+    Guard guard;
+    without_cancellation([fd] {
+        if (!load_engine()) return;
+        Failure f;
+        f.call = 1;
+        f.fd = fd;
+        f.config = &config();
+        f.stderr_identity = &g_stderr;
+        g_engine.listened.load(std::memory_order_relaxed)(&f);
+    });
+    errno = saved;
 }
 
 int retry_bind(int fd, const sockaddr* addr, socklen_t len) noexcept {

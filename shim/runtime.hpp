@@ -42,6 +42,12 @@ bool report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int 
 int retry_bind(int fd, const sockaddr* addr, socklen_t len) noexcept;
 
 /**
+ * After a successful listen(): when the socket set SO_REUSEPORT, asks the
+ * engine whether other programs now share the port. Keeps errno.
+ */
+void check_reuseport_sharing(int fd) noexcept;
+
+/**
  * PORTSHIM_REUSEADDR=1: sets SO_REUSEADDR on an IPv4/IPv6 TCP socket about to
  * bind, unless the program set SO_REUSEADDR itself (either value: an explicit
  * choice is respected). Never on UDP (two live binds would share a port),

@@ -171,6 +171,31 @@ std::string render_waiting(Format format, const Request& req, const Verdict& v,
                        ctx.pid, describe_call(req), wait_seconds, v.cause, why);
 }
 
+std::string render_reuseport_shared(Format format, const Request& req,
+                                    const std::vector<Holder>& others, const ReportContext& ctx) {
+    if (format == Format::json) {
+        std::string out = fmt::format(
+            "{{\"event\":\"reuseport-shared\",\"time\":{},\"pid\":{},\"exe\":{},\"proto\":\"tcp\","
+            "\"address\":{},\"port\":{},\"holders\":[",
+            json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe),
+            json_string(format_address(req.local)), req.local.port);
+        for (std::size_t i = 0; i < others.size(); ++i) {
+            if (i != 0) out += ',';
+            append_holder_json(out, others[i]);
+        }
+        return out + "]}\n";
+    }
+    std::string names;
+    for (const Holder& h : others)
+        names += fmt::format("{}pid {} ({})", names.empty() ? "" : ", ", h.pid,
+                             h.exe.empty() ? h.comm : h.exe);
+    return fmt::format("portshim[{}]: warning: listen({}/tcp) shares the port through "
+                       "SO_REUSEPORT with {}: the kernel now splits incoming connections between "
+                       "them, so requests randomly reach the other program; stop it unless this "
+                       "is intended\n",
+                       ctx.pid, format_endpoint(req.local), names);
+}
+
 std::string config_error_message(const ConfigError& error) {
     const std::string_view value = error.value != nullptr ? error.value : "";
     if (error.secure_ignored)

@@ -42,6 +42,13 @@ std::string render_waiting(Format format, const Request& req, const Verdict& v,
                            unsigned wait_seconds, std::uint32_t expected_ms,
                            const ReportContext& ctx);
 
+/**
+ * A "reuseport-shared" warning: listen() succeeded, and these processes' listeners
+ * now share the port's incoming connections with ours through SO_REUSEPORT.
+ */
+std::string render_reuseport_shared(Format format, const Request& req,
+                                    const std::vector<Holder>& others, const ReportContext& ctx);
+
 /** A one-line warning about configuration, as text or a "config-error" JSON event. */
 std::string render_config_error(Format format, std::string_view message, const ReportContext& ctx);
 

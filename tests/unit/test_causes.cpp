@@ -2,6 +2,7 @@
 // words of the fix. No sockets or /proc are touched here.
 #include "causes.hpp"
 #include "fixtures.hpp"
+#include "sharing.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -369,4 +370,23 @@ TEST_CASE("an injected SO_REUSEADDR that could not help says so", "[causes]") {
     CHECK(v.cause == "previous-instance");
     CHECK(any_contains(v.why, "portshim set (PORTSHIM_REUSEADDR=1) SO_REUSEADDR, but for TCP that "
                               "never passes an overlapping listener"));
+}
+
+TEST_CASE("reuseport sharing: strangers are named, our parent and children are not", "[causes]") {
+    Observation o = observation_of_self();
+    o.self.ppid = 4000;
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 11), tcp("0.0.0.0", 8080, tcp_state::listen, 12),
+                 tcp("0.0.0.0", 8080, tcp_state::listen, 13), tcp("127.0.0.2", 9090, tcp_state::listen, 14)};
+    o.holders = {holder(4000, 1, "/opt/legacy/server", {"server"}, 11, 3),    // our parent
+                 holder(4121, 4120, "/opt/legacy/server", {"server"}, 12, 3), // our child
+                 holder(300, 1, "/opt/legacy/server", {"server"}, 13, 3),     // an old instance
+                 holder(400, 1, "/usr/bin/other", {"other"}, 14, 3)};         // another port
+    Request r = bind_request("0.0.0.0", 8080);
+    r.call = Call::listen;
+    r.inode = 99;
+    const auto others = reuseport_strangers(r, o);
+    REQUIRE(others.size() == 1);
+    CHECK(others[0].pid == 300);
+    o.holders[0].exe = "/usr/bin/other"; // a different program is a stranger even as our parent
+    CHECK(reuseport_strangers(r, o).size() == 2);
 }

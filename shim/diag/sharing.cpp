@@ -1,0 +1,32 @@
+// See sharing.hpp. The kernel balances a SO_REUSEPORT group across every
+// listener of the same uid on the port (net/core/sock_reuseport.c), whichever
+// program opened it: a second instance silently halves the first one's traffic.
+#include "sharing.hpp"
+
+#include "address.hpp"
+#include "causes.hpp"
+
+namespace portshim {
+
+std::vector<Holder> reuseport_strangers(const Request& req, const Observation& obs) {
+    std::vector<Holder> out;
+    for (const SocketEntry& s : obs.sockets) {
+        if (s.proto != Proto::tcp || s.state != tcp_state::listen) continue;
+        if (s.local.port != req.local.port || (req.inode != 0 && s.inode == req.inode)) continue;
+        if (!addresses_overlap(s.local, s.v6only, req.local, req.v6only)) continue;
+        for (const Holder& h : obs.holders) {
+            if (h.inode != s.inode || h.pid == obs.self.pid) continue;
+            // A parent or child is one server (a master and its workers); siblings are
+            // not excluded: two instances started by one shell or by systemd are siblings.
+            const bool family = h.pid == obs.self.ppid || h.ppid == obs.self.pid;
+            const bool same = same_program(h.exe, h.argv, obs.self.exe, obs.self.argv);
+            if (same && family) continue;
+            bool listed = false;
+            for (const Holder& o : out) listed = listed || o.pid == h.pid;
+            if (!listed) out.push_back(h);
+        }
+    }
+    return out;
+}
+
+} // namespace portshim
