@@ -44,12 +44,12 @@ PORTSHIM_EXPORT int setsockopt(int fd, int level, int name, const void* value, s
     portshim::ensure_init();
     if (portshim::reentered()) return portshim::real::setsockopt(fd, level, name, value, len);
     const int rc = portshim::real::setsockopt(fd, level, name, value, len);
-    if (rc == 0 && level == SOL_SOCKET && name == SO_REUSEADDR) portshim::note_reuseaddr_choice(fd);
+    if (rc == 0) portshim::note_socket_option(fd, level, name, value, len);
     return rc;
 }
 
 namespace {
-// At load: read the configuration and resolve the real functions, so that
-// hooks in normal operation take no lock. Hooks do not depend on it having run.
+// At load: note what fd 2 is and read the configuration. Hooks do not depend
+// on it having run.
 __attribute__((constructor)) void portshim_load() { portshim::load(); }
 } // namespace

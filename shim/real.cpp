@@ -25,8 +25,8 @@ int sys_setsockopt(int fd, int level, int name, const void* value, socklen_t len
 /**
  * One entry of the table. Racing first calls from several threads all store
  * the same pointer, so an acquire/release pair is enough and the table has no
- * lock of its own; dlsym takes the loader's lock, which is why resolve_all()
- * fills the table from the constructor.
+ * lock of its own. dlsym takes the loader's lock, once per entry, at the first
+ * call (not in the constructor: it measurably slowed every exec).
  */
 template <typename Fn>
 struct Symbol {
@@ -61,10 +61,5 @@ int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
     return real_setsockopt.get()(fd, level, name, value, len);
 }
 
-void resolve_all() {
-    real_bind.get();
-    real_listen.get();
-    real_setsockopt.get();
-}
 
 } // namespace portshim::real

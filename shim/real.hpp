@@ -10,11 +10,4 @@ int bind(int fd, const sockaddr* addr, socklen_t len);
 int listen(int fd, int backlog);
 int setsockopt(int fd, int level, int name, const void* value, socklen_t len);
 
-/**
- * Resolves every entry now. Called from the constructor so that hooks in
- * normal operation never take the loader's lock (dlsym does); hooks that run
- * before it still resolve lazily.
- */
-void resolve_all();
-
 } // namespace portshim::real

@@ -20,6 +20,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,11 +37,40 @@ ConfigErrors g_errors;           // bad PORTSHIM_* values, reported at the first
 std::atomic<bool> g_errors_pending{false};
 StderrIdentity g_stderr;         // fd 2 as it was at load (see engine_api.hpp)
 
-// fds whose SO_REUSEADDR the program set itself. 64 KiB of zero pages that
-// cost no memory until a program calls setsockopt; fds beyond it are judged by
-// the option's current value alone.
-constexpr int chosen_fds = 65536;
-std::atomic<unsigned char> g_reuseaddr_chosen[chosen_fds];
+// What the program set on each fd through setsockopt, so the hot paths need
+// no system call: one byte per fd in 64 KiB mapped at the first setsockopt of
+// interest (not in .bss: an extra mapping in every exec'd process measurably
+// slowed process start). fds beyond it are judged by getsockopt.
+constexpr int tracked_fds = 65536;
+constexpr unsigned char reuseaddr_chosen = 1;  // SO_REUSEADDR set by the program, either value
+constexpr unsigned char reuseport_on = 2;      // SO_REUSEPORT set to non-zero
+using FdOptions = std::atomic<unsigned char>;
+std::atomic<FdOptions*> g_fd_options{nullptr};
+
+/** The table, or nullptr when nothing was ever noted (every fd then has no flags). */
+FdOptions* fd_options() noexcept { return g_fd_options.load(std::memory_order_acquire); }
+
+unsigned char fd_flags(int fd) noexcept {
+    FdOptions* table = fd_options();
+    return table != nullptr && fd >= 0 && fd < tracked_fds
+               ? table[fd].load(std::memory_order_relaxed)
+               : 0;
+}
+
+/** Maps the table on first use; mmap is async-signal-safe and takes no lock. */
+FdOptions* fd_options_for_update() noexcept {
+    FdOptions* table = fd_options();
+    if (table != nullptr) return table;
+    void* mem = ::mmap(nullptr, tracked_fds, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+    if (mem == MAP_FAILED) return nullptr;
+    auto* fresh = static_cast<FdOptions*>(mem); // zero pages are valid atomics holding 0
+    if (!g_fd_options.compare_exchange_strong(table, fresh, std::memory_order_acq_rel)) {
+        ::munmap(mem, tracked_fds); // another thread won; use its table
+        return table;
+    }
+    return fresh;
+}
 
 // Initial-exec TLS: a fixed offset from the thread pointer, no __tls_get_addr
 // call and no allocation on first use (a hook may run on any thread, any time).
@@ -153,8 +183,9 @@ void report_engine_missing(int err) {
 
 void init_slow() noexcept {
     int expected = uninitialised;
-    // A loser (another thread mid-initialisation, or a fork child of it) goes on
-    // with the defaults rather than waiting: a hook must never block.
+    // A loser (another thread mid-initialisation) goes on with the defaults rather
+    // than waiting: a hook must never block. (A child forked during those few
+    // microseconds keeps the defaults; a fork handler would cost every exec a malloc.)
     if (!g_state.compare_exchange_strong(expected, initialising, std::memory_order_acq_rel))
         return;
     const int saved = errno;
@@ -197,11 +228,6 @@ void report_config_errors() noexcept {
     errno = saved;
 }
 
-/** A child forked while another thread was initialising starts over instead of using defaults. */
-void after_fork_in_child() {
-    int expected = initialising;
-    g_state.compare_exchange_strong(expected, uninitialised, std::memory_order_relaxed);
-}
 
 } // namespace
 
@@ -215,8 +241,8 @@ void load() noexcept {
     }
     g_stderr.recorded = true;
     if (g_state.load(std::memory_order_acquire) != ready) init_slow();
-    real::resolve_all();
-    ::pthread_atfork(nullptr, nullptr, &after_fork_in_child);
+    // The real functions are resolved on first use, not here: three dlsym calls
+    // in every exec'd process measured as part of a +11% exec cost (README).
     errno = saved;
 }
 
@@ -227,13 +253,27 @@ void ensure_init() noexcept {
 
 bool reentered() noexcept { return t_depth != 0; }
 
-void note_reuseaddr_choice(int fd) noexcept {
-    if (fd >= 0 && fd < chosen_fds) g_reuseaddr_chosen[fd].store(1, std::memory_order_relaxed);
+void note_socket_option(int fd, int level, int name, const void* value, socklen_t len) noexcept {
+    if (level != SOL_SOCKET || fd < 0 || fd >= tracked_fds) return;
+    if (name != SO_REUSEADDR && name != SO_REUSEPORT) return;
+    const int saved = errno;
+    FdOptions* table = fd_options_for_update();
+    errno = saved;
+    if (table == nullptr) return;
+    if (name == SO_REUSEADDR) {
+        table[fd].fetch_or(reuseaddr_chosen, std::memory_order_relaxed);
+    } else if (value != nullptr && len >= sizeof(int)) {
+        int on = 0;
+        std::memcpy(&on, value, sizeof on);
+        if (on != 0) table[fd].fetch_or(reuseport_on, std::memory_order_relaxed);
+        else table[fd].fetch_and(static_cast<unsigned char>(~reuseport_on), std::memory_order_relaxed);
+    }
 }
 
 void forget_reuseaddr_choice(int fd) noexcept {
-    if (fd >= 0 && fd < chosen_fds && g_reuseaddr_chosen[fd].load(std::memory_order_relaxed) != 0)
-        g_reuseaddr_chosen[fd].store(0, std::memory_order_relaxed);
+    if ((fd_flags(fd) & reuseaddr_chosen) != 0)
+        fd_options()[fd].fetch_and(static_cast<unsigned char>(~reuseaddr_chosen),
+                                   std::memory_order_relaxed);
 }
 
 bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept {
@@ -241,8 +281,7 @@ bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept {
     sa_family_t family;
     std::memcpy(&family, addr, sizeof family);
     if (family != AF_INET && family != AF_INET6) return false;
-    if (fd >= 0 && fd < chosen_fds && g_reuseaddr_chosen[fd].load(std::memory_order_relaxed) != 0)
-        return false;
+    if ((fd_flags(fd) & reuseaddr_chosen) != 0) return false;
     const int saved = errno;
     int type = 0, current = 0;
     socklen_t n = sizeof type;
@@ -259,12 +298,14 @@ bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept {
 }
 
 void check_reuseport_sharing(int fd) noexcept {
+    // Only SO_REUSEPORT sockets can share a listening port. The setsockopt hook
+    // noted which fds set it, so an ordinary listen() costs one memory load.
+    if (fd < 0 || config().level < Level::warn) return;
+    if (fd < tracked_fds && (fd_flags(fd) & reuseport_on) == 0) return;
     const int saved = errno;
     int reuseport = 0;
     socklen_t n = sizeof reuseport;
-    // Only SO_REUSEPORT sockets can share a listening port; others cost one getsockopt.
-    if (::getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &n) != 0 || reuseport == 0 ||
-        config().level < Level::warn) {
+    if (::getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &n) != 0 || reuseport == 0) {
         errno = saved;
         return;
     }

@@ -8,7 +8,7 @@
 
 namespace portshim {
 
-/** The constructor's work: configuration, the real-function table, a fork handler. */
+/** The constructor's work: fd 2's identity and the configuration. */
 void load() noexcept;
 
 /**
@@ -55,8 +55,8 @@ void check_reuseport_sharing(int fd) noexcept;
  */
 bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept;
 
-/** The program set SO_REUSEADDR on `fd` itself (a successful setsockopt). */
-void note_reuseaddr_choice(int fd) noexcept;
+/** A successful setsockopt of the program: notes SO_REUSEADDR choices and SO_REUSEPORT. */
+void note_socket_option(int fd, int level, int name, const void* value, socklen_t len) noexcept;
 
 /** `fd` is bound: a later socket with the same number starts without a choice. */
 void forget_reuseaddr_choice(int fd) noexcept;
