@@ -195,3 +195,21 @@ TEST_CASE("portshim-run: works from an install tree")
     Process why({prefix.path + "/bin/portshim", "why", std::to_string(port)}, Launch{});
     CHECK(why.wait() == 1);
 }
+
+TEST_CASE("cli why: a stale unix path exits 1 and the file is left alone")
+{
+    TempDir dir;
+    const std::string path = dir.path + "/app.sock";
+    {
+        Process killed({unix_server(), path}, Launch{});
+        REQUIRE(killed.read_line() == std::optional<std::string>("listening"));
+        REQUIRE(::kill(killed.pid(), SIGKILL) == 0);
+        REQUIRE(killed.wait() == 128 + SIGKILL);
+    }
+    Process why({cli, "why", "--json", "unix:" + path}, Launch{});
+    REQUIRE(why.wait() == 1);
+    const Json event = only_event(why.out());
+    CHECK(event["cause"].str() == "stale-unix-socket");
+    CHECK(event["path"].str() == path);
+    CHECK(std::filesystem::exists(path)); // diagnosing never unlinks
+}
