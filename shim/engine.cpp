@@ -5,6 +5,7 @@
 
 #include "diag/address.hpp"
 #include "diag/causes.hpp"
+#include "diag/host.hpp"
 #include "diag/observe.hpp"
 #include "diag/report.hpp"
 #include "diag/sharing.hpp"
@@ -24,18 +25,6 @@
 namespace portshim {
 
 namespace {
-
-double now_seconds() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-std::string self_exe() {
-    char buf[4096];
-    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf);
-    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
-}
 
 bool get_int_option(int fd, int level, int name, int& out) {
     socklen_t len = sizeof out;
@@ -110,7 +99,7 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
             const Observation obs = observe(req, env);
             const Verdict verdict = diagnose(req, obs);
             const ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
-                                    obs.host.now > 0 ? obs.host.now : now_seconds()};
+                                    obs.host.now > 0 ? obs.host.now : host::wall_clock()};
             std::string out = render(f->config->format, req, verdict, ctx);
             if (f->config->wait_seconds > 0 && req.call == Call::bind &&
                 clears_by_itself(verdict.cause)) {
@@ -138,7 +127,7 @@ PORTSHIM_EXPORT void portshim_engine_listened(portshim::Failure* f) {
             const std::vector<Holder> others = reuseport_strangers(req, obs);
             if (!others.empty()) {
                 const ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
-                                        obs.host.now > 0 ? obs.host.now : now_seconds()};
+                                        obs.host.now > 0 ? obs.host.now : host::wall_clock()};
                 log::emit(*f->config, Level::warn,
                           render_reuseport_shared(f->config->format, req, others, ctx),
                           f->stderr_identity);
@@ -157,7 +146,7 @@ PORTSHIM_EXPORT void portshim_engine_config_errors(const portshim::Config* confi
     try {
         if (config != nullptr && errors != nullptr && errors->count > 0 &&
             config->level >= Level::warn) {
-            const ReportContext ctx{static_cast<int>(::getpid()), self_exe(), now_seconds()};
+            const ReportContext ctx{static_cast<int>(::getpid()), host::self_exe(), host::wall_clock()};
             std::string out;
             for (int i = 0; i < errors->count; ++i)
                 out += render_config_error(config->format, config_error_message(errors->items[i]),

@@ -5,6 +5,7 @@
 
 #include "address.hpp"
 #include "causes.hpp"
+#include "host.hpp"
 #include "observe.hpp"
 #include "report.hpp"
 
@@ -116,18 +117,6 @@ Attempt try_bind(const cli::Target& t, bool reuseaddr) {
     return a;
 }
 
-double now_seconds() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-std::string self_exe() {
-    char buf[4096];
-    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf);
-    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
-}
-
 Request request_for(const cli::Target& t, const Attempt& a, bool reuseaddr) {
     Request req;
     req.call = Call::bind;
@@ -156,7 +145,7 @@ void print_free(const cli::Target& t, const Options& o, const char* how) {
     if (o.json) {
         const bool unix_target = t.proto == Proto::unix_stream;
         std::printf("{\"event\":\"port-free\",\"time\":%s,\"proto\":\"%s\",\"address\":%s,%s%s}\n",
-                    json_string(rfc3339(now_seconds())).c_str(), proto_name(t.proto),
+                    json_string(rfc3339(host::wall_clock())).c_str(), proto_name(t.proto),
                     json_string(unix_target ? t.unix_path : format_address(t.local)).c_str(),
                     unix_target ? "\"path\":" : "\"port\":",
                     unix_target ? json_string(t.unix_path).c_str()
@@ -192,7 +181,7 @@ int cmd_why(const Options& o) {
         print_free(*target, o, " of other sockets, but binding it needs privileges here");
         return 0;
     }
-    const ReportContext ctx{static_cast<int>(::getpid()), self_exe(), now_seconds()};
+    const ReportContext ctx{static_cast<int>(::getpid()), host::self_exe(), host::wall_clock()};
     const std::string out = render(o.json ? Format::json : Format::text, req, v, ctx);
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 1;
@@ -203,12 +192,12 @@ int cmd_wait(const Options& o) {
     const auto target = cli::parse_target(o.target, o.udp, error);
     if (!target) return usage_error(error);
     const bool tty = ::isatty(1) == 1 && !o.json;
-    const double start = now_seconds();
+    const double start = host::wall_clock();
     std::string last_cause;
     double last_line = 0;
     for (;;) {
         Attempt a = try_bind(*target, o.reuseaddr);
-        const double elapsed = now_seconds() - start;
+        const double elapsed = host::wall_clock() - start;
         if (a.err == 0) {
             if (tty) std::printf("\r\033[K");
             print_free(*target, o, fmt::format(" after {:.0f} s", elapsed).c_str());
@@ -226,7 +215,7 @@ int cmd_wait(const Options& o) {
         const double left = o.timeout - elapsed;
         if (left <= 0) {
             if (tty) std::printf("\r\033[K");
-            const ReportContext ctx{static_cast<int>(::getpid()), self_exe(), now_seconds()};
+            const ReportContext ctx{static_cast<int>(::getpid()), host::self_exe(), host::wall_clock()};
             const std::string out = render(o.json ? Format::json : Format::text, req, v, ctx);
             std::fwrite(out.data(), 1, out.size(), stdout);
             std::fprintf(stderr, "portshim: %s still in use after %u s\n",
@@ -242,7 +231,7 @@ int cmd_wait(const Options& o) {
             if (o.json)
                 std::printf("{\"event\":\"waiting\",\"time\":%s,\"cause\":%s,\"summary\":%s,"
                             "\"timeout_left\":%.0f}\n",
-                            json_string(rfc3339(now_seconds())).c_str(),
+                            json_string(rfc3339(host::wall_clock())).c_str(),
                             json_string(v.cause).c_str(), json_string(v.summary).c_str(), left);
             else
                 std::printf("portshim: waiting for %s — %s: %s (%.0f s left)\n",

@@ -2,6 +2,8 @@
 // boot time, user names and cgroups, read from files so tests can replay them.
 #include "host.hpp"
 
+#include <unistd.h>
+
 #include "procfs.hpp"
 
 #include <cerrno>
@@ -138,10 +140,20 @@ HostFacts read_facts(const std::string& proc_root) {
     } catch (const std::bad_alloc&) {
         // The facts read so far stay; the rest remain unknown.
     }
-    timespec ts{};
-    if (::clock_gettime(CLOCK_REALTIME, &ts) == 0)
-        facts.now = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+    facts.now = wall_clock();
     return facts;
+}
+
+double wall_clock() {
+    timespec ts{};
+    if (::clock_gettime(CLOCK_REALTIME, &ts) != 0) return 0;
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+std::string self_exe() {
+    char buf[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
 }
 
 double boot_time(const std::string& proc_root) {

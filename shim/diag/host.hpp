@@ -10,6 +10,12 @@
 
 namespace portshim::host {
 
+/** The wall clock, seconds since the epoch. */
+double wall_clock();
+
+/** readlink of /proc/self/exe; empty when unreadable. */
+std::string self_exe();
+
 /** Port range, reserved ports and the wall clock, read from PROC_ROOT/sys. */
 HostFacts read_facts(const std::string& proc_root);
 
