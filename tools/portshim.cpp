@@ -73,20 +73,7 @@ socklen_t to_sockaddr(const cli::Target& t, sockaddr_storage& ss) {
         return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + t.unix_path.size() +
                                       (abstract ? 0 : 1));
     }
-    if (t.local.family == AF_INET) {
-        sockaddr_in in{};
-        in.sin_family = AF_INET;
-        in.sin_port = htons(t.local.port);
-        std::memcpy(&in.sin_addr, t.local.addr.data(), 4);
-        std::memcpy(&ss, &in, sizeof in);
-        return sizeof in;
-    }
-    sockaddr_in6 in6{};
-    in6.sin6_family = AF_INET6;
-    in6.sin6_port = htons(t.local.port);
-    std::memcpy(&in6.sin6_addr, t.local.addr.data(), 16);
-    std::memcpy(&ss, &in6, sizeof in6);
-    return sizeof in6;
+    return static_cast<socklen_t>(sockaddr_from_endpoint(t.local, ss));
 }
 
 /** Binds a fresh socket as the program would, and closes it again when it bound. */

@@ -36,6 +36,25 @@ std::optional<Endpoint> endpoint_from_sockaddr(const sockaddr* sa, unsigned len)
     return std::nullopt;
 }
 
+unsigned sockaddr_from_endpoint(const Endpoint& ep, sockaddr_storage& out) {
+    std::memset(&out, 0, sizeof out);
+    if (ep.family == AF_INET) {
+        sockaddr_in in{};
+        in.sin_family = AF_INET;
+        in.sin_port = htons(ep.port);
+        std::memcpy(&in.sin_addr, ep.addr.data(), 4);
+        std::memcpy(&out, &in, sizeof in);
+        return sizeof in;
+    }
+    sockaddr_in6 in6{};
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(ep.port);
+    in6.sin6_scope_id = ep.scope_id;
+    std::memcpy(&in6.sin6_addr, ep.addr.data(), 16);
+    std::memcpy(&out, &in6, sizeof in6);
+    return sizeof in6;
+}
+
 std::string format_address(const Endpoint& ep) {
     char buf[INET6_ADDRSTRLEN] = {};
     if (ep.family == AF_INET) {

@@ -9,11 +9,15 @@
 #include <string_view>
 
 struct sockaddr;
+struct sockaddr_storage;
 
 namespace portshim {
 
 /** Endpoint from a sockaddr_in/sockaddr_in6; nullopt for other families or short lengths. */
 std::optional<Endpoint> endpoint_from_sockaddr(const sockaddr* sa, unsigned len);
+
+/** The sockaddr_in/sockaddr_in6 for an endpoint (the inverse of endpoint_from_sockaddr); returns its length. */
+unsigned sockaddr_from_endpoint(const Endpoint& ep, sockaddr_storage& out);
 
 /** "0.0.0.0", "127.0.0.1", "::", "::ffff:1.2.3.4", "fe80::1%2". */
 std::string format_address(const Endpoint& ep);

@@ -32,23 +32,7 @@ ReuseProbe probe_reuseaddr(const Request& req, BindFn bind_fn, std::string& evid
     if (req.local.family == AF_INET6 && req.v6only >= 0)
         ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &req.v6only, sizeof req.v6only);
     sockaddr_storage ss{};
-    socklen_t len = 0;
-    if (req.local.family == AF_INET) {
-        sockaddr_in in{};
-        in.sin_family = AF_INET;
-        in.sin_port = htons(req.local.port);
-        std::memcpy(&in.sin_addr, req.local.addr.data(), 4);
-        std::memcpy(&ss, &in, sizeof in);
-        len = sizeof in;
-    } else {
-        sockaddr_in6 in6{};
-        in6.sin6_family = AF_INET6;
-        in6.sin6_port = htons(req.local.port);
-        in6.sin6_scope_id = req.local.scope_id;
-        std::memcpy(&in6.sin6_addr, req.local.addr.data(), 16);
-        std::memcpy(&ss, &in6, sizeof in6);
-        len = sizeof in6;
-    }
+    const auto len = static_cast<socklen_t>(sockaddr_from_endpoint(req.local, ss));
     const int rc = bind_fn(fd, reinterpret_cast<const sockaddr*>(&ss), len);
     const int err = errno;
     ::close(fd);
