@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <initializer_list>
+#include <unistd.h>
 
 namespace portshim {
 
@@ -93,6 +94,19 @@ Config parse_config(EnvGetter get, bool secure, ConfigErrors& errors) noexcept {
         if (secure) add(errors, "PORTSHIM_STATE_DIR", v, nullptr, true);
         else if (!copy_path(v, c.state_dir))
             add(errors, "PORTSHIM_STATE_DIR", v, "an absolute directory path");
+    }
+    // The per-user default: /run/portshim for root, $XDG_RUNTIME_DIR/portshim
+    // otherwise; none (registry off) without XDG_RUNTIME_DIR or under secure execution.
+    if (c.state_dir[0] == '\0' && !secure) {
+        if (::geteuid() == 0) {
+            std::memcpy(c.state_dir, "/run/portshim", sizeof "/run/portshim");
+        } else if (const char* xdg = get("XDG_RUNTIME_DIR"); xdg != nullptr && xdg[0] == '/') {
+            const std::size_t n = std::strlen(xdg);
+            if (n + sizeof "/portshim" <= sizeof c.state_dir) {
+                std::memcpy(c.state_dir, xdg, n);
+                std::memcpy(c.state_dir + n, "/portshim", sizeof "/portshim");
+            }
+        }
     }
     return c;
 }

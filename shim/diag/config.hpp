@@ -19,7 +19,12 @@ struct Config {
     bool cloexec = false;
     unsigned wait_seconds = 0;
     bool backtrace = true;
-    char state_dir[512] = {};         ///< empty = per-user default
+    /**
+     * The registry directory: PORTSHIM_STATE_DIR, else /run/portshim for root,
+     * else $XDG_RUNTIME_DIR/portshim; empty = no registry (no XDG_RUNTIME_DIR,
+     * or secure execution).
+     */
+    char state_dir[512] = {};
 };
 
 /** One rejected variable; the strings point into the environment and static text. */

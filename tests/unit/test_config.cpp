@@ -1,13 +1,16 @@
 // PORTSHIM_* parsing: defaults, every accepted value, and one message per bad value.
 #include "config.hpp"
+#include "fixtures.hpp"
 #include "report.hpp"
 
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <map>
 #include <string>
+#include <unistd.h>
 
 using namespace portshim;
+using portshim::fixtures::in_child;
 
 namespace {
 std::map<std::string, std::string> g_env;
@@ -24,6 +27,23 @@ Config parse(std::map<std::string, std::string> env, std::vector<std::string>& e
     for (int i = 0; i < found.count; ++i) errors.push_back(config_error_message(found.items[i]));
     return c;
 }
+
+/**
+ * The state_dir a user who is not root gets from `env`: parsed in a child that
+ * drops to uid 65534 first when the tests run as root (root's default differs).
+ */
+std::string user_state_dir(std::map<std::string, std::string> env, bool secure = false) {
+    auto state_dir = [env = std::move(env), secure]() mutable {
+        std::vector<std::string> errors;
+        return std::string(parse(std::move(env), errors, secure).state_dir);
+    };
+    if (::geteuid() != 0) return state_dir();
+    return in_child([&] {
+        if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0)
+            ::_exit(2);
+        return state_dir();
+    });
+}
 } // namespace
 
 TEST_CASE("no variables: the documented defaults", "[config]") {
@@ -37,7 +57,8 @@ TEST_CASE("no variables: the documented defaults", "[config]") {
     CHECK_FALSE(c.cloexec);
     CHECK(c.wait_seconds == 0);
     CHECK(c.backtrace);
-    CHECK(c.state_dir[0] == '\0');
+    // No XDG_RUNTIME_DIR here: a registry for root only.
+    CHECK(std::string(c.state_dir) == (::geteuid() == 0 ? "/run/portshim" : ""));
 }
 
 TEST_CASE("valid values are taken", "[config]") {
@@ -97,6 +118,24 @@ TEST_CASE("secure execution ignores paths from the environment", "[config]") {
     REQUIRE(errors.size() == 2);
     CHECK(errors[0] == "PORTSHIM_LOG ignored under secure execution (setuid/setgid): paths from "
                        "the environment are not trusted there");
+}
+
+TEST_CASE("the registry's default: XDG_RUNTIME_DIR for users, /run/portshim for root", "[config]") {
+    CHECK(user_state_dir({{"XDG_RUNTIME_DIR", "/run/user/1000"}}) == "/run/user/1000/portshim");
+    CHECK(user_state_dir({}).empty());                                   // no XDG_RUNTIME_DIR
+    CHECK(user_state_dir({{"XDG_RUNTIME_DIR", "run/user/1000"}}).empty()); // relative: ignored
+    CHECK(user_state_dir({{"XDG_RUNTIME_DIR", ""}}).empty());
+    CHECK(user_state_dir({{"XDG_RUNTIME_DIR", "/" + std::string(600, 'a')}}).empty());
+    CHECK(user_state_dir({{"XDG_RUNTIME_DIR", "/run/user/1000"},
+                          {"PORTSHIM_STATE_DIR", "/srv/state"}}) == "/srv/state");
+    // Secure execution: no registry at all, whoever runs it.
+    CHECK(user_state_dir({{"XDG_RUNTIME_DIR", "/run/user/1000"}}, true).empty());
+    std::vector<std::string> errors;
+    CHECK(parse({{"XDG_RUNTIME_DIR", "/run/user/0"}}, errors, true).state_dir[0] == '\0');
+    if (::geteuid() == 0) {
+        CHECK(std::string(parse({{"XDG_RUNTIME_DIR", "/run/user/0"}}, errors).state_dir) ==
+              "/run/portshim");
+    }
 }
 
 TEST_CASE("an over-long log path is refused, not truncated", "[config]") {
