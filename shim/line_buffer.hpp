@@ -1,0 +1,52 @@
+// An async-signal-safe builder for one event: text or JSON into a fixed stack
+// buffer, without malloc, locks, locale or stdio, so the fork and exec hooks
+// can report from a fork child or a signal handler (DESIGN.md rule 7).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <sys/socket.h>
+
+namespace portshim {
+
+/** Appends to a caller-owned buffer; silently truncates and remembers it. */
+class LineBuffer {
+public:
+    LineBuffer(char* storage, std::size_t capacity) noexcept : data_(storage), cap_(capacity) {}
+
+    const char* data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return len_; }
+    bool truncated() const noexcept { return truncated_; }
+
+    LineBuffer& put(const char* text) noexcept;
+    LineBuffer& put(const char* text, std::size_t n) noexcept;
+    LineBuffer& put(char c) noexcept;
+    LineBuffer& put_int(long long value) noexcept;
+    LineBuffer& put_uint(unsigned long long value) noexcept;
+    /** A JSON string literal with quotes; invalid UTF-8 becomes U+FFFD, as the engine does. */
+    LineBuffer& put_json(const char* text) noexcept;
+    /** Now as RFC 3339 UTC with milliseconds: "2026-11-26T08:05:12.345Z". */
+    LineBuffer& put_time_now() noexcept;
+    /** The numeric host part of an AF_INET/AF_INET6 address (RFC 5952 for IPv6, no brackets). */
+    LineBuffer& put_address(const sockaddr* addr) noexcept;
+    /** Ends the line: makes room for the '\n' by cutting the text when it was truncated. */
+    LineBuffer& end_line() noexcept;
+
+private:
+    char* data_;
+    std::size_t cap_;
+    std::size_t len_ = 0;
+    bool truncated_ = false;
+};
+
+/** A LineBuffer with its storage. */
+template <std::size_t N>
+class FixedLineBuffer : public LineBuffer {
+public:
+    FixedLineBuffer() noexcept : LineBuffer(storage_, N) {}
+
+private:
+    char storage_[N];
+};
+
+} // namespace portshim
