@@ -7,10 +7,12 @@
 #include "diag/causes.hpp"
 #include "diag/host.hpp"
 #include "diag/observe.hpp"
+#include "diag/owners.hpp"
 #include "diag/report.hpp"
 #include "diag/sharing.hpp"
 #include "log.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -29,6 +31,15 @@ namespace {
 bool get_int_option(int fd, int level, int name, int& out) {
     socklen_t len = sizeof out;
     return ::getsockopt(fd, level, name, &out, &len) == 0;
+}
+
+/** The path of an AF_UNIX address, "@name" for an abstract one; empty when unnamed. */
+std::string unix_path_of(const sockaddr* addr, socklen_t len) {
+    if (len <= offsetof(sockaddr_un, sun_path)) return {};
+    const char* path = reinterpret_cast<const sockaddr_un*>(addr)->sun_path;
+    const std::size_t max = len - offsetof(sockaddr_un, sun_path);
+    if (path[0] == '\0') return "@" + std::string(path + 1, strnlen(path + 1, max - 1));
+    return std::string(path, strnlen(path, max));
 }
 
 /** What the failing socket is and what it asked for, from the fd and the call's address. */
@@ -51,14 +62,7 @@ bool describe_request(const Failure& f, Request& req) {
     }
     if (family == AF_UNIX) {
         req.proto = type == SOCK_STREAM ? Proto::unix_stream : Proto::unix_dgram;
-        if (len > offsetof(sockaddr_un, sun_path)) {
-            const char* path = reinterpret_cast<const sockaddr_un*>(addr)->sun_path;
-            const std::size_t max = len - offsetof(sockaddr_un, sun_path);
-            if (path[0] == '\0')
-                req.unix_path = "@" + std::string(path + 1, strnlen(path + 1, max - 1));
-            else
-                req.unix_path.assign(path, strnlen(path, max));
-        }
+        req.unix_path = unix_path_of(addr, len);
     } else if (family == AF_INET || family == AF_INET6) {
         if (type == SOCK_STREAM) req.proto = Proto::tcp;
         else if (type == SOCK_DGRAM) req.proto = Proto::udp;
@@ -83,6 +87,77 @@ bool describe_request(const Failure& f, Request& req) {
     return true;
 }
 
+/** An inherited listening fd as the event lists it; false when it is no inet or unix socket. */
+bool describe_fd(const InheritedFd& in, EventFd& out) {
+    int family = 0, type = 0;
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    if (!get_int_option(in.fd, SOL_SOCKET, SO_DOMAIN, family) ||
+        !get_int_option(in.fd, SOL_SOCKET, SO_TYPE, type) ||
+        ::getsockname(in.fd, reinterpret_cast<sockaddr*>(&local), &len) != 0)
+        return false;
+    out.fd = in.fd;
+    out.cloexec = in.cloexec;
+    if (family == AF_UNIX) {
+        out.proto = type == SOCK_DGRAM ? Proto::unix_dgram : Proto::unix_stream;
+        out.unix_path = unix_path_of(reinterpret_cast<const sockaddr*>(&local), len);
+        return true;
+    }
+    const auto ep = endpoint_from_sockaddr(reinterpret_cast<const sockaddr*>(&local), len);
+    if (!ep) return false;
+    out.proto = type == SOCK_DGRAM ? Proto::udp : Proto::tcp;
+    out.local = *ep;
+    return true;
+}
+
+/**
+ * The `inherited` event for the startup scan's findings: the parent, the
+ * opener from the registry, and whether this is a hand-over by design.
+ */
+InheritedReport describe_inherited(const Inherited& found, const Holder& me) {
+    InheritedReport r;
+    std::vector<std::uint64_t> inodes;
+    bool all_listen_fds = true;
+    const int count = std::min(found.count, Inherited::max_fds);
+    for (int i = 0; i < count; ++i) {
+        EventFd f;
+        if (!describe_fd(found.fds[i], f)) continue;
+        r.fds.push_back(std::move(f));
+        inodes.push_back(found.fds[i].inode);
+        all_listen_fds = all_listen_fds && found.fds[i].listen_fds;
+    }
+    r.more = found.more;
+    r.ppid = static_cast<int>(::getppid());
+    Holder parent;
+    if (owners::read_process("/proc", r.ppid, parent))
+        r.parent_exe = parent.exe.empty() ? parent.comm : parent.exe;
+
+    std::vector<std::string> evidence;  // the event has no room for it
+    const std::vector<RecordedListen> records =
+        recorded_listens(found.config->state_dir, "/proc", me.pid, inodes, evidence);
+    // The first fd, in the scan's order, that has a record names the opener.
+    const RecordedListen* opened = nullptr;
+    for (std::size_t i = 0; i < inodes.size() && opened == nullptr; ++i)
+        for (const RecordedListen& rl : records)
+            if (rl.record.inode == inodes[i]) opened = &rl;
+    if (opened != nullptr) {
+        const ListenRecord& rec = opened->record;
+        const bool this_process = rec.pid == me.pid && rec.start_ticks == me.start_ticks;
+        r.opener = Opener{rec.pid, rec.exe, opened->start_time, opened->alive || this_process,
+                          this_process, "registry"};
+    }
+    // Hand-overs by design: systemd's LISTEN_FDS for every fd, or a program
+    // re-executing itself (in place, or nginx-style from a child of the old master).
+    if (all_listen_fds && r.more == 0 && !r.fds.empty()) {
+        r.handover = "listen-fds";
+    } else if (opened != nullptr
+                   ? r.opener->holds || same_program(opened->record.exe, {}, me.exe, me.argv)
+                   : same_program(parent.exe, parent.argv, me.exe, me.argv)) {
+        r.handover = "self-exec";
+    }
+    return r;
+}
+
 } // namespace
 
 } // namespace portshim
@@ -96,6 +171,7 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
             req.reuseaddr_injected = f->reuseaddr_injected;
             ProbeEnv env;
             env.bind_fn = f->real_bind;
+            env.state_dir = f->config->state_dir;
             const Observation obs = observe(req, env);
             const Verdict verdict = diagnose(req, obs);
             const ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
@@ -122,7 +198,8 @@ PORTSHIM_EXPORT void portshim_engine_listened(portshim::Failure* f) {
         Request req;
         if (f != nullptr && f->config != nullptr && f->config->level >= Level::warn &&
             describe_request(*f, req) && req.proto == Proto::tcp) {
-            ProbeEnv env; // no scratch bind: nothing failed
+            ProbeEnv env; // no scratch bind and no openers: nothing failed
+            env.find_openers = false;
             const Observation obs = observe(req, env);
             const std::vector<Holder> others = reuseport_strangers(req, obs);
             if (!others.empty()) {
@@ -131,6 +208,32 @@ PORTSHIM_EXPORT void portshim_engine_listened(portshim::Failure* f) {
                 log::emit(*f->config, Level::warn,
                           render_reuseport_shared(f->config->format, req, others, ctx),
                           f->stderr_identity);
+            }
+        }
+    } catch (...) {
+    }
+    errno = saved;
+}
+
+PORTSHIM_EXPORT void portshim_engine_inherited(const portshim::Inherited* found) {
+    using namespace portshim;
+    const int saved = errno;
+    try {
+        // The event is info at most: below that level there is nothing to work out.
+        if (found != nullptr && found->config != nullptr && found->count > 0 &&
+            found->config->level >= Level::info) {
+            Holder me;
+            if (!owners::read_process("/proc", static_cast<int>(::getpid()), me)) {
+                me.pid = static_cast<int>(::getpid());
+                me.exe = host::self_exe();
+            }
+            const InheritedReport report = describe_inherited(*found, me);
+            const Level level = report.handover.empty() ? Level::info : Level::debug;
+            if (!report.fds.empty() && found->config->level >= level) {
+                const ReportContext ctx{me.pid, me.exe, host::wall_clock()};
+                log::emit(*found->config, level,
+                          render_inherited(found->config->format, report, ctx),
+                          found->stderr_identity);
             }
         }
     } catch (...) {

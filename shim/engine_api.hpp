@@ -38,6 +38,24 @@ struct Failure {
     bool retry = false;
 };
 
+/** A listening socket this process held when the library loaded (startup scan). */
+struct InheritedFd {
+    int fd = -1;
+    bool cloexec = false;                ///< FD_CLOEXEC set on it
+    unsigned long long inode = 0;        ///< the socket's inode (fstat st_ino)
+    bool listen_fds = false;             ///< a systemd hand-over: LISTEN_PID is us, fd in [3, 3+LISTEN_FDS)
+};
+
+/** The startup scan's findings, for the `inherited` event. */
+struct Inherited {
+    static constexpr int max_fds = 64;
+    int count = 0;                       ///< entries used in fds
+    int more = 0;                        ///< listening sockets beyond max_fds, not listed
+    InheritedFd fds[max_fds];
+    const Config* config = nullptr;
+    const StderrIdentity* stderr_identity = nullptr;
+};
+
 } // namespace portshim
 
 /** File name of the engine, found next to libportshim.so. */
@@ -56,6 +74,13 @@ using portshim_engine_report_fn = void (*)(portshim::Failure* failure);
  * when other programs' listeners now share the port. Never throws; keeps errno.
  */
 using portshim_engine_listened_fn = void (*)(portshim::Failure* socket);
+/**
+ * At load, when the process started holding listening sockets: reports one
+ * `inherited` event (info; debug when every fd is a hand-over: LISTEN_FDS or
+ * the same program re-exec'ing itself), naming the parent and, from the
+ * registry, the opener. Never throws; keeps errno and the fd set.
+ */
+using portshim_engine_inherited_fn = void (*)(const portshim::Inherited* found);
 /** Reports the configuration errors found by the preload library, once. */
 using portshim_engine_config_errors_fn = void (*)(const portshim::Config* config,
                                                   const portshim::ConfigErrors* errors,

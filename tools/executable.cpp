@@ -3,6 +3,8 @@
 // debug/buildinfo), which every Go binary since 1.13 carries.
 #include "executable.hpp"
 
+#include "elf.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <elf.h>
@@ -13,25 +15,6 @@
 #include <unistd.h>
 
 namespace portshim::cli {
-
-namespace {
-
-template <typename Ehdr, typename Phdr>
-bool has_interp(const unsigned char* data, std::size_t size) {
-    Ehdr eh;
-    if (size < sizeof eh) return false;
-    std::memcpy(&eh, data, sizeof eh);
-    for (unsigned i = 0; i < eh.e_phnum; ++i) {
-        const std::size_t off = eh.e_phoff + static_cast<std::size_t>(i) * eh.e_phentsize;
-        if (eh.e_phentsize < sizeof(Phdr) || off + sizeof(Phdr) > size) return false;
-        Phdr ph;
-        std::memcpy(&ph, data + off, sizeof ph);
-        if (ph.p_type == PT_INTERP) return true;
-    }
-    return false;
-}
-
-} // namespace
 
 Reach inspect_executable(const std::string& path, std::string& detail) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -47,9 +30,9 @@ Reach inspect_executable(const std::string& path, std::string& detail) {
     }
     const auto size = static_cast<std::size_t>(st.st_size);
     void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    ::close(fd);
     if (map == MAP_FAILED) {
         detail = path + ": " + std::strerror(errno);
+        ::close(fd);
         return Reach::unreadable;
     }
     const auto* data = static_cast<const unsigned char*>(map);
@@ -60,9 +43,7 @@ Reach inspect_executable(const std::string& path, std::string& detail) {
         detail = path + ": neither an ELF binary nor a script";
         reach = Reach::unreadable;
     } else {
-        const bool interp = data[EI_CLASS] == ELFCLASS64
-                                ? has_interp<Elf64_Ehdr, Elf64_Phdr>(data, size)
-                                : has_interp<Elf32_Ehdr, Elf32_Phdr>(data, size);
+        const bool interp = elf::has_interp(fd);
         constexpr std::string_view go_magic = "\xff Go buildinf:";
         const std::string_view bytes(reinterpret_cast<const char*>(data), size);
         if (bytes.find(go_magic) != std::string_view::npos) {
@@ -76,6 +57,7 @@ Reach inspect_executable(const std::string& path, std::string& detail) {
         }
     }
     ::munmap(map, size);
+    ::close(fd);
     return reach;
 }
 

@@ -5,17 +5,20 @@
 
 #include "address.hpp"
 #include "causes.hpp"
+#include "config.hpp"
 #include "host.hpp"
 #include "observe.hpp"
 #include "report.hpp"
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <string>
+#include <sys/auxv.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -117,9 +120,21 @@ Request request_for(const cli::Target& t, const Attempt& a, bool reuseaddr) {
     return req;
 }
 
+/** The listen registry the preloaded library uses for this user (PORTSHIM_STATE_DIR or its default). */
+const std::string& registry_dir() {
+    static const std::string dir = [] {
+        ConfigErrors errors;  // the library reports bad values; the CLI only reads the registry
+        const Config c = parse_config([](const char* n) -> const char* { return std::getenv(n); },
+                                      ::getauxval(AT_SECURE) != 0, errors);
+        return std::string(c.state_dir);
+    }();
+    return dir;
+}
+
 Verdict diagnose_now(const Request& req) {
     ProbeEnv env;
     env.bind_fn = &::bind; // the CLI is not preloaded: libc's bind is the real one
+    env.state_dir = registry_dir();
     return diagnose(req, observe(req, env));
 }
 

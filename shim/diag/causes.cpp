@@ -4,6 +4,7 @@
 
 #include "address.hpp"
 #include "causes_common.hpp"
+#include "causes_inherited.hpp"
 #include "causes_unix.hpp"
 
 #include <algorithm>
@@ -362,10 +363,9 @@ std::string published_mapping(const Holder& h) {
 }
 
 Verdict rule_container(const Request& req, const Observation& obs, const SocketEntry& s,
-                       const std::vector<const Holder*>& hs, Runtime runtime) {
+                       const std::vector<const Holder*>& hs, const Holder* who, Runtime runtime) {
     Verdict v;
     v.cause = "container-proxy";
-    const Holder* who = principal(hs);
     add_holders(hs, who, v);
     const int port = req.local.port;
     const char* name = runtime == Runtime::docker       ? "docker"
@@ -527,9 +527,8 @@ Verdict rule_self(const Request& req, const Observation& obs, const SocketEntry&
 }
 
 Verdict rule_holder(const Request& req, const Observation& obs, const SocketEntry& s,
-                    const std::vector<const Holder*>& hs) {
+                    const std::vector<const Holder*>& hs, const Holder* who) {
     Verdict v;
-    const Holder* who = principal(hs);
     add_holders(hs, who, v);
     const bool same = same_program(who->exe, who->argv, obs.self.exe, obs.self.argv);
     const std::string age = age_of(*who, obs.host);
@@ -795,10 +794,24 @@ Verdict rule_visible(const Request& req, const Observation& obs, const SocketEnt
                      const std::vector<const Holder*>& hs) {
     // An accepted connection shares its listener's port; with no server there it went out.
     if (is_connection(s) && !port_has_server(req, obs)) return rule_outbound(req, obs, s, hs);
-    if (const Runtime runtime = container_runtime(*principal(hs)); runtime != Runtime::none)
-        return rule_container(req, obs, s, hs, runtime);
-    Verdict v = rule_holder(req, obs, s, hs);
-    if (v.cause == "other-service") add_service_hint(req, *principal(hs), v);
+    const auto inh = inheritance_of(obs, s.inode, hs,
+                                    s.proto == Proto::tcp && s.state == tcp_state::listen);
+    // The recorded opener, while it still holds the socket, is the one to name.
+    const Holder* who = inh && inh->opener_holder != nullptr ? inh->opener_holder : principal(hs);
+    const bool inherited = inh && inh->inherited;
+    Verdict v;
+    if (inherited && !same_program(who->exe, who->argv, obs.self.exe, obs.self.argv)) {
+        v = inherited_verdict(obs, *inh, hs, held_endpoint(s), ss_listeners(req, obs));
+        add_overlap_reason(req, s, v);
+    } else if (const Runtime runtime = container_runtime(*who); runtime != Runtime::none) {
+        v = rule_container(req, obs, s, hs, who, runtime);
+    } else {
+        v = rule_holder(req, obs, s, hs, who);
+        if (v.cause == "other-service") add_service_hint(req, *who, v);
+        // A child running this same program kept the socket: still the previous instance.
+        if (inherited) v.why.push_back(inherited_instance_reason(*inh, *who));
+    }
+    if (inh) v.opener = inh->opener;
     return v;
 }
 

@@ -5,6 +5,7 @@
 #include "address.hpp"
 #include "causes.hpp"
 #include "causes_common.hpp"
+#include "causes_inherited.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -41,13 +42,24 @@ std::string ss_unix(const Request& req, const Observation& obs) {
 
 Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSocket& s,
                        const std::vector<const Holder*>& hs) {
-    Verdict v;
     const Holder* mine = nullptr;
     for (const Holder* h : hs)
         if (h->pid == obs.self.pid) mine = h;
-    const Holder* who = mine != nullptr ? mine : principal(hs);
-    add_holders(hs, who, v);
+    const auto inh = mine != nullptr ? std::nullopt
+                                     : inheritance_of(obs, s.inode, hs,
+                                                      s.type != SOCK_DGRAM &&
+                                                          s.state == tcp_state::listen);
+    // The recorded opener, while it still holds the socket, is the one to name.
+    const Holder* who = mine != nullptr                              ? mine
+                        : inh && inh->opener_holder != nullptr ? inh->opener_holder
+                                                               : principal(hs);
     const std::string path = req.unix_path;
+    const bool inherited = inh && inh->inherited;
+    const bool same = same_program(who->exe, who->argv, obs.self.exe, obs.self.argv);
+    if (inherited && !same) return inherited_verdict(obs, *inh, hs, path, ss_unix(req, obs));
+    Verdict v;
+    add_holders(hs, who, v);
+    if (inh) v.opener = inh->opener;
     if (mine != nullptr) {
         v.cause = "self";
         v.summary = fmt::format("this process already {} {} (fd {})", held_as(s), path, mine->fd);
@@ -64,10 +76,11 @@ Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSoc
     const std::string age = age_of(*who, obs.host);
     const std::string what =
         fmt::format("pid {} ({}{})", who->pid, program, age.empty() ? "" : ", " + age);
-    if (same_program(who->exe, who->argv, obs.self.exe, obs.self.argv)) {
+    if (same) {
         v.cause = "previous-instance";
         v.summary = fmt::format("{} — another instance of this program — {} {}", what,
                                 held_as(s), path);
+        if (inherited) v.why.push_back(inherited_instance_reason(*inh, *who));
         v.fix = fmt::format("stop the old instance first (systemctl stop UNIT, or kill -TERM {} "
                             "and wait for it to exit), then start this one",
                             who->pid);

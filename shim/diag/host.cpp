@@ -171,6 +171,13 @@ double boot_time(const std::string& proc_root) {
     }
 }
 
+double start_time(double boot, std::uint64_t start_ticks) {
+    // proc(5): starttime is in clock ticks since boot.
+    const long hz = ::sysconf(_SC_CLK_TCK);
+    if (boot <= 0 || hz <= 0) return 0;
+    return boot + static_cast<double>(start_ticks) / static_cast<double>(hz);
+}
+
 std::string user_from_passwd(std::string_view passwd_text, std::uint32_t uid) {
     // passwd(5): name:password:UID:GID:GECOS:directory:shell. Comments, blank
     // and short lines, and NIS "+"/"-" entries name nobody.

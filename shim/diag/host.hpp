@@ -22,6 +22,9 @@ HostFacts read_facts(const std::string& proc_root);
 /** "btime" from PROC_ROOT/stat, seconds since the epoch; 0 unknown. */
 double boot_time(const std::string& proc_root);
 
+/** A process start in clock ticks since boot (/proc/PID/stat field 22) as wall clock; 0 unknown. */
+double start_time(double boot, std::uint64_t start_ticks);
+
 /** The user name for `uid` in passwd-format text; empty when absent. */
 std::string user_from_passwd(std::string_view passwd_text, std::uint32_t uid);
 

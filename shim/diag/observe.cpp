@@ -7,6 +7,7 @@
 #include "host.hpp"
 #include "owners.hpp"
 #include "procfs.hpp"
+#include "registry.hpp"
 #include "sockets.hpp"
 #include "unix_sockets.hpp"
 
@@ -16,6 +17,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace portshim {
@@ -100,7 +102,129 @@ void probe_hidden(const ProbeEnv& env, int self_pid, Observation& obs) {
     }
 }
 
+/** Registry records of the live sockets, then inference facts for listeners without one. */
+void probe_openers(const Request& req, const ProbeEnv& env, int self_pid, Observation& obs);
+
+// Inference facts cost a walk over a process's libraries: for a few processes only.
+constexpr std::size_t max_inference_processes = 8;
+
+/** Live sockets on the wanted address other than our own, each once. */
+std::vector<std::uint64_t> live_inodes(const Request& req, const Observation& obs) {
+    std::vector<std::uint64_t> inodes;
+    for (const SocketEntry& s : obs.sockets)
+        if (s.inode != 0 && s.inode != req.inode && is_live_state(s)) inodes.push_back(s.inode);
+    for (const UnixSocket& u : obs.unix_sockets)
+        if (u.inode != 0 && u.inode != req.inode) inodes.push_back(u.inode);
+    std::sort(inodes.begin(), inodes.end());
+    inodes.erase(std::unique(inodes.begin(), inodes.end()), inodes.end());
+    return inodes;
+}
+
+/** Listening sockets on the address without a registry record: candidates for inference. */
+std::vector<std::uint64_t> unrecorded_listeners(const Request& req, const Observation& obs) {
+    std::vector<std::uint64_t> inodes;
+    for (const SocketEntry& s : obs.sockets)
+        if (s.proto == Proto::tcp && s.state == tcp_state::listen) inodes.push_back(s.inode);
+    for (const UnixSocket& u : obs.unix_sockets)
+        if (u.state == tcp_state::listen) inodes.push_back(u.inode);
+    inodes.erase(std::remove_if(inodes.begin(), inodes.end(),
+                                [&](std::uint64_t inode) {
+                                    return inode == 0 || inode == req.inode ||
+                                           std::any_of(obs.records.begin(), obs.records.end(),
+                                                       [&](const RecordedListen& r) {
+                                                           return r.record.inode == inode;
+                                                       });
+                                }),
+                 inodes.end());
+    return inodes;
+}
+
+// For listeners no record explains: whether their holders' parents are gone,
+// whether their programs import listen(), whether systemd handed them over.
+// Only where a holder lacks O_CLOEXEC and its parent is gone is the costly
+// import check run.
+void probe_inheritance(const Request& req, const ProbeEnv& env, int self_pid, Observation& obs) {
+    std::vector<const Holder*> examined;
+    for (const std::uint64_t inode : unrecorded_listeners(req, obs)) {
+        std::vector<Holder*> hs;
+        for (Holder& h : obs.holders)
+            if (h.inode == inode && h.pid != self_pid) hs.push_back(&h);
+        for (Holder* h : hs)
+            if (!h->cloexec) h->parent_gone = owners::parent_gone(env.proc_root, *h);
+        if (std::none_of(hs.begin(), hs.end(), [](const Holder* h) {
+                return !h->cloexec && h->parent_gone == Tri::yes;
+            }))
+            continue;
+        // The orphans first: once one holder imports listen() nothing is inferred,
+        // and the rest need not be read (a prefork master settles it for its workers).
+        std::stable_partition(hs.begin(), hs.end(), [](const Holder* h) {
+            return !h->cloexec && h->parent_gone == Tri::yes;
+        });
+        for (Holder* h : hs) {
+            // A process holding several descriptors is read once.
+            const auto seen = std::find_if(examined.begin(), examined.end(),
+                                           [&](const Holder* o) { return o->pid == h->pid; });
+            if (seen != examined.end()) {
+                h->imports_listen = (*seen)->imports_listen;
+                h->socket_activated = (*seen)->socket_activated;
+            } else {
+                if (examined.size() >= max_inference_processes) return;
+                h->imports_listen = owners::program_imports(env.proc_root, h->pid, "listen");
+                h->socket_activated = owners::socket_activated(env.proc_root, h->pid);
+                examined.push_back(h);
+            }
+            if (h->imports_listen == Tri::yes) break;
+        }
+    }
+}
+
+void probe_openers(const Request& req, const ProbeEnv& env, int self_pid, Observation& obs) {
+    if (!env.find_openers) return;
+    if (!env.state_dir.empty()) {
+        const std::vector<std::uint64_t> inodes = live_inodes(req, obs);
+        if (!inodes.empty())
+            obs.records = recorded_listens(env.state_dir, env.proc_root, self_pid, inodes,
+                                           obs.evidence);
+    }
+    probe_inheritance(req, env, self_pid, obs);
+}
+
 } // namespace
+
+std::vector<RecordedListen> recorded_listens(const std::string& state_dir,
+                                             const std::string& proc_root, int self_pid,
+                                             const std::vector<std::uint64_t>& inodes,
+                                             std::vector<std::string>& evidence) {
+    std::vector<RecordedListen> out;
+    const std::vector<ListenRecord> records =
+        registry::find_listen_records(state_dir, inodes, evidence);
+    if (records.empty()) return out;
+    // Socket inodes are unique across namespaces only while the socket lives:
+    // a record from another network namespace is about an older socket.
+    std::uint64_t netns = 0;
+    struct stat st{};
+    if (::stat(fmt::format("{}/{}/ns/net", proc_root, self_pid).c_str(), &st) == 0)
+        netns = st.st_ino;
+    const double boot = host::boot_time(proc_root);
+    for (const ListenRecord& r : records) {
+        if (r.netns != 0 && netns != 0 && r.netns != netns) {
+            evidence.push_back(fmt::format("registry record for inode {} (pid {}) is from another "
+                                           "network namespace: ignored",
+                                           r.inode, r.pid));
+            continue;
+        }
+        RecordedListen rl;
+        rl.record = r;
+        Holder now;
+        if (owners::read_process(proc_root, r.pid, now)) {
+            rl.alive = r.start_ticks == 0 || now.start_ticks == r.start_ticks;
+            rl.pid_reused = !rl.alive;
+        }
+        if (r.start_ticks != 0) rl.start_time = host::start_time(boot, r.start_ticks);
+        out.push_back(std::move(rl));
+    }
+    return out;
+}
 
 Observation observe(const Request& req, const ProbeEnv& env) {
     Observation obs;
@@ -118,6 +242,7 @@ Observation observe(const Request& req, const ProbeEnv& env) {
 
     if (req.proto != Proto::tcp && req.proto != Proto::udp) {
         unix_sockets::observe_unix(req, env, obs);
+        probe_openers(req, env, self_pid, obs);
         return obs;
     }
     sockets::collect(req.proto, req.local.port, env.proc_root, obs);
@@ -140,6 +265,7 @@ Observation observe(const Request& req, const ProbeEnv& env) {
     }
 
     probe_hidden(env, self_pid, obs);
+    probe_openers(req, env, self_pid, obs);
 
     // Names for the uids the report may mention: socket owners and ourselves.
     std::vector<std::uint32_t> uids{obs.self.uid};

@@ -2,6 +2,7 @@
 // process that the rules compare (exe, argv, parent, start time, O_CLOEXEC).
 #include "owners.hpp"
 
+#include "elf.hpp"
 #include "host.hpp"
 #include "procfs.hpp"
 
@@ -11,6 +12,7 @@
 #include <climits>
 #include <fcntl.h>
 #include <new>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace portshim::owners {
@@ -19,6 +21,38 @@ namespace {
 // argv is for recognising a program (interpreter script, docker-proxy flags);
 // a longer command line is cut rather than read whole into the host's heap.
 constexpr std::size_t cmdline_limit = 64 * 1024;
+
+// A process maps a few dozen objects; a JVM or a browser may map hundreds,
+// whose symbol tables are not worth reading in a failing program.
+constexpr int max_objects = 64;
+constexpr std::uint64_t symbol_table_budget = 256 * 1024 * 1024;
+constexpr std::size_t maps_limit = 1024 * 1024;
+constexpr std::size_t environ_limit = 256 * 1024;
+
+constexpr std::string_view deleted_suffix = " (deleted)";
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.substr(0, prefix.size()) == prefix;
+}
+
+// libc defines listen() and the loader never calls it: reading their tables
+// costs time and can only say "no". portshim's own libraries do not count.
+bool skipped_object(std::string_view path) {
+    const std::string_view name = path.substr(path.rfind('/') + 1);
+    for (const std::string_view prefix :
+         {"libc.so", "libc-2.", "ld-linux", "ld-2.", "ld-musl", "libportshim"})
+        if (starts_with(name, prefix)) return true;
+    return false;
+}
+
+/** imports_symbol on the file at `path` (followed: /proc/PID/exe is a magic link). */
+Tri file_imports(const std::string& path, std::string_view symbol, std::uint64_t& budget) {
+    // O_NONBLOCK: whatever sits at the path (a FIFO) must not block the open.
+    procfs::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    struct stat st{};
+    if (!fd.ok() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return Tri::unknown;
+    return elf::imports_symbol(fd.get(), symbol, budget);
+}
 
 // "PID", "PID/fd", "PID/fdinfo/FD" built on the stack: no allocation per fd.
 class RelPath {
@@ -72,11 +106,7 @@ int read_process_at(int proc_fd, int pid, double boot, Holder& h) {
     if (procfs::read_small_file(dir.get(), "cmdline", text, cmdline_limit) == 0)
         h.argv = parse_cmdline(text);
     if (procfs::read_small_file(dir.get(), "status", text) == 0) parse_status_uid(text, h.uid);
-    // proc(5): starttime is in clock ticks since boot.
-    const long hz = ::sysconf(_SC_CLK_TCK);
-    h.start_time = boot > 0 && hz > 0
-                       ? boot + static_cast<double>(h.start_ticks) / static_cast<double>(hz)
-                       : 0;
+    h.start_time = host::start_time(boot, h.start_ticks);
     return 0;
 }
 
@@ -234,17 +264,93 @@ std::vector<std::string> parse_cmdline(std::string_view text) {
     // leave the last one unterminated, and that one still counts.
     std::vector<std::string> args;
     try {
-        std::size_t start = 0;
-        while (start < text.size()) {
-            std::size_t end = text.find('\0', start);
-            if (end == std::string_view::npos) end = text.size();
-            args.emplace_back(text.substr(start, end - start));
-            start = end + 1;
-        }
+        while (!text.empty()) args.emplace_back(procfs::next_line(text, '\0'));
     } catch (const std::bad_alloc&) {
         args.clear();
     }
     return args;
+}
+
+Tri program_imports(const std::string& proc_root, int pid, std::string_view symbol) {
+    try {
+        const std::string dir = proc_root + "/" + std::to_string(pid);
+        std::uint64_t budget = symbol_table_budget;
+        bool unsure = false;
+        // True when the object imports it; an unreadable one leaves the answer open.
+        auto imports = [&](const std::string& path) {
+            const Tri t = file_imports(path, symbol, budget);
+            unsure = unsure || t == Tri::unknown;
+            return t == Tri::yes;
+        };
+        if (imports(dir + "/exe")) return Tri::yes;
+        std::string exe, maps;
+        procfs::read_link(AT_FDCWD, (dir + "/exe").c_str(), exe);
+        if (procfs::read_small_file(dir + "/maps", maps, maps_limit) != 0) return Tri::unknown;
+        if (maps.size() >= maps_limit) unsure = true;  // cut: some objects were not listed
+        int objects = 0;
+        for (const std::string& path : parse_maps_objects(maps)) {
+            if (path == exe || skipped_object(path)) continue;
+            const std::string_view view = path;
+            if (++objects > max_objects ||
+                (view.size() > deleted_suffix.size() &&
+                 view.substr(view.size() - deleted_suffix.size()) == deleted_suffix)) {
+                unsure = true;  // over the bound, or replaced on disk since it was mapped
+                continue;
+            }
+            // Through PID/root: the path as that process sees its own mount namespace.
+            if (imports(dir + "/root" + path)) return Tri::yes;
+        }
+        return unsure ? Tri::unknown : Tri::no;
+    } catch (const std::bad_alloc&) {
+        return Tri::unknown;
+    }
+}
+
+std::vector<std::string> parse_maps_objects(std::string_view text) {
+    // proc(5): "ADDRESS PERMS OFFSET DEV INODE PATHNAME"; the path may hold blanks.
+    std::vector<std::string> paths;
+    try {
+        while (!text.empty()) {
+            std::string_view rest = procfs::next_line(text);
+            procfs::next_field(rest);
+            const std::string_view perms = procfs::next_field(rest);
+            for (int i = 0; i < 3; ++i) procfs::next_field(rest);
+            const std::string_view path = procfs::trim(rest);
+            if (perms.size() < 3 || perms[2] != 'x' || path.empty() || path[0] != '/') continue;
+            if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.emplace_back(path);
+        }
+    } catch (const std::bad_alloc&) {
+        paths.clear();
+    }
+    return paths;
+}
+
+Tri parent_gone(const std::string& proc_root, const Holder& h) {
+    if (h.pid == 1 || h.ppid <= 0) return Tri::unknown;
+    if (h.ppid == 1) return Tri::yes;
+    Holder parent;
+    if (!read_process(proc_root, h.ppid, parent)) return Tri::unknown;
+    // systemd --user sets PR_SET_CHILD_SUBREAPER (prctl(2)): orphans of the
+    // session land there instead of at pid 1.
+    if (parent.comm == "systemd" &&
+        std::find(parent.argv.begin(), parent.argv.end(), "--user") != parent.argv.end())
+        return Tri::yes;
+    return Tri::no;
+}
+
+Tri socket_activated(const std::string& proc_root, int pid) {
+    try {
+        std::string env;
+        if (procfs::read_small_file(proc_root + "/" + std::to_string(pid) + "/environ", env,
+                                    environ_limit) != 0)
+            return Tri::unknown;
+        const std::string wanted = "LISTEN_PID=" + std::to_string(pid);
+        for (const std::string& entry : parse_cmdline(env))
+            if (starts_with(entry, "LISTEN_PID=")) return entry == wanted ? Tri::yes : Tri::no;
+        return env.size() >= environ_limit ? Tri::unknown : Tri::no;
+    } catch (const std::bad_alloc&) {
+        return Tri::unknown;
+    }
 }
 
 std::uint64_t parse_socket_link(std::string_view link) {

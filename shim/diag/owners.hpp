@@ -46,4 +46,35 @@ std::vector<std::string> parse_cmdline(std::string_view text);
 /** "socket:[123]" -> 123; 0 when the link is not a socket. */
 std::uint64_t parse_socket_link(std::string_view link);
 
+// Facts for inferring that a holder inherited a socket (no registry record).
+
+/**
+ * Whether the program of PROC_ROOT/PID imports `symbol` (e.g. "listen"): its
+ * executable, or a shared object mapped executable other than libc, the
+ * dynamic loader and portshim's own libraries. Yes as soon as one does;
+ * unknown when one could not be read, or more than 64 objects or 256 MiB of
+ * symbol tables would have to be, and none does. Reads by pread, never maps.
+ */
+Tri program_imports(const std::string& proc_root, int pid, std::string_view symbol);
+
+/**
+ * Paths of the mappings in /proc/PID/maps text that are file-backed and
+ * executable (the code of ELF objects), each once, in order of appearance;
+ * a " (deleted)" suffix stays.
+ */
+std::vector<std::string> parse_maps_objects(std::string_view text);
+
+/**
+ * Whether h's parent is gone: its ppid is 1 (re-parented to init), or a
+ * systemd --user manager (a subreaper that adopts a session's orphans).
+ * Unknown for pid 1 and for a parent outside this PID namespace (ppid 0).
+ */
+Tri parent_gone(const std::string& proc_root, const Holder& h);
+
+/**
+ * Whether PROC_ROOT/PID/environ has LISTEN_PID=PID: systemd handed the process
+ * its sockets (sd_listen_fds(3)), so it holds listeners it never opened by design.
+ */
+Tri socket_activated(const std::string& proc_root, int pid);
+
 } // namespace portshim::owners

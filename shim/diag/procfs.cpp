@@ -131,6 +131,13 @@ std::string_view trim(std::string_view text) noexcept {
     return text;
 }
 
+std::string_view next_line(std::string_view& rest, char sep) noexcept {
+    const std::size_t end = rest.find(sep);
+    const std::string_view line = rest.substr(0, end);
+    rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 1);
+    return line;
+}
+
 std::string_view next_field(std::string_view& rest) noexcept {
     while (!rest.empty() && is_blank(rest.front())) rest.remove_prefix(1);
     std::size_t end = 0;

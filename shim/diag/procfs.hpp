@@ -74,6 +74,9 @@ int read_link(int dirfd, const char* path, std::string& out) noexcept;
 /** `text` without leading and trailing spaces, tabs and newlines. */
 std::string_view trim(std::string_view text) noexcept;
 
+/** Cuts the text up to the next `sep` (or the end) off the front of `rest`; drops the `sep`. */
+std::string_view next_line(std::string_view& rest, char sep = '\n') noexcept;
+
 /** Cuts the next run of non-blank characters off the front of `rest`. */
 std::string_view next_field(std::string_view& rest) noexcept;
 

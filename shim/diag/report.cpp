@@ -25,6 +25,43 @@ void append_holder_json(std::string& out, const Holder& h) {
                    h.uid, h.fd, h.cloexec ? "true" : "false");
 }
 
+/** {pid, exe, start_time, alive}, plus source for bind-failed; unknown values are null. */
+void append_opener_json(std::string& out, const Opener& o, bool with_source) {
+    fmt::format_to(std::back_inserter(out), "{{\"pid\":{},\"exe\":{},\"start_time\":{},\"alive\":{}",
+                   o.pid > 0 ? std::to_string(o.pid) : "null",
+                   o.exe.empty() ? "null" : json_string(o.exe),
+                   o.start_time > 0 ? json_string(rfc3339(o.start_time)) : "null",
+                   o.alive ? "true" : "false");
+    if (with_source) fmt::format_to(std::back_inserter(out), ",\"source\":{}", json_string(o.source));
+    out += '}';
+}
+
+void append_fd_json(std::string& out, const EventFd& f) {
+    fmt::format_to(std::back_inserter(out), "{{\"fd\":{},\"proto\":\"{}\",", f.fd,
+                   proto_name(f.proto));
+    if (f.proto == Proto::unix_stream || f.proto == Proto::unix_dgram)
+        fmt::format_to(std::back_inserter(out), "\"address\":{},\"path\":{}",
+                       json_string(f.unix_path), json_string(f.unix_path));
+    else
+        fmt::format_to(std::back_inserter(out), "\"address\":{},\"port\":{}",
+                       json_string(format_address(f.local)), f.local.port);
+    fmt::format_to(std::back_inserter(out), ",\"cloexec\":{}}}", f.cloexec ? "true" : "false");
+}
+
+/** "fd 3 (tcp 0.0.0.0:8080)", "fds 3 (tcp 0.0.0.0:8080) and 4 (unix /run/x.sock)". */
+std::string describe_fds(const std::vector<EventFd>& fds, int more) {
+    std::string out = fds.size() + static_cast<std::size_t>(more) == 1 ? "fd " : "fds ";
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        const EventFd& f = fds[i];
+        const bool unix_fd = f.proto == Proto::unix_stream || f.proto == Proto::unix_dgram;
+        if (i != 0) out += i + 1 == fds.size() && more == 0 ? " and " : ", ";
+        fmt::format_to(std::back_inserter(out), "{} ({} {})", f.fd, proto_name(f.proto),
+                       unix_fd ? f.unix_path : format_endpoint(f.local));
+    }
+    if (more > 0) fmt::format_to(std::back_inserter(out), " and {} more", more);
+    return out;
+}
+
 void append_string_array(std::string& out, const std::vector<std::string>& items) {
     out += '[';
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -136,7 +173,12 @@ std::string render_json(const Request& req, const Verdict& v, const ReportContex
         if (i != 0) out += ',';
         append_holder_json(out, v.holders[i]);
     }
-    out += "],\"why\":";
+    out += ']';
+    if (v.opener) {
+        out += ",\"opener\":";
+        append_opener_json(out, *v.opener, true);
+    }
+    out += ",\"why\":";
     append_string_array(out, v.why);
     out += ",\"evidence\":";
     append_string_array(out, v.evidence);
@@ -194,6 +236,61 @@ std::string render_reuseport_shared(Format format, const Request& req,
                        "them, so requests randomly reach the other program; stop it unless this "
                        "is intended\n",
                        ctx.pid, format_endpoint(req.local), names);
+}
+
+std::string render_inherited(Format format, const InheritedReport& r, const ReportContext& ctx) {
+    if (format == Format::json) {
+        std::string out = fmt::format(
+            "{{\"event\":\"inherited\",\"time\":{},\"pid\":{},\"exe\":{},\"ppid\":{},"
+            "\"parent_exe\":{},\"fds\":[",
+            json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe), r.ppid,
+            r.parent_exe.empty() ? "null" : json_string(r.parent_exe));
+        for (std::size_t i = 0; i < r.fds.size(); ++i) {
+            if (i != 0) out += ',';
+            append_fd_json(out, r.fds[i]);
+        }
+        out += ']';
+        if (r.more > 0) fmt::format_to(std::back_inserter(out), ",\"more\":{}", r.more);
+        out += ",\"opener\":";
+        if (r.opener) append_opener_json(out, *r.opener, false);
+        else out += "null";
+        fmt::format_to(std::back_inserter(out), ",\"handover\":{}}}\n",
+                       r.handover.empty() ? "null" : json_string(r.handover));
+        return out;
+    }
+    const std::string fds = describe_fds(r.fds, r.more);
+    const bool several = r.fds.size() + static_cast<std::size_t>(r.more) > 1;
+    std::string how = "that it did not open";
+    if (r.handover == "listen-fds") how = "handed over through LISTEN_FDS";
+    else if (r.handover == "self-exec") how = "kept across an exec of its own program";
+    std::string opener = "opener unknown (no registry record)";
+    if (r.opener)
+        opener = fmt::format("opened by pid {} ({}), which {}", r.opener->pid,
+                             r.opener->exe.empty() ? "unknown program" : r.opener->exe,
+                             r.opener->alive ? "still runs" : "has exited");
+    std::string out = fmt::format("portshim[{}]: inherited: this process ({}) started holding "
+                                  "listening {} {}; parent pid {} ({}); {}\n",
+                                  ctx.pid, ctx.exe, fds, how, r.ppid,
+                                  r.parent_exe.empty() ? "unknown program" : r.parent_exe, opener);
+    std::string why;
+    if (r.handover == "listen-fds")
+        why = "systemd-style socket activation (LISTEN_PID/LISTEN_FDS) hands listening sockets "
+              "over by design: not a leak";
+    else if (r.handover == "self-exec")
+        why = "the program re-executed itself (a binary upgrade) and kept its sockets by design: "
+              "not a leak";
+    else
+        why = fmt::format(
+            "{} had no O_CLOEXEC, so {} survived exec: this process keeps {} busy {} until it "
+            "closes {} or exits; create {} with SOCK_CLOEXEC in the opener, or run it with "
+            "PORTSHIM_CLOEXEC=1 (portshim-run --cloexec)",
+            several ? "these descriptors" : "the descriptor", several ? "they" : "it",
+            several ? "their ports" : "the port",
+            r.opener && !r.opener->alive ? "although the opener is gone,"
+                                         : "even after the opener exits,",
+            several ? "them" : "it", several ? "listening sockets" : "the listening socket");
+    fmt::format_to(std::back_inserter(out), "portshim[{}]:   why: {}\n", ctx.pid, why);
+    return out;
 }
 
 std::string config_error_message(const ConfigError& error) {

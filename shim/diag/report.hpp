@@ -49,6 +49,16 @@ std::string render_waiting(Format format, const Request& req, const Verdict& v,
 std::string render_reuseport_shared(Format format, const Request& req,
                                     const std::vector<Holder>& others, const ReportContext& ctx);
 
+/**
+ * The `inherited` event: text "portshim[PID]: inherited: this process (EXE)
+ * started holding listening fd 3 (tcp 0.0.0.0:8080) that it did not open;
+ * parent pid PPID (PEXE); opened by pid N (EXE), ..." and a why line (github
+ * renders as text), or one JSON object with ppid, parent_exe, fds, opener and
+ * handover.
+ */
+std::string render_inherited(Format format, const InheritedReport& report,
+                             const ReportContext& ctx);
+
 /** A one-line warning about configuration, as text or a "config-error" JSON event. */
 std::string render_config_error(Format format, std::string_view message, const ReportContext& ctx);
 

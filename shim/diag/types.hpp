@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,9 @@ struct SocketEntry {
     std::uint64_t cgroup_id = 0;   ///< INET_DIAG_CGROUP_ID: the cgroup v2 the socket was created in; 0 unknown
 };
 
+/** A fact a probe could establish, refute, or not find out. */
+enum class Tri : std::uint8_t { unknown, no, yes };
+
 /** A process holding a socket inode through one of its descriptors. */
 struct Holder {
     int pid = 0;
@@ -59,6 +63,43 @@ struct Holder {
     std::uint64_t inode = 0;          ///< the socket this descriptor refers to
     std::uint64_t start_ticks = 0;    ///< field 22 of /proc/PID/stat
     double start_time = 0;            ///< wall clock, seconds since the epoch (0 unknown)
+    // Facts for inferring inherited-fd without a registry record; observe()
+    // fills them only for holders of a listener that lack O_CLOEXEC.
+    Tri parent_gone = Tri::unknown;       ///< re-parented: ppid 1, or a systemd --user subreaper
+    Tri imports_listen = Tri::unknown;    ///< its executable or a library (libc aside) imports listen()
+    Tri socket_activated = Tri::unknown;  ///< LISTEN_PID in its environment is its own pid
+};
+
+/** One successful listen() as the registry (state_dir/listeners) recorded it. */
+struct ListenRecord {
+    std::uint64_t netns = 0;          ///< st_ino of the opener's /proc/self/ns/net; 0 unknown
+    std::uint64_t inode = 0;          ///< the socket's inode
+    std::string proto;                ///< "tcp", "udp" or "unix"
+    std::string address;              ///< numeric address, or the unix path ("@name" if abstract)
+    std::uint16_t port = 0;           ///< 0 for unix
+    int pid = 0;                      ///< the opener: the process that called listen()
+    std::uint64_t start_ticks = 0;    ///< its field 22 of /proc/PID/stat, to tell a reused pid
+    std::uint64_t time = 0;           ///< when it listened, seconds since the epoch
+    std::uint32_t uid = 0;            ///< its effective uid
+    std::string exe;                  ///< its executable, may end " (deleted)"
+};
+
+/** A registry record for a socket on the wanted address, and its opener now. */
+struct RecordedListen {
+    ListenRecord record;
+    bool alive = false;               ///< a process with the recorded pid and start ticks runs
+    bool pid_reused = false;          ///< the pid runs, but as a process started since
+    double start_time = 0;            ///< the opener's start, wall clock (0 unknown)
+};
+
+/** Who opened a socket, as a verdict or an `inherited` event names it. */
+struct Opener {
+    int pid = 0;                      ///< 0 unknown (inferred without a record)
+    std::string exe;
+    double start_time = 0;            ///< wall clock, seconds since the epoch (0 unknown)
+    bool alive = false;               ///< it still runs
+    bool holds = false;               ///< it still holds the socket
+    std::string source;               ///< "registry" or "inferred"
 };
 
 /** The failing call as the hook saw it. */
@@ -172,6 +213,7 @@ struct Observation {
     std::vector<UnixSocket> unix_sockets; ///< AF_UNIX: sockets bound to the wanted path or name
     UnixPath unix_path;               ///< AF_UNIX: lstat and connect facts about the path
     std::vector<std::pair<std::uint32_t, std::string>> user_names; ///< uid -> name
+    std::vector<RecordedListen> records; ///< registry records of live sockets on the address
     std::vector<std::string> evidence; ///< what each probe did or could not do
 };
 
@@ -184,6 +226,26 @@ struct Verdict {
     std::vector<std::string> evidence;
     std::string fix;
     std::vector<std::string> confirm; ///< shell commands that confirm the verdict
+    std::optional<Opener> opener;     ///< who opened the named socket, when known or inferred
+};
+
+/** A listening socket as the fd events (inherited, fork, exec-leak) list it. */
+struct EventFd {
+    int fd = -1;
+    Proto proto = Proto::tcp;
+    Endpoint local;                   ///< tcp and udp
+    std::string unix_path;            ///< unix: the path, "@name" if abstract
+    bool cloexec = false;
+};
+
+/** What the `inherited` event reports: listening sockets a process started with. */
+struct InheritedReport {
+    int ppid = 0;
+    std::string parent_exe;           ///< its executable, else its comm
+    std::vector<EventFd> fds;
+    int more = 0;                     ///< listening sockets beyond those listed
+    std::optional<Opener> opener;     ///< from the registry
+    std::string handover;             ///< empty, "listen-fds" or "self-exec"
 };
 
 } // namespace portshim

@@ -6,7 +6,15 @@
 #include "types.hpp"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fcntl.h>
+#include <fstream>
+#include <ftw.h>
+#include <functional>
 #include <string>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 
 namespace portshim::fixtures {
@@ -19,6 +27,59 @@ inline bool contains(const std::string& s, const std::string& part) {
 inline bool any_contains(const std::vector<std::string>& lines, const std::string& part) {
     return std::any_of(lines.begin(), lines.end(),
                        [&](const std::string& l) { return contains(l, part); });
+}
+
+/** A private directory (mode 0700) under TMPDIR, removed with everything in it at the end. */
+struct TempDir {
+    std::string path;
+    explicit TempDir(const char* name = "unit") {
+        const char* tmp = std::getenv("TMPDIR");
+        std::string templ = std::string(tmp != nullptr && *tmp == '/' ? tmp : "/tmp") +
+                            "/portshim-" + name + "-XXXXXX";
+        REQUIRE(::mkdtemp(&templ[0]) != nullptr);
+        path = templ;
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir() {
+        ::nftw(
+            path.c_str(),
+            [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
+            FTW_DEPTH | FTW_PHYS);
+    }
+    /** Writes `text` to PATH/NAME (NAME may name a subdirectory that exists). */
+    void write(const std::string& name, const std::string& text) const {
+        std::ofstream(path + "/" + name, std::ios::binary) << text;
+    }
+};
+
+/**
+ * Runs `body` in a forked child and returns what it returned, through a pipe:
+ * for what must not touch the test process (a seccomp filter, dropped
+ * privileges). `body` may _exit(2) to fail; it must not use REQUIRE.
+ */
+inline std::string in_child(const std::function<std::string()>& body) {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(fds[0]);
+        const std::string out = body();
+        const ssize_t n = ::write(fds[1], out.data(), out.size());
+        ::_exit(n == static_cast<ssize_t>(out.size()) ? 0 : 3);
+    }
+    ::close(fds[1]);
+    std::string out;
+    char buf[512];
+    ssize_t n = 0;
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    ::close(fds[0]);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    return out;
 }
 
 inline Endpoint ep(const char* addr, std::uint16_t port) { return *parse_address(addr, port); }

@@ -108,3 +108,70 @@ TEST_CASE("rfc3339 times are UTC with milliseconds", "[report]") {
     CHECK(rfc3339(0) == "1970-01-01T00:00:00.000Z");
     CHECK(rfc3339(1'800'000'000.5) == "2027-01-15T08:00:00.500Z");
 }
+
+namespace {
+
+/** pid 4121 (sleep) started holding the server's listener after the server died. */
+InheritedReport inherited_report() {
+    InheritedReport r;
+    r.ppid = 1;
+    r.parent_exe = "/usr/lib/systemd/systemd";
+    EventFd f;
+    f.fd = 3;
+    f.proto = Proto::tcp;
+    f.local = ep("0.0.0.0", 8080);
+    r.fds = {f};
+    Opener o;
+    o.pid = 4112;
+    o.exe = "/opt/legacy/server";
+    o.start_time = 1'800'000'000 - 700;
+    o.source = "registry";
+    r.opener = o;
+    return r;
+}
+
+} // namespace
+
+TEST_CASE("inherited event: text names fds, parent and opener; json has the contract keys",
+          "[report]") {
+    const ReportContext sleep_ctx{4121, "/usr/bin/sleep", 1'800'000'000.25};
+    const InheritedReport r = inherited_report();
+    const std::string text = render_inherited(Format::text, r, sleep_ctx);
+    CHECK(text.rfind("portshim[4121]: inherited: this process (/usr/bin/sleep) started holding "
+                     "listening fd 3 (tcp 0.0.0.0:8080) that it did not open; parent pid 1 "
+                     "(/usr/lib/systemd/systemd); opened by pid 4112 (/opt/legacy/server)",
+                     0) == 0);
+    check_golden("inherited.txt", text);
+    CHECK(render_inherited(Format::github, r, sleep_ctx) == text);
+
+    const std::string json = render_inherited(Format::json, r, sleep_ctx);
+    CHECK(json.find('\n') == json.size() - 1);
+    check_golden("inherited.json", json);
+}
+
+TEST_CASE("inherited event: hand-overs, unix sockets, several fds, no opener", "[report]") {
+    const ReportContext c{4200, "/usr/sbin/app", 1'800'000'000};
+    InheritedReport r = inherited_report();
+    r.opener.reset();
+    r.handover = "listen-fds";
+    EventFd u;
+    u.fd = 4;
+    u.proto = Proto::unix_stream;
+    u.unix_path = "/run/app.sock";
+    u.cloexec = true;
+    r.fds.push_back(u);
+    r.more = 2;
+    const std::string text = render_inherited(Format::text, r, c);
+    CHECK(contains(text, "listening fds 3 (tcp 0.0.0.0:8080), 4 (unix /run/app.sock) and 2 more "
+                         "handed over through LISTEN_FDS"));
+    CHECK(contains(text, "opener unknown (no registry record)"));
+    CHECK(contains(text, "not a leak"));
+    const std::string json = render_inherited(Format::json, r, c);
+    CHECK(contains(json, "\"fds\":[{\"fd\":3,\"proto\":\"tcp\",\"address\":\"0.0.0.0\",\"port\":8080,"
+                         "\"cloexec\":false},{\"fd\":4,\"proto\":\"unix\",\"address\":\"/run/app.sock\","
+                         "\"path\":\"/run/app.sock\",\"cloexec\":true}],\"more\":2,\"opener\":null,"
+                         "\"handover\":\"listen-fds\"}"));
+    r.handover = "self-exec";
+    CHECK(contains(render_inherited(Format::text, r, c), "kept across an exec of its own program"));
+    CHECK(contains(render_inherited(Format::json, r, c), "\"handover\":\"self-exec\""));
+}

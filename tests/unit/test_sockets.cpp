@@ -1,5 +1,6 @@
 // Unit tests for the socket table probe: request layout, dumps recorded from a
 // real kernel, /proc/net text, hostile input, and one live query per protocol.
+#include "fixtures.hpp"
 #include "sockets.hpp"
 
 #include <catch2/catch.hpp>
@@ -708,11 +709,7 @@ namespace {
 // In a forked child: refuse socket(AF_NETLINK, ...) with EPERM through seccomp,
 // as a hardened container would, then run collect(). Reports through a pipe.
 std::string collect_without_netlink(const std::string& proc_root, std::uint16_t port) {
-    int pipe_fds[2];
-    REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
+    return fixtures::in_child([&] {
         sock_filter filter[] = {
             BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
             BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 3),
@@ -732,20 +729,8 @@ std::string collect_without_netlink(const std::string& proc_root, std::uint16_t 
                                          obs.netlink_ok, obs.procnet_used, obs.sockets.size());
         for (const auto& e : obs.sockets) report += fmt::format(" inode={}", e.inode);
         for (const auto& line : obs.evidence) report += "\n" + line;
-        const ssize_t n = ::write(pipe_fds[1], report.data(), report.size());
-        ::_exit(n == static_cast<ssize_t>(report.size()) ? 0 : 3);
-    }
-    ::close(pipe_fds[1]);
-    std::string report;
-    char buf[512];
-    ssize_t n = 0;
-    while ((n = ::read(pipe_fds[0], buf, sizeof buf)) > 0) report.append(buf, static_cast<std::size_t>(n));
-    ::close(pipe_fds[0]);
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
-    REQUIRE(WIFEXITED(status));
-    REQUIRE(WEXITSTATUS(status) == 0);
-    return report;
+        return report;
+    });
 }
 
 } // namespace

@@ -113,19 +113,6 @@ std::uint64_t inode_of(int fd) {
     return st.st_ino;
 }
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char templ[] = "/tmp/portshim-unit-unix-XXXXXX";
-        REQUIRE(::mkdtemp(templ) != nullptr);
-        path = templ;
-    }
-    ~TempDir() {
-        for (const char* name : {"a.sock", "plain"}) ::unlink((path + "/" + name).c_str());
-        ::rmdir(path.c_str());
-    }
-};
-
 // ---- plain data for the rules ----
 
 Request unix_request(const std::string& path, Proto proto = Proto::unix_stream) {
@@ -284,7 +271,7 @@ TEST_CASE("unix parse_dump on every truncation and on mutated bytes", "[unix]") 
 }
 
 TEST_CASE("path facts: a listening socket connects, a closed one is refused, a plain file is no socket", "[unix]") {
-    const TempDir dir;
+    const TempDir dir("unit-unix");
     const std::string path = dir.path + "/a.sock";
     const std::size_t fds_before = open_fd_count();
     {
@@ -334,7 +321,7 @@ TEST_CASE("path facts: a listening socket connects, a closed one is refused, a p
 }
 
 TEST_CASE("observe_unix then diagnose: a closed server's file is stale, a live one is self", "[unix]") {
-    const TempDir dir;
+    const TempDir dir("unit-unix");
     const std::string path = dir.path + "/a.sock";
     ProbeEnv env;
     const int fd = bound_socket(SOCK_STREAM, path);

@@ -1,0 +1,257 @@
+// The inherited-fd rule on plain data: with a registry record (the opener
+// exited, closed its copy, or still holds it) and inferred from /proc facts
+// without one, against the daemons that look alike but opened their sockets.
+#include "causes.hpp"
+#include "fixtures.hpp"
+#include "report.hpp"
+
+#include <catch2/catch.hpp>
+#include <sys/socket.h>
+
+using namespace portshim;
+using namespace portshim::fixtures;
+
+namespace {
+
+/** The registry's record of pid `pid` (started at tick `ticks`) listening on `inode`. */
+RecordedListen recorded(std::uint64_t inode, int pid, std::uint64_t ticks, const char* exe,
+                        bool alive) {
+    RecordedListen r;
+    r.record.inode = inode;
+    r.record.proto = "tcp";
+    r.record.address = "0.0.0.0";
+    r.record.port = 8080;
+    r.record.pid = pid;
+    r.record.start_ticks = ticks;
+    r.record.time = 1'800'000'000 - 600;
+    r.record.exe = exe;
+    r.alive = alive;
+    r.start_time = 1'800'000'000 - 700;
+    return r;
+}
+
+/** A helper that kept the server's listener: /usr/bin/sleep, re-parented to init. */
+Holder orphaned_helper(std::uint64_t inode = 5555) {
+    Holder h = holder(4121, 1, "/usr/bin/sleep", {"sleep", "3600"}, inode, 3,
+                      1'800'000'000 - 500, 2000);
+    h.parent_gone = Tri::yes;
+    h.imports_listen = Tri::no;
+    h.socket_activated = Tri::no;
+    return h;
+}
+
+/** This process (pid 4120, /opt/legacy/server) restarting on 0.0.0.0:8080, held by `h`. */
+Observation held_by(const Holder& h) {
+    Observation o = observation_of_self();
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 5555)};
+    o.holders = {h};
+    return o;
+}
+
+} // namespace
+
+TEST_CASE("inherited-fd: the recorded opener exited, a helper holds the socket", "[inherited]") {
+    Observation o = held_by(orphaned_helper());
+    o.records = {recorded(5555, 4112, 1000, "/opt/legacy/server", false)};
+    const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "inherited-fd");
+    CHECK(v.summary == "0.0.0.0:8080 was opened by pid 4112 (/opt/legacy/server), which has "
+                       "exited; held now by pid 4121 (/usr/bin/sleep), which inherited it as fd 3 "
+                       "without O_CLOEXEC");
+    REQUIRE(v.holders.size() == 1);
+    CHECK(v.holders[0].pid == 4121);
+    REQUIRE(v.opener);
+    CHECK(v.opener->pid == 4112);
+    CHECK(v.opener->exe == "/opt/legacy/server");
+    CHECK_FALSE(v.opener->alive);
+    CHECK_FALSE(v.opener->holds);
+    CHECK(v.opener->source == "registry");
+    CHECK(v.opener->start_time == 1'800'000'000 - 700);
+    CHECK(any_contains(v.why, "registry names pid 4112 as the process that called listen() on "
+                              "this socket 10 min ago; pid 4121 never did"));
+    CHECK(any_contains(v.why, "without O_CLOEXEC stays open across exec"));
+    CHECK(contains(v.fix, "kill -TERM 4121"));
+    CHECK(contains(v.fix, "SOCK_CLOEXEC (or set FD_CLOEXEC) in /opt/legacy/server"));
+    CHECK(contains(v.fix, "PORTSHIM_CLOEXEC=1 (portshim-run --cloexec)"));
+    CHECK(v.confirm.at(0) == "ls -l /proc/4121/fd/3");
+    CHECK(v.confirm.at(1) == "ps -o pid,ppid,lstart,args -p 4121");
+    // PORTSHIM_WAIT: the holder may exit by itself.
+    CHECK(clears_by_itself(v.cause));
+}
+
+TEST_CASE("inherited-fd: the opener still runs but closed its copy", "[inherited]") {
+    Observation o = held_by(orphaned_helper());
+    o.records = {recorded(5555, 4112, 1000, "/opt/legacy/server", true)};
+    const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "inherited-fd");
+    CHECK(contains(v.summary, "opened by pid 4112 (/opt/legacy/server), which still runs but has "
+                              "closed its copy; held now by pid 4121"));
+    REQUIRE(v.opener);
+    CHECK(v.opener->alive);
+    CHECK_FALSE(v.opener->holds);
+}
+
+TEST_CASE("inherited-fd: the opener's pid was reused by the holder", "[inherited]") {
+    Holder h = orphaned_helper();
+    h.pid = 4112;  // the same pid, a later process (other start ticks)
+    Observation o = held_by(h);
+    RecordedListen r = recorded(5555, 4112, 1000, "/opt/legacy/server", false);
+    r.pid_reused = true;
+    o.records = {r};
+    const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "inherited-fd");
+    CHECK(contains(v.summary, "which has exited (its pid now belongs to a later process); held "
+                              "now by pid 4112 (/usr/bin/sleep)"));
+}
+
+TEST_CASE("the recorded opener still holding the socket is named, as other rules say", "[inherited]") {
+    // pid 300 got the socket later (SCM_RIGHTS, say) but started earlier: without
+    // the record the oldest holder would be named.
+    Holder early = holder(300, 1, "/usr/bin/proxy", {"proxy"}, 5555, 9, 0, 500);
+    Holder opener = holder(4112, 1, "/opt/other/server", {"/opt/other/server"}, 5555, 3, 0, 1000);
+    Observation o = held_by(early);
+    o.holders.push_back(opener);
+    o.records = {recorded(5555, 4112, 1000, "/opt/other/server", true)};
+    Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "other-service");
+    REQUIRE(v.holders.size() == 2);
+    CHECK(v.holders[0].pid == 4112);
+    CHECK(contains(v.summary, "pid 4112 (/opt/other/server)"));
+    REQUIRE(v.opener);
+    CHECK(v.opener->holds);
+    CHECK(v.opener->alive);
+
+    // The same program as this process: the previous instance, named by the record.
+    o.holders[1].exe = "/opt/legacy/server";
+    o.records[0].record.exe = "/opt/legacy/server";
+    v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "previous-instance");
+    CHECK(v.holders.at(0).pid == 4112);
+}
+
+TEST_CASE("a forked child of this same program keeps it: still the previous instance", "[inherited]") {
+    Holder worker = orphaned_helper();
+    worker.exe = "/opt/legacy/server";
+    worker.argv = {"/opt/legacy/server", "--worker"};
+    Observation o = held_by(worker);
+    o.records = {recorded(5555, 4112, 1000, "/opt/legacy/server", false)};
+    const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "previous-instance");
+    CHECK(v.holders.at(0).pid == 4121);
+    CHECK(any_contains(v.why, "pid 4112 (/opt/legacy/server) opened the socket, which has "
+                              "exited; pid 4121 holds it now, which inherited it as fd 3 without "
+                              "O_CLOEXEC"));
+    CHECK(contains(v.fix, "kill -TERM 4121"));
+    REQUIRE(v.opener);
+    CHECK_FALSE(v.opener->holds);
+}
+
+TEST_CASE("inherited-fd inferred without a record when every fact holds", "[inherited]") {
+    const Observation o = held_by(orphaned_helper());
+    const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(v.cause == "inherited-fd");
+    CHECK(v.summary == "inferred: 0.0.0.0:8080 is held by pid 4121 (/usr/bin/sleep), which "
+                       "inherited it as fd 3 without O_CLOEXEC from a parent that has exited; its "
+                       "program never calls listen()");
+    CHECK(any_contains(v.why, "inferred, as no registry record names the opener: pid 4121's "
+                              "parent is gone (it was re-parented to pid 1)"));
+    REQUIRE(v.opener);
+    CHECK(v.opener->source == "inferred");
+    CHECK(v.opener->pid == 0);
+    CHECK(contains(v.fix, "kill -TERM 4121"));
+    CHECK(contains(v.fix, "SOCK_CLOEXEC (or set FD_CLOEXEC) in the program that opened it"));
+}
+
+TEST_CASE("no inference unless every fact is positive", "[inherited]") {
+    SECTION("a legacy daemon that daemonized itself still imports listen()") {
+        Holder daemon = orphaned_helper();
+        daemon.exe = "/usr/sbin/legacyd";
+        daemon.imports_listen = Tri::yes;
+        const Verdict v = diagnose(bind_request("0.0.0.0", 8080), held_by(daemon));
+        CHECK(v.cause == "other-service");
+        CHECK_FALSE(v.opener);
+    }
+    SECTION("the same daemon as this program is the previous instance") {
+        Holder daemon = orphaned_helper();
+        daemon.exe = "/opt/legacy/server";
+        daemon.imports_listen = Tri::yes;
+        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(daemon)).cause ==
+              "previous-instance");
+    }
+    SECTION("imports unknown (a static or unreadable program)") {
+        Holder h = orphaned_helper();
+        h.imports_listen = Tri::unknown;
+        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause == "other-service");
+    }
+    SECTION("the descriptor has O_CLOEXEC") {
+        Holder h = orphaned_helper();
+        h.cloexec = true;
+        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause == "other-service");
+    }
+    SECTION("its parent still runs") {
+        Holder h = orphaned_helper();
+        h.ppid = 4000;
+        h.parent_gone = Tri::no;
+        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause == "other-service");
+    }
+    SECTION("systemd handed it the socket (LISTEN_PID)") {
+        Holder h = orphaned_helper();
+        h.socket_activated = Tri::yes;
+        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause == "other-service");
+    }
+    SECTION("another holder of the socket imports listen()") {
+        Observation o = held_by(orphaned_helper());
+        Holder other = holder(500, 1, "/usr/sbin/server", {"server"}, 5555, 4, 0, 100);
+        other.imports_listen = Tri::yes;
+        o.holders.push_back(other);
+        CHECK(diagnose(bind_request("0.0.0.0", 8080), o).cause == "other-service");
+    }
+    SECTION("not a listener") {
+        Observation o = held_by(orphaned_helper());
+        o.sockets[0].state = tcp_state::close;
+        CHECK(diagnose(bind_request("0.0.0.0", 8080), o).cause == "other-service");
+    }
+}
+
+TEST_CASE("inherited-fd on a unix socket path", "[inherited]") {
+    Observation o = observation_of_self();
+    UnixSocket s;
+    s.type = SOCK_STREAM;
+    s.state = tcp_state::listen;
+    s.inode = 5555;
+    s.name = "/run/app.sock";
+    o.unix_sockets = {s};
+    o.holders = {orphaned_helper()};
+    RecordedListen r = recorded(5555, 4112, 1000, "/opt/legacy/server", false);
+    r.record.proto = "unix";
+    o.records = {r};
+    Request req;
+    req.proto = Proto::unix_stream;
+    req.err = 98;
+    req.unix_path = "/run/app.sock";
+    const Verdict v = diagnose(req, o);
+    CHECK(v.cause == "inherited-fd");
+    CHECK(contains(v.summary, "/run/app.sock was opened by pid 4112 (/opt/legacy/server), which "
+                              "has exited; held now by pid 4121"));
+    CHECK(any_contains(v.confirm, "ss -xlp | grep -F -- /run/app.sock"));
+}
+
+TEST_CASE("bind-failed JSON carries the opener only when known", "[inherited]") {
+    const ReportContext ctx{4120, "/opt/legacy/server", 1'800'000'000.25};
+    const Request req = bind_request("0.0.0.0", 8080);
+    Observation o = held_by(orphaned_helper());
+    o.records = {recorded(5555, 4112, 1000, "/opt/legacy/server", false)};
+    const std::string json = render_json(req, diagnose(req, o), ctx);
+    CHECK(contains(json, "\"cause\":\"inherited-fd\""));
+    CHECK(contains(json, "\"cloexec\":false}],\"opener\":{\"pid\":4112,\"exe\":"
+                         "\"/opt/legacy/server\",\"start_time\":\"2027-01-15T07:48:20.000Z\","
+                         "\"alive\":false,\"source\":\"registry\"},\"why\":["));
+
+    const std::string inferred = render_json(req, diagnose(req, held_by(orphaned_helper())), ctx);
+    CHECK(contains(inferred, "\"opener\":{\"pid\":null,\"exe\":null,\"start_time\":null,"
+                             "\"alive\":false,\"source\":\"inferred\"}"));
+
+    Holder daemon = orphaned_helper();
+    daemon.imports_listen = Tri::yes;
+    CHECK_FALSE(contains(render_json(req, diagnose(req, held_by(daemon)), ctx), "\"opener\""));
+}
