@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cerrno>
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,6 +23,34 @@ int sys_listen(int fd, int backlog) { return static_cast<int>(::syscall(SYS_list
 int sys_setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
     return static_cast<int>(::syscall(SYS_setsockopt, fd, level, name, value, len));
 }
+
+pid_t sys_fork() {
+#ifdef SYS_fork
+    return static_cast<pid_t>(::syscall(SYS_fork));
+#else
+    return static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+#endif
+}
+int sys_execve(const char* path, char* const argv[], char* const envp[]) {
+    return static_cast<int>(::syscall(SYS_execve, path, argv, envp));
+}
+int sys_execveat(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
+    return static_cast<int>(::syscall(SYS_execveat, dirfd, path, argv, envp, flags));
+}
+int sys_fexecve(int fd, char* const argv[], char* const envp[]) {
+    return sys_execveat(fd, "", argv, envp, AT_EMPTY_PATH);
+}
+int sys_execv(const char* path, char* const argv[]) { return sys_execve(path, argv, environ); }
+// No system call does a PATH search, a spawn or a shell: without libc's own
+// definition these fail cleanly rather than guess.
+int no_execvp(const char*, char* const[]) { return errno = ENOSYS, -1; }
+int no_execvpe(const char*, char* const[], char* const[]) { return errno = ENOSYS, -1; }
+int no_spawn(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
+             char* const[], char* const[]) {
+    return ENOSYS;
+}
+int no_system(const char*) { return errno = ENOSYS, -1; }
+FILE* no_popen(const char*, const char*) { return errno = ENOSYS, nullptr; }
 
 /**
  * One entry of the table. Racing first calls from several threads all store
@@ -53,6 +83,20 @@ Symbol<int (*)(int, const sockaddr*, socklen_t)> real_bind{"bind", sys_bind};
 Symbol<int (*)(int, int)> real_listen{"listen", sys_listen};
 Symbol<int (*)(int, int, int, const void*, socklen_t)> real_setsockopt{"setsockopt", sys_setsockopt};
 
+Symbol<pid_t (*)()> real_fork{"fork", sys_fork};
+Symbol<int (*)(const char*, char* const[], char* const[])> real_execve{"execve", sys_execve};
+Symbol<int (*)(const char*, char* const[])> real_execv{"execv", sys_execv};
+Symbol<int (*)(const char*, char* const[])> real_execvp{"execvp", no_execvp};
+Symbol<int (*)(const char*, char* const[], char* const[])> real_execvpe{"execvpe", no_execvpe};
+Symbol<int (*)(int, const char*, char* const[], char* const[], int)> real_execveat{"execveat", sys_execveat};
+Symbol<int (*)(int, char* const[], char* const[])> real_fexecve{"fexecve", sys_fexecve};
+using SpawnFn = int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*,
+                        const posix_spawnattr_t*, char* const[], char* const[]);
+Symbol<SpawnFn> real_posix_spawn{"posix_spawn", no_spawn};
+Symbol<SpawnFn> real_posix_spawnp{"posix_spawnp", no_spawn};
+Symbol<int (*)(const char*)> real_system{"system", no_system};
+Symbol<FILE* (*)(const char*, const char*)> real_popen{"popen", no_popen};
+
 } // namespace
 
 int bind(int fd, const sockaddr* addr, socklen_t len) { return real_bind.get()(fd, addr, len); }
@@ -61,5 +105,39 @@ int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
     return real_setsockopt.get()(fd, level, name, value, len);
 }
 
+pid_t fork() { return real_fork.get()(); }
+int execve(const char* path, char* const argv[], char* const envp[]) {
+    return real_execve.get()(path, argv, envp);
+}
+int execv(const char* path, char* const argv[]) { return real_execv.get()(path, argv); }
+int execvp(const char* file, char* const argv[]) { return real_execvp.get()(file, argv); }
+int execvpe(const char* file, char* const argv[], char* const envp[]) {
+    return real_execvpe.get()(file, argv, envp);
+}
+int execveat(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
+    return real_execveat.get()(dirfd, path, argv, envp, flags);
+}
+int fexecve(int fd, char* const argv[], char* const envp[]) {
+    return real_fexecve.get()(fd, argv, envp);
+}
+int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
+                const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+    return real_posix_spawn.get()(pid, path, actions, attr, argv, envp);
+}
+int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
+                 const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+    return real_posix_spawnp.get()(pid, file, actions, attr, argv, envp);
+}
+int system(const char* command) { return real_system.get()(command); }
+FILE* popen(const char* command, const char* mode) { return real_popen.get()(command, mode); }
+
+void resolve_exec_family() {
+    real_execve.get();
+    real_execv.get();
+    real_execvp.get();
+    real_execvpe.get();
+    real_execveat.get();
+    real_fexecve.get();
+}
 
 } // namespace portshim::real

@@ -7,6 +7,8 @@
 #include "runtime.hpp"
 
 #include "engine_api.hpp"
+#include "events.hpp"
+#include "listeners.hpp"
 #include "real.hpp"
 #include "safe_write.hpp"
 
@@ -36,6 +38,10 @@ const Config g_defaults;         // what a hook uses while another thread initia
 ConfigErrors g_errors;           // bad PORTSHIM_* values, reported at the first hook
 std::atomic<bool> g_errors_pending{false};
 StderrIdentity g_stderr;         // fd 2 as it was at load (see engine_api.hpp)
+// This process is a fork child of a multi-threaded program and has not exec'd:
+// another thread may have held malloc's or the loader's lock at the fork, so
+// the engine must not run here (DESIGN.md rule 7).
+bool g_unsafe_child = false;
 
 // What the program set on each fd through setsockopt, so the hot paths need
 // no system call: one byte per fd in 64 KiB mapped at the first setsockopt of
@@ -116,6 +122,7 @@ struct Engine {
     std::atomic<portshim_engine_report_fn> report{nullptr};
     std::atomic<portshim_engine_config_errors_fn> config_errors{nullptr};
     std::atomic<portshim_engine_listened_fn> listened{nullptr};
+    std::atomic<portshim_engine_inherited_fn> inherited{nullptr};
     char error[256] = {};
 };
 Engine g_engine;
@@ -148,8 +155,11 @@ bool load_engine() {
             ::dlsym(handle, "portshim_engine_config_errors"));
         auto listened = reinterpret_cast<portshim_engine_listened_fn>(
             ::dlsym(handle, "portshim_engine_listened"));
-        if (report != nullptr && errors != nullptr && listened != nullptr) {
+        auto inherited = reinterpret_cast<portshim_engine_inherited_fn>(
+            ::dlsym(handle, "portshim_engine_inherited"));
+        if (report != nullptr && errors != nullptr && listened != nullptr && inherited != nullptr) {
             g_engine.report.store(report, std::memory_order_relaxed);
+            g_engine.inherited.store(inherited, std::memory_order_relaxed);
             g_engine.listened.store(listened, std::memory_order_relaxed);
             g_engine.config_errors.store(errors, std::memory_order_relaxed);
             g_engine.state.store(1, std::memory_order_release);
@@ -218,6 +228,7 @@ void without_cancellation(Fn fn) {
 
 /** Once per process, at the first hook call: the configuration errors found at load. */
 void report_config_errors() noexcept {
+    if (g_unsafe_child) return;
     if (!g_errors_pending.exchange(false, std::memory_order_acq_rel)) return;
     const int saved = errno;
     Guard guard;
@@ -229,7 +240,62 @@ void report_config_errors() noexcept {
 }
 
 
+/** LISTEN_FDS when LISTEN_PID is this process (sd_listen_fds(3)), else 0. */
+int systemd_listen_fds() {
+    const char* pid = std::getenv("LISTEN_PID");
+    const char* fds = std::getenv("LISTEN_FDS");
+    if (pid == nullptr || fds == nullptr) return 0;
+    char* end = nullptr;
+    const long p = std::strtol(pid, &end, 10);
+    if (*end != '\0' || p != static_cast<long>(::getpid())) return 0;
+    const long n = std::strtol(fds, &end, 10);
+    return *end == '\0' && n > 0 && n < INT_MAX - 3 ? static_cast<int>(n) : 0;
+}
+
+/**
+ * At load: the listening sockets this process started with. Each is
+ * remembered (for fork and exec events); the engine reports them unless every
+ * one is a LISTEN_FDS hand-over and the level is above debug. Processes with
+ * nothing beyond stdio (nearly all) pay one poll(2).
+ */
+void scan_inherited() {
+    listeners::FdList found;
+    listeners::scan_at_load(found);
+    if (found.count == 0) return;
+    const int handed = systemd_listen_fds();
+    Inherited inherited;
+    bool all_handed = true;
+    for (int i = 0; i < found.count && inherited.count < Inherited::max_fds; ++i) {
+        const listeners::ListenFd& fd = found.items[i];
+        listeners::note_inherited(fd);
+        InheritedFd& out = inherited.fds[inherited.count++];
+        out.fd = fd.fd;
+        out.cloexec = fd.cloexec;
+        out.inode = fd.inode;
+        out.listen_fds = fd.fd >= 3 && fd.fd < 3 + handed;
+        all_handed &= out.listen_fds;
+    }
+    inherited.more = found.more;
+    const Config& cfg = config();
+    if (cfg.level < Level::info || (all_handed && cfg.level < Level::debug)) return;
+    inherited.config = &cfg;
+    inherited.stderr_identity = &g_stderr;
+    Guard guard;
+    without_cancellation([&inherited] {
+        if (load_engine()) g_engine.inherited.load(std::memory_order_relaxed)(&inherited);
+    });
+}
+
 } // namespace
+
+const Config& config_for_spawn() noexcept {
+    if (g_state.load(std::memory_order_acquire) != ready) init_slow();
+    return config();
+}
+
+const StderrIdentity* stderr_identity() noexcept { return &g_stderr; }
+
+void note_listening(int fd) noexcept { listeners::note_listen(fd); }
 
 void load() noexcept {
     const int saved = errno;
@@ -241,6 +307,7 @@ void load() noexcept {
     }
     g_stderr.recorded = true;
     if (g_state.load(std::memory_order_acquire) != ready) init_slow();
+    scan_inherited();
     // The real functions are resolved on first use, not here: three dlsym calls
     // in every exec'd process measured as part of a +11% exec cost (README).
     errno = saved;
@@ -297,10 +364,12 @@ bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept {
     return injected;
 }
 
+void entered_fork_child(bool parent_threaded) noexcept { g_unsafe_child = parent_threaded; }
+
 void check_reuseport_sharing(int fd) noexcept {
     // Only SO_REUSEPORT sockets can share a listening port. The setsockopt hook
     // noted which fds set it, so an ordinary listen() costs one memory load.
-    if (fd < 0 || config().level < Level::warn) return;
+    if (fd < 0 || config().level < Level::warn || g_unsafe_child) return;
     if (fd < tracked_fds && (fd_flags(fd) & reuseport_on) == 0) return;
     const int saved = errno;
     int reuseport = 0;
@@ -346,6 +415,11 @@ int retry_bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
 bool report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err,
                     bool reuseaddr_injected) noexcept {
     const int saved = errno;
+    if (g_unsafe_child) {
+        events::report_undiagnosed(config(), &g_stderr, call == Call::listen, fd, addr, len, err);
+        errno = saved;
+        return false;
+    }
     Guard guard;
     int cancel = PTHREAD_CANCEL_ENABLE;
     bool retry = false;

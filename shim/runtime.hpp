@@ -3,6 +3,7 @@
 #pragma once
 
 #include "diag/types.hpp"
+#include "engine_api.hpp"
 
 #include <sys/socket.h>
 
@@ -17,6 +18,23 @@ void load() noexcept;
  * silent). Safe from any hook, before or after the constructor. Keeps errno.
  */
 void ensure_init() noexcept;
+
+/**
+ * The configuration for hooks that may run in a fork child or a signal
+ * handler (fork, exec): parses it if no hook did yet, but never loads the
+ * engine to report configuration errors. Keeps errno.
+ */
+const Config& config_for_spawn() noexcept;
+
+/**
+ * In the child of fork(): `parent_threaded` (the parent had more than one
+ * thread) turns diagnoses into a one-line note until exec, because the engine
+ * allocates and loads code, which can deadlock there.
+ */
+void entered_fork_child(bool parent_threaded) noexcept;
+
+/** fd 2 as it was at load, for the sink. */
+const StderrIdentity* stderr_identity() noexcept;
 
 /**
  * True while this thread is inside the library's own work (diagnosis,
@@ -40,6 +58,12 @@ bool report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int 
  * said the cause clears by itself.
  */
 int retry_bind(int fd, const sockaddr* addr, socklen_t len) noexcept;
+
+/**
+ * After a successful listen(): remembers the socket for fork/exec events and
+ * the registry (written at the first fork, spawn or exec). Keeps errno.
+ */
+void note_listening(int fd) noexcept;
 
 /**
  * After a successful listen(): when the socket set SO_REUSEPORT, asks the

@@ -1,0 +1,270 @@
+// See events.hpp. Text lines start "portshim[PID]:" like the engine's; JSON
+// objects carry the keys of DESIGN.md (`event`, `time`, `pid`, `exe`, `fds`).
+#include "events.hpp"
+
+#include "line_buffer.hpp"
+#include "sink.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <netinet/in.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace portshim::events {
+
+namespace {
+
+constexpr int listed_fds = 16;        // the rest is counted, so a line stays one write
+constexpr std::size_t target_max = 512;
+
+const char* proto_of(const listeners::ListenFd& fd) {
+    if (fd.family == AF_UNIX) return "unix";
+    return fd.type == SOCK_STREAM ? "tcp" : fd.type == SOCK_DGRAM ? "udp" : "sctp";
+}
+
+int port_of(const listeners::ListenFd& fd) {
+    if (fd.family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&fd.addr)->sin_port);
+    if (fd.family == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(&fd.addr)->sin6_port);
+    return 0;
+}
+
+/** The AF_UNIX path, "@name" for an abstract one; NUL-terminated in `out`. */
+void unix_path_of(const listeners::ListenFd& fd, char (&out)[sizeof(sockaddr_un::sun_path) + 2]) {
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&fd.addr);
+    const std::size_t base = offsetof(sockaddr_un, sun_path);
+    const std::size_t n = fd.addr_len > base ? fd.addr_len - base : 0;
+    std::size_t len = 0;
+    if (n > 0 && un->sun_path[0] == '\0') {
+        out[len++] = '@';
+        for (std::size_t i = 1; i < n && un->sun_path[i] != '\0'; ++i) out[len++] = un->sun_path[i];
+    } else {
+        for (std::size_t i = 0; i < n && un->sun_path[i] != '\0'; ++i) out[len++] = un->sun_path[i];
+    }
+    out[len] = '\0';
+}
+
+/** "0.0.0.0:8080", "[::]:8080", "/run/app.sock". */
+void put_endpoint(LineBuffer& out, const listeners::ListenFd& fd) {
+    if (fd.family == AF_UNIX) {
+        char path[sizeof(sockaddr_un::sun_path) + 2];
+        unix_path_of(fd, path);
+        out.put(path);
+    } else {
+        if (fd.family == AF_INET6) out.put('[');
+        out.put_address(reinterpret_cast<const sockaddr*>(&fd.addr));
+        if (fd.family == AF_INET6) out.put(']');
+        out.put(':').put_int(port_of(fd));
+    }
+}
+
+/** "fd 3 (tcp 0.0.0.0:8080)", "fd 4 (tcp [::]:8080)", "fd 5 (unix /run/app.sock)". */
+void put_fd_text(LineBuffer& out, const listeners::ListenFd& fd) {
+    out.put("fd ").put_int(fd.fd).put(" (").put(proto_of(fd)).put(' ');
+    put_endpoint(out, fd);
+    out.put(')');
+}
+
+void put_fd_json(LineBuffer& out, const listeners::ListenFd& fd) {
+    out.put("{\"fd\":").put_int(fd.fd).put(",\"proto\":\"").put(proto_of(fd)).put("\",\"address\":");
+    if (fd.family == AF_UNIX) {
+        char path[sizeof(sockaddr_un::sun_path) + 2];
+        unix_path_of(fd, path);
+        out.put_json(path).put(",\"path\":").put_json(path);
+    } else {
+        char addr[64];
+        LineBuffer text(addr, sizeof addr);
+        text.put_address(reinterpret_cast<const sockaddr*>(&fd.addr));
+        addr[text.size()] = '\0';
+        out.put_json(addr).put(",\"port\":").put_int(port_of(fd));
+    }
+    out.put(",\"cloexec\":").put(fd.cloexec ? "true" : "false").put('}');
+}
+
+void put_fds_text(LineBuffer& out, const listeners::FdList& fds) {
+    const int shown = fds.count < listed_fds ? fds.count : listed_fds;
+    out.put("listening ");
+    for (int i = 0; i < shown; ++i) {
+        if (i != 0) out.put(", ");
+        put_fd_text(out, fds.items[i]);
+    }
+    if (const int hidden = fds.count - shown + fds.more; hidden > 0)
+        out.put(" and ").put_int(hidden).put(" more");
+}
+
+void put_fds_json(LineBuffer& out, const listeners::FdList& fds) {
+    const int shown = fds.count < listed_fds ? fds.count : listed_fds;
+    out.put(",\"fds\":[");
+    for (int i = 0; i < shown; ++i) {
+        if (i != 0) out.put(',');
+        put_fd_json(out, fds.items[i]);
+    }
+    out.put(']');
+    if (const int hidden = fds.count - shown + fds.more; hidden > 0)
+        out.put(",\"fds_not_listed\":").put_int(hidden);
+}
+
+/** The common JSON head: {"event":NAME,"time":…,"pid":…,"exe":… */
+void put_json_head(LineBuffer& out, const char* event) {
+    char exe[1024];
+    const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    out.put("{\"event\":\"").put(event).put("\",\"time\":\"").put_time_now();
+    out.put("\",\"pid\":").put_int(::getpid()).put(",\"exe\":").put_json(exe);
+}
+
+/** "portshim[PID]: " and the level word the engine's text uses. */
+void put_text_head(LineBuffer& out, Level level) {
+    out.put("portshim[").put_int(::getpid()).put("]: ");
+    if (level == Level::warn) out.put("warning: ");
+    else if (level == Level::debug) out.put("debug: ");
+}
+
+/** `target` and `tail`, joined and cut to target_max bytes, NUL-terminated. */
+void join_target(const char* target, const char* tail, char (&out)[target_max + 1]) {
+    std::size_t len = 0;
+    for (const char* p = target; p != nullptr && *p != '\0' && len < target_max; ++p) out[len++] = *p;
+    for (const char* p = tail; p != nullptr && *p != '\0' && len < target_max; ++p) out[len++] = *p;
+    out[len] = '\0';
+}
+
+void emit(const Config& config, const StderrIdentity* identity, Level level, LineBuffer& out) {
+    sink::write_event(config, level, out.data(), out.size(), identity);
+}
+
+const char* errno_word(int err) {
+    switch (err) {
+    case EADDRINUSE: return "EADDRINUSE";
+    case EACCES: return "EACCES";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    default: return "an error";
+    }
+}
+
+} // namespace
+
+void report_undiagnosed(const Config& config, const StderrIdentity* identity, bool listen_call,
+                        int fd, const sockaddr* addr, socklen_t len, int err) noexcept {
+    if (config.level < Level::error) return;
+    listeners::ListenFd sock; // only the address fields: the socket does not listen
+    sock.fd = fd;
+    int v = 0;
+    socklen_t n = sizeof v;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &n) == 0) sock.type = v;
+    sock.addr_len = sizeof sock.addr;
+    if (addr != nullptr && len <= sizeof sock.addr && len >= sizeof(sa_family_t)) {
+        std::memcpy(&sock.addr, addr, len);
+        sock.addr_len = len;
+    } else if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sock.addr), &sock.addr_len) != 0) {
+        sock.addr_len = 0;
+    }
+    sock.family = sock.addr_len > 0 ? sock.addr.ss_family : 0;
+    const char* call = listen_call ? "listen" : "bind";
+    const char* summary = "not diagnosed: the call failed in a child forked from a multi-threaded "
+                          "program before exec, where a diagnosis could deadlock";
+    char fix[sizeof(sockaddr_un::sun_path) + 64];
+    LineBuffer advice(fix, sizeof fix);
+    advice.put("look from outside: portshim why ");
+    if (sock.type == SOCK_DGRAM && sock.family != AF_UNIX) advice.put("--udp ");
+    if (sock.family == AF_UNIX) advice.put("unix:");
+    else if (sock.family == AF_INET6) advice.put('[').put_address(reinterpret_cast<const sockaddr*>(&sock.addr)).put("]:");
+    if (sock.family == AF_UNIX) put_endpoint(advice, sock);
+    else advice.put_int(port_of(sock));
+    fix[advice.size()] = '\0';
+    char storage[2048];
+    LineBuffer out(storage, sizeof storage);
+    if (config.format == Format::json) {
+        put_json_head(out, "bind-failed");
+        out.put(",\"call\":\"").put(call).put("\",\"proto\":\"").put(proto_of(sock)).put("\",\"address\":");
+        char text[sizeof(sockaddr_un::sun_path) + 2];
+        if (sock.family == AF_UNIX) {
+            unix_path_of(sock, text);
+            out.put_json(text).put(",\"path\":").put_json(text);
+        } else {
+            LineBuffer a(text, sizeof text);
+            a.put_address(reinterpret_cast<const sockaddr*>(&sock.addr));
+            text[a.size()] = '\0';
+            out.put_json(text).put(",\"port\":").put_int(port_of(sock));
+        }
+        out.put(",\"errno\":").put_int(err).put(",\"cause\":\"unknown\",\"summary\":").put_json(summary);
+        out.put(",\"holders\":[],\"why\":[],\"evidence\":[],\"fix\":").put_json(fix);
+        out.put(",\"confirm\":[],\"backtrace\":[]}");
+    } else {
+        put_text_head(out, Level::error);
+        out.put(call).put('(');
+        put_endpoint(out, sock);
+        out.put('/').put(proto_of(sock)).put(") failed: ").put(errno_word(err)).put(" — ").put(summary)
+            .put("; ").put(fix);
+    }
+    emit(config, identity, Level::error, out.end_line());
+}
+
+void report_fork(const Config& config, const StderrIdentity* identity, Level level, int child,
+                 int more, const listeners::FdList& fds) noexcept {
+    if (config.level < level || fds.count == 0) return;
+    char storage[6144];
+    LineBuffer out(storage, sizeof storage);
+    if (config.format == Format::json) {
+        put_json_head(out, "fork");
+        out.put(",\"child\":").put_int(child);
+        put_fds_json(out, fds);
+        out.put(",\"more\":").put_int(more).put('}');
+    } else {
+        put_text_head(out, level);
+        out.put("fork: child pid ").put_int(child);
+        if (more > 0)
+            out.put(" and ").put_int(more).put(" earlier children (not logged one by one after the first 16)");
+        out.put(" got ");
+        put_fds_text(out, fds);
+    }
+    emit(config, identity, level, out.end_line());
+}
+
+void report_exec_leak(const Config& config, const StderrIdentity* identity, Level level,
+                      const char* target, const char* target_tail, bool closed,
+                      Handover handover, const listeners::FdList& fds) noexcept {
+    if (config.level < level || fds.count == 0) return;
+    char what[target_max + 1];
+    join_target(target, target_tail, what);
+    char storage[6144];
+    LineBuffer out(storage, sizeof storage);
+    const char* why = handover == Handover::listen_fds  ? "listen-fds"
+                      : handover == Handover::self_exec ? "self-exec"
+                                                        : nullptr;
+    if (config.format == Format::json) {
+        put_json_head(out, "exec-leak");
+        out.put(",\"target\":").put_json(what);
+        put_fds_json(out, fds);
+        out.put(",\"closed\":").put(closed ? "true" : "false").put(",\"handover\":");
+        if (why != nullptr) out.put('"').put(why).put('"');
+        else out.put("null");
+        out.put('}').end_line();
+    } else if (handover != Handover::none) {
+        put_text_head(out, level);
+        out.put("exec-leak: handing ");
+        put_fds_text(out, fds);
+        out.put(" to ").put(what).put(" on purpose (")
+            .put(handover == Handover::listen_fds ? "LISTEN_FDS hand-over" : "it re-executes its own program")
+            .put(')').end_line();
+    } else if (closed) {
+        put_text_head(out, level);
+        out.put("exec-leak: PORTSHIM_CLOEXEC=1 kept ");
+        put_fds_text(out, fds);
+        out.put(" out of ").put(what).end_line();
+    } else {
+        put_text_head(out, level);
+        out.put("exec-leak: running ").put(what).put(" with ");
+        put_fds_text(out, fds);
+        out.put(" open without O_CLOEXEC: it and the programs it starts keep the port busy after pid ")
+            .put_int(::getpid()).put(" exits").end_line();
+        out.put("portshim[").put_int(::getpid()).put("]:   fix: create listening sockets with "
+                                                     "SOCK_CLOEXEC (or set FD_CLOEXEC before exec), "
+                                                     "or run under PORTSHIM_CLOEXEC=1 (portshim-run --cloexec)")
+            .end_line();
+    }
+    emit(config, identity, level, out);
+}
+
+} // namespace portshim::events

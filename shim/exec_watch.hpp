@@ -1,0 +1,47 @@
+// What the fork and exec hooks do around the real call: name the child that
+// got the listening sockets, warn before an exec leaks them, and with
+// PORTSHIM_CLOEXEC=1 keep them out of the new program. Async-signal-safe: it
+// runs in fork children, vfork children and signal handlers (DESIGN.md rule 7).
+#pragma once
+
+#include "listeners.hpp"
+
+#include <sys/types.h>
+
+namespace portshim::exec_watch {
+
+/** The program an exec is about to run, as the hook knows it. */
+struct Target {
+    const char* shown = nullptr;      ///< for the event: the path or file name as given
+    const char* tail = nullptr;       ///< appended to `shown` ("/bin/sh" + " -c CMD")
+    const char* path = nullptr;       ///< to compare with our own executable; nullptr: use fd
+    bool search_path = false;         ///< `path` is a file name looked up in PATH (execvp)
+    int dirfd = -1;                   ///< execveat/fexecve: the directory or file descriptor
+    bool empty_path = false;          ///< AT_EMPTY_PATH: dirfd is the program itself
+    char* const* envp = nullptr;      ///< the new program's environment (LISTEN_FDS)
+};
+
+/** FD_CLOEXEC flags set for PORTSHIM_CLOEXEC=1, to undo when the exec fails. */
+struct Plan {
+    int cleared[listeners::FdList::max];
+    int count = 0;
+};
+
+/**
+ * Before exec (or posix_spawn, system, popen): reports listening sockets the
+ * target would inherit (`exec-leak`), and with PORTSHIM_CLOEXEC=1 sets
+ * FD_CLOEXEC on them, except hand-overs (LISTEN_FDS in the target's
+ * environment, or our own executable). Keeps errno.
+ */
+void before_exec(const Target& target, Plan& plan) noexcept;
+
+/** Clears the FD_CLOEXEC flags before_exec set (the exec failed, or the spawn returned). Keeps errno. */
+void undo(Plan& plan) noexcept;
+
+/** Before fork(): registry records for sockets the child is about to share. Keeps errno. */
+void before_fork() noexcept;
+
+/** Parent side of fork(): `fork` event when the child got listening sockets. Keeps errno. */
+void after_fork(pid_t child) noexcept;
+
+} // namespace portshim::exec_watch

@@ -1,0 +1,99 @@
+// The listening sockets of this process as the hooks track them across fork
+// and exec: which fds listen, which were inherited at load, which the exec
+// about to happen would leak. Async-signal-safe throughout (system calls and
+// atomics only): it runs in fork children and before exec (DESIGN.md rule 7).
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+namespace portshim::listeners {
+
+/** One listening socket, described for events and the registry. */
+struct ListenFd {
+    int fd = -1;
+    bool cloexec = false;             ///< FD_CLOEXEC set
+    unsigned long long inode = 0;     ///< st_ino of the socket
+    int family = 0;                   ///< AF_INET, AF_INET6 or AF_UNIX
+    int type = 0;                     ///< SOCK_STREAM or SOCK_SEQPACKET
+    sockaddr_storage addr{};          ///< getsockname()
+    socklen_t addr_len = 0;
+    bool inherited = false;           ///< held when the library loaded (startup scan)
+};
+
+/** Up to `max` listening fds, and how many more there were. */
+struct FdList {
+    static constexpr int max = 32;
+    int count = 0;
+    int more = 0;
+    ListenFd items[max];
+
+    void add(const ListenFd& fd) noexcept {
+        if (count < max) items[count++] = fd;
+        else ++more;
+    }
+};
+
+/** Fills `out` when `fd` is a listening socket; false for anything else. Keeps errno. */
+bool describe(int fd, ListenFd& out) noexcept;
+
+/**
+ * After a successful listen(): remember the fd and our pid as its opener. No
+ * system call unless the table is full (a bind/listen/close loop reuses the
+ * same entry). Keeps errno.
+ */
+void note_listen(int fd) noexcept;
+
+/** At load: remember a socket the process started with. */
+void note_inherited(const ListenFd& fd) noexcept;
+
+/** True once this process image has listened or started with a listening socket. */
+bool any() noexcept;
+
+/** `fd` was listened on through the hook in this process image. */
+bool listened_on(int fd) noexcept;
+
+/**
+ * The sockets this process listened on that have no registry record yet: up
+ * to `max` of them into `out`, with the pid that called listen() (the opener,
+ * also from a fork or vfork child) in `openers`; marks them recorded. Keeps errno.
+ */
+int take_unrecorded(ListenFd* out, int* openers, int max) noexcept;
+
+/** The socket was held when this process image loaded the library. */
+bool inherited(unsigned long long inode) noexcept;
+
+/**
+ * At load: the listening sockets on fds 3 to 1090. A poll(2) of fds 3..66
+ * decides cheaply whether any descriptor beyond stdio is open at all (the
+ * common case is none); only then are fds 67..1090 polled too. fds 0-2 are
+ * stdio by convention (inetd hands its socket over as fd 0) and not reported.
+ */
+void scan_at_load(FdList& out) noexcept;
+
+/** For fork: the remembered sockets this process still holds. */
+void collect_held(FdList& out) noexcept;
+
+/**
+ * For exec: listening sockets on fds 3 and up without FD_CLOEXEC, from
+ * /proc/self/fd (falling back to the remembered ones without /proc). Empty
+ * when this process never listened nor inherited a listener.
+ */
+void collect_leaking(FdList& out) noexcept;
+
+/**
+ * True the first time an exec-leak warning is due for `inode` in this process
+ * tree: the set lives in a MAP_SHARED page made before the first fork, so the
+ * fork children of one server share it.
+ */
+bool first_warning(unsigned long long inode) noexcept;
+
+/**
+ * The prefork policy for `fork` events: the first 16 children of a process are
+ * logged one line each; after that one summary line per 10 s. Returns true
+ * when this child gets a line; `more` is then the number of children not
+ * logged since the last line.
+ */
+bool fork_line_due(int& more) noexcept;
+
+} // namespace portshim::listeners

@@ -1,0 +1,196 @@
+// See registry_writer.hpp. System calls and a stack buffer only: listen() may
+// run on any thread of any host, and the hooks library has no C++ runtime.
+#include "registry_writer.hpp"
+
+#include "line_buffer.hpp"
+#include "listeners.hpp"
+#include "safe_write.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace portshim::registry {
+
+namespace {
+
+constexpr std::size_t record_size = 512;
+constexpr off_t rotate_at = 2048 * record_size; // 1 MiB, then listeners.1
+
+/** Bytes outside 0x21..0x7e, and '%', as %XX; "-" for an empty value. Stops before `limit`. */
+void put_encoded(LineBuffer& out, const char* text, std::size_t n, std::size_t limit) {
+    static const char hex[] = "0123456789ABCDEF";
+    if (n == 0) {
+        out.put('-');
+        return;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        const bool plain = c > 0x20 && c < 0x7f && c != '%';
+        if (out.size() + (plain ? 1 : 3) > limit) break; // never cut inside a %XX
+        if (plain) out.put(static_cast<char>(c));
+        else out.put('%').put(hex[c >> 4]).put(hex[c & 0xf]);
+    }
+}
+
+/** "/proc/PID/NAME" into `out`. */
+void proc_path(char (&out)[64], int pid, const char* name) {
+    LineBuffer path(out, sizeof out);
+    path.put("/proc/").put_int(pid).put('/').put(name);
+    out[path.size()] = '\0';
+}
+
+/** Field 22 of /proc/PID/stat: start time in clock ticks since boot; 0 unknown. */
+unsigned long long start_ticks(int pid) {
+    char buf[1024];
+    char path[64];
+    proc_path(path, pid, "stat");
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    const char* p = std::strrchr(buf, ')'); // comm may contain spaces and parentheses
+    if (p == nullptr) return 0;
+    // After ") " come field 3 (state) .. field 22 (starttime): skip 19 separators.
+    ++p;
+    for (int field = 2; field < 22 && *p != '\0'; ++p)
+        if (*p == ' ') ++field;
+    unsigned long long ticks = 0;
+    for (; *p >= '0' && *p <= '9'; ++p) ticks = ticks * 10 + static_cast<unsigned>(*p - '0');
+    return ticks;
+}
+
+unsigned long long netns_inode() {
+    struct stat st;
+    return ::stat("/proc/self/ns/net", &st) == 0 ? st.st_ino : 0;
+}
+
+/** The record line, padded with spaces to record_size - 1 and ended by '\n'. */
+bool build_record(const listeners::ListenFd& lf, int opener, char (&record)[record_size]) {
+    LineBuffer out(record, sizeof record);
+    out.put("L1 netns=").put_uint(netns_inode()).put(" inode=").put_uint(lf.inode).put(" proto=");
+    int port = 0;
+    if (lf.family == AF_UNIX) {
+        out.put("unix addr=");
+        const auto* un = reinterpret_cast<const sockaddr_un*>(&lf.addr);
+        const std::size_t base = offsetof(sockaddr_un, sun_path);
+        std::size_t n = lf.addr_len > base ? lf.addr_len - base : 0;
+        char path[sizeof un->sun_path + 1];
+        std::size_t len = 0;
+        if (n > 0 && un->sun_path[0] == '\0') {
+            path[len++] = '@';
+            for (std::size_t i = 1; i < n; ++i) path[len++] = un->sun_path[i];
+        } else {
+            for (std::size_t i = 0; i < n && un->sun_path[i] != '\0'; ++i) path[len++] = un->sun_path[i];
+        }
+        put_encoded(out, path, len, 300);
+    } else if (lf.family == AF_INET || lf.family == AF_INET6) {
+        out.put(lf.type == SOCK_STREAM ? "tcp" : "udp").put(" addr=");
+        out.put_address(reinterpret_cast<const sockaddr*>(&lf.addr));
+        port = ntohs(lf.family == AF_INET ? reinterpret_cast<const sockaddr_in*>(&lf.addr)->sin_port
+                                          : reinterpret_cast<const sockaddr_in6*>(&lf.addr)->sin6_port);
+    } else {
+        return false;
+    }
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    out.put(" port=").put_int(port).put(" pid=").put_int(opener);
+    out.put(" start=").put_uint(start_ticks(opener)).put(" time=").put_int(now.tv_sec);
+    out.put(" uid=").put_uint(::geteuid()).put(" exe=");
+    char exe[PATH_MAX];
+    char exe_link[64];
+    proc_path(exe_link, opener, "exe");
+    const ssize_t n = ::readlink(exe_link, exe, sizeof exe);
+    put_encoded(out, exe, n > 0 ? static_cast<std::size_t>(n) : 0, record_size - 1);
+    std::size_t len = out.size();
+    while (len < record_size - 1) record[len++] = ' ';
+    record[record_size - 1] = '\n';
+    return true;
+}
+
+/** The state directory as a descriptor, created 0700 if missing; -1 when refused. */
+int open_state_dir(const char* path) {
+    if (::mkdir(path, 0700) != 0 && errno != EEXIST) return -1;
+    const int dir = ::open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0) return -1;
+    struct stat st;
+    if (::fstat(dir, &st) != 0 || st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
+        ::close(dir);
+        return -1;
+    }
+    return dir;
+}
+
+int open_listeners(int dir) {
+    const int fd = ::openat(dir, "listeners",
+                            O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
+                            0600);
+    if (fd < 0) return -1;
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/**
+ * Past rotate_at, the writer holding the lock renames listeners to
+ * listeners.1 (when the name still refers to the file it opened: another
+ * writer may have rotated first) and returns a descriptor to a fresh file.
+ */
+int rotate_if_full(int dir, int fd) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || st.st_size < rotate_at) return fd;
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return fd; // someone else is rotating: append here
+    struct stat named;
+    if (::fstatat(dir, "listeners", &named, AT_SYMLINK_NOFOLLOW) == 0 && named.st_ino == st.st_ino &&
+        named.st_dev == st.st_dev)
+        ::renameat(dir, "listeners", dir, "listeners.1");
+    ::flock(fd, LOCK_UN);
+    const int fresh = open_listeners(dir);
+    if (fresh < 0) return fd;
+    ::close(fd);
+    return fresh;
+}
+
+} // namespace
+
+void record_pending(const Config& config) noexcept {
+    if (config.state_dir[0] == '\0' || !listeners::any()) return;
+    listeners::ListenFd fds[8];
+    int openers[8];
+    for (int n; (n = listeners::take_unrecorded(fds, openers, 8)) > 0;)
+        for (int i = 0; i < n; ++i) record_listen(config, fds[i], openers[i]);
+}
+
+void record_listen(const Config& config, const listeners::ListenFd& fd, int opener) noexcept {
+    if (config.state_dir[0] == '\0' || opener <= 0) return;
+    const int saved = errno;
+    char record[record_size];
+    if (build_record(fd, opener, record)) {
+        const int dir = open_state_dir(config.state_dir);
+        if (dir >= 0) {
+            int file = open_listeners(dir);
+            if (file >= 0) {
+                file = rotate_if_full(dir, file);
+                safe_write(file, record, sizeof record);
+                ::close(file);
+            }
+            ::close(dir);
+        }
+    }
+    errno = saved;
+}
+
+} // namespace portshim::registry

@@ -1,0 +1,32 @@
+// The writing half of the listener registry (format: README "Listener
+// registry"; the engine's diag/registry reads it): one fixed-size record per
+// listening socket, so a later diagnosis can name the opener of a socket after
+// the opener has exited and a child it spawned still holds it.
+#pragma once
+
+#include "diag/config.hpp"
+#include "listeners.hpp"
+
+namespace portshim::registry {
+
+/**
+ * Records the sockets this process listened on and has not recorded yet
+ * (listeners::take_unrecorded). Called before a fork, spawn or exec: a socket
+ * only needs a record once a child can hold it, so listen() itself stays free
+ * of file I/O. Async-signal-safe. Keeps errno.
+ */
+void record_pending(const Config& config) noexcept;
+
+/**
+ * Appends the record for listening socket `fd`, opened by pid `opener`, to
+ * config.state_dir/listeners.
+ * The directory is created 0700 when missing and used only when it is a real
+ * directory (no symlink) owned by us and writable by nobody else; the file is
+ * opened O_APPEND|O_NOFOLLOW, written with one write(2) of 512 bytes (atomic
+ * between concurrent writers) and closed. Past 1 MiB the file is renamed to
+ * listeners.1 under flock. Does nothing when state_dir is empty (secure
+ * execution, no per-user directory). Keeps errno and the fd set.
+ */
+void record_listen(const Config& config, const listeners::ListenFd& fd, int opener) noexcept;
+
+} // namespace portshim::registry
