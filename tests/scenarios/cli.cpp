@@ -46,18 +46,6 @@ Json only_event(const std::string& text)
 
 int holder_pid(const Json& event) { return static_cast<int>(event["holders"][0]["pid"].number()); }
 
-/** A scratch directory removed at the end of the test. */
-struct TempDir {
-    std::string path;
-    TempDir()
-    {
-        char tmpl[] = "/tmp/portshim-cli-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-};
-
 } // namespace
 
 TEST_CASE("cli why: a free port exits 0 and says so")
@@ -177,29 +165,29 @@ TEST_CASE("portshim-run: works from an install tree")
 {
     require_library();
     TempDir prefix;
-    Process install({PORTSHIM_TEST_CMAKE, "--install", PORTSHIM_TEST_BUILD_DIR, "--prefix", prefix.path}, Launch{});
+    Process install({PORTSHIM_TEST_CMAKE, "--install", PORTSHIM_TEST_BUILD_DIR, "--prefix", prefix.path()}, Launch{});
     REQUIRE(install.wait(60s) == 0);
     for (const char* file : {"/bin/portshim", "/bin/portshim-run", "/lib/portshim/libportshim.so",
                              "/lib/portshim/libportshim-engine.so", "/share/man/man1/portshim.1"})
-        CHECK(std::filesystem::exists(prefix.path + file));
+        CHECK(std::filesystem::exists(prefix.path() + file));
 
     Process server({legacy_server()}, Launch{});
     const int port = read_port(server);
-    Process daemon({prefix.path + "/bin/portshim-run", "--json", "--", legacy_server(), "-p", std::to_string(port)},
+    Process daemon({prefix.path() + "/bin/portshim-run", "--json", "--", legacy_server(), "-p", std::to_string(port)},
                    Launch{});
     REQUIRE(daemon.wait() == 1);
     CHECK(daemon.out() == "errno=98\n");
     const Json event = only_event(daemon.err());
     CHECK(event["cause"].str() == "previous-instance");
     CHECK(holder_pid(event) == server.pid());
-    Process why({prefix.path + "/bin/portshim", "why", std::to_string(port)}, Launch{});
+    Process why({prefix.path() + "/bin/portshim", "why", std::to_string(port)}, Launch{});
     CHECK(why.wait() == 1);
 }
 
 TEST_CASE("cli why: a stale unix path exits 1 and the file is left alone")
 {
     TempDir dir;
-    const std::string path = dir.path + "/app.sock";
+    const std::string path = dir.path() + "/app.sock";
     {
         Process killed({unix_server(), path}, Launch{});
         REQUIRE(killed.read_line() == std::optional<std::string>("listening"));

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -288,6 +289,18 @@ std::optional<std::string> Process::read_line(std::chrono::milliseconds timeout)
     }
 }
 
+bool Process::wait_for(const std::function<bool()>& ready, std::chrono::milliseconds timeout)
+{
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!ready()) {
+        const int left = remaining_ms(deadline);
+        if (left == 0 || (out_fd_ < 0 && err_fd_ < 0))
+            return ready();
+        pump(left);
+    }
+    return true;
+}
+
 int Process::wait(std::chrono::milliseconds timeout)
 {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -312,6 +325,19 @@ int Process::wait(std::chrono::milliseconds timeout)
         return -1;
     }
     return *status_;
+}
+
+TempDir::TempDir()
+{
+    char templ[] = "/tmp/portshim-test-XXXXXX";
+    REQUIRE(::mkdtemp(templ) != nullptr);
+    path_ = templ;
+}
+
+TempDir::~TempDir()
+{
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
 }
 
 int read_port(Process& server)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -56,6 +57,9 @@ public:
     /** Next stdout line without its newline; nullopt on EOF or timeout. */
     std::optional<std::string> read_line(std::chrono::milliseconds timeout = 10s);
 
+    /** Captures output until ready() holds (true), EOF on both pipes or timeout (ready()'s last value). */
+    bool wait_for(const std::function<bool()>& ready, std::chrono::milliseconds timeout = 10s);
+
     /** Exit code, or 128+signal; on timeout kills the child and returns -1. */
     int wait(std::chrono::milliseconds timeout = 20s);
 
@@ -72,6 +76,20 @@ private:
     std::string out_, err_;
     std::size_t out_read_ = 0; ///< how much of out_ read_line() has returned
     std::optional<int> status_;
+};
+
+/** A fresh private directory (mkdtemp: mode 0700), removed with its contents at the end. */
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
 };
 
 /**

@@ -6,7 +6,6 @@
 
 #include <csignal>
 #include <cstdlib>
-#include <dirent.h>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,33 +15,6 @@ using Catch::Matchers::Contains;
 using Catch::Matchers::VectorContains;
 
 namespace {
-
-/** A fresh directory under /tmp, removed with everything in it at the end. */
-class TempDir {
-public:
-    TempDir()
-    {
-        char templ[] = "/tmp/portshim-unix-XXXXXX";
-        REQUIRE(::mkdtemp(templ) != nullptr);
-        path_ = templ;
-    }
-    ~TempDir()
-    {
-        if (DIR* dir = ::opendir(path_.c_str())) {
-            while (const dirent* d = ::readdir(dir))
-                if (std::string(d->d_name) != "." && std::string(d->d_name) != "..")
-                    ::unlink((path_ + "/" + d->d_name).c_str());
-            ::closedir(dir);
-        }
-        ::rmdir(path_.c_str());
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
 
 /**
  * Waits for a unix_server whose bind must fail as it would without the shim
