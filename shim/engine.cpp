@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <net/if.h>
@@ -176,7 +177,10 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
             const Verdict verdict = diagnose(req, obs);
             const ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
                                     obs.host.now > 0 ? obs.host.now : host::wall_clock()};
-            std::string out = render(f->config->format, req, verdict, ctx);
+            const bool same_cause = f->repeats > 0 && verdict.cause == f->cause;
+            std::string out = same_cause ? render_repeated(f->config->format, req, verdict, f->repeats, ctx)
+                                         : render(f->config->format, req, verdict, ctx);
+            std::snprintf(f->cause, sizeof f->cause, "%s", verdict.cause.c_str());
             if (f->config->wait_seconds > 0 && req.call == Call::bind &&
                 clears_by_itself(verdict.cause)) {
                 f->retry = true;

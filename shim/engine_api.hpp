@@ -36,6 +36,14 @@ struct Failure {
     bool reuseaddr_injected = false;     ///< PORTSHIM_REUSEADDR set SO_REUSEADDR before the call
     /** Out: PORTSHIM_WAIT applies: the cause clears by itself, so the hook may retry the bind. */
     bool retry = false;
+    /**
+     * Rate limit: failures on this address not reported since the last line
+     * (0: the first report). With repeats > 0 and the same cause as `cause`
+     * the engine writes one summary line instead of the full report.
+     */
+    int repeats = 0;
+    /** In: the cause of the last report on this address ("" none); out: this one's. */
+    char cause[32] = {};
 };
 
 /** A listening socket this process held when the library loaded (startup scan). */

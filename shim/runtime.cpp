@@ -9,6 +9,7 @@
 #include "engine_api.hpp"
 #include "events.hpp"
 #include "listeners.hpp"
+#include "rate_limit.hpp"
 #include "real.hpp"
 #include "safe_write.hpp"
 
@@ -420,12 +421,18 @@ bool report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int 
         errno = saved;
         return false;
     }
+    rate_limit::Ticket ticket = rate_limit::check(call == Call::listen, fd, addr, len);
+    if (!ticket.report) {
+        errno = saved;
+        return ticket.retry; // a repeat within 10 s: counted, summarised later
+    }
     Guard guard;
     int cancel = PTHREAD_CANCEL_ENABLE;
     bool retry = false;
+    const char* cause = "";
+    Failure f;
     ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     if (load_engine()) {
-        Failure f;
         f.call = call == Call::listen ? 1 : 0;
         f.fd = fd;
         f.err = err;
@@ -435,11 +442,15 @@ bool report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int 
         f.config = &config();
         f.stderr_identity = &g_stderr;
         f.reuseaddr_injected = reuseaddr_injected;
+        f.repeats = ticket.repeats > 0 ? ticket.repeats + 1 : 0; // the skipped ones and this one
+        std::memcpy(f.cause, ticket.cause, sizeof f.cause);
         g_engine.report.load(std::memory_order_relaxed)(&f);
         retry = f.retry;
+        cause = f.cause;
     } else {
         report_engine_missing(err);
     }
+    rate_limit::done(ticket, cause, retry);
     ::pthread_setcancelstate(cancel, nullptr);
     errno = saved;
     return retry;

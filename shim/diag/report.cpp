@@ -193,6 +193,25 @@ std::string render(Format format, const Request& req, const Verdict& v, const Re
     return render_text(req, v, ctx);
 }
 
+std::string render_repeated(Format format, const Request& req, const Verdict& v, int repeats,
+                            const ReportContext& ctx) {
+    if (format == Format::json) {
+        std::string where =
+            req.proto == Proto::unix_stream || req.proto == Proto::unix_dgram
+                ? fmt::format("\"address\":{},\"path\":{}", json_string(req.unix_path), json_string(req.unix_path))
+                : fmt::format("\"address\":{},\"port\":{}", json_string(format_address(req.local)), req.local.port);
+        return fmt::format("{{\"event\":\"repeated\",\"time\":{},\"pid\":{},\"exe\":{},\"call\":\"{}\","
+                           "\"proto\":\"{}\",{},\"errno\":{},\"cause\":{},\"repeats\":{}}}\n",
+                           json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe),
+                           req.call == Call::listen ? "listen" : "bind", proto_name(req.proto), where,
+                           req.err, json_string(v.cause), repeats);
+    }
+    return fmt::format("portshim[{}]: {} failed {} more time{} since the last report, same cause: "
+                       "{}: {}\n",
+                       ctx.pid, describe_call(req), repeats, repeats == 1 ? "" : "s", v.cause,
+                       v.summary);
+}
+
 std::string render_waiting(Format format, const Request& req, const Verdict& v,
                            unsigned wait_seconds, std::uint32_t expected_ms,
                            const ReportContext& ctx) {

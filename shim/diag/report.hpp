@@ -7,14 +7,23 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace portshim {
 
 /** Who reports, and when: the reporting process, not the holder. */
 struct ReportContext {
+    ReportContext() = default;
+    ReportContext(int pid_, std::string exe_, double now_) : pid(pid_), exe(std::move(exe_)), now(now_) {}
+
     int pid = 0;
     std::string exe;
     double now = 0;                   ///< seconds since the epoch
+    /** PORTSHIM_BACKTRACE: the caller's stack, innermost first, the library's own frames removed. */
+    std::vector<Frame> backtrace;
+    /** Text on a terminal (stderr is a tty, NO_COLOR unset, TERM not "dumb"): ANSI colour. */
+    bool colour = false;
 };
 
 /**
@@ -32,6 +41,14 @@ std::string render(Format format, const Request& req, const Verdict& v, const Re
 
 /** 'PORTSHIM_FORMAT="xml" is not valid (text, json or github); using the default'. */
 std::string config_error_message(const ConfigError& error);
+
+/**
+ * The rate limit's summary: the call failed `repeats` more times since the
+ * last line (at most one per 10 s per address) and a fresh diagnosis found
+ * the same cause. Text: one line; JSON: a "repeated" event.
+ */
+std::string render_repeated(Format format, const Request& req, const Verdict& v, int repeats,
+                            const ReportContext& ctx);
 
 /**
  * PORTSHIM_WAIT: one line (or a "waiting" event) saying the bind will be

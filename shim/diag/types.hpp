@@ -102,6 +102,15 @@ struct Opener {
     std::string source;               ///< "registry" or "inferred"
 };
 
+/** One frame of the caller's stack when a report fired (PORTSHIM_BACKTRACE). */
+struct Frame {
+    std::uint64_t pc = 0;             ///< the return address (the call site)
+    std::string symbol;               ///< the function's name as the object's symbol table has it; empty unknown
+    std::uint64_t offset = 0;         ///< pc minus the symbol's start (with a symbol)
+    std::string module;               ///< the object's path (dladdr), empty unknown
+    std::uint64_t module_offset = 0;  ///< pc minus the object's load address (for addr2line)
+};
+
 /** The failing call as the hook saw it. */
 struct Request {
     Call call = Call::bind;
