@@ -3,6 +3,7 @@
 #include "exec_watch.hpp"
 
 #include "events.hpp"
+#include "line_buffer.hpp"
 #include "registry_writer.hpp"
 #include "runtime.hpp"
 
@@ -129,13 +130,25 @@ void before_exec(const Target& target, Plan& plan) noexcept {
             if (flags >= 0 && ::fcntl(leaks.items[i].fd, F_SETFD, flags | FD_CLOEXEC) == 0)
                 plan.cleared[plan.count++] = leaks.items[i].fd;
         }
+    // fexecve/execveat(AT_EMPTY_PATH): the program is the file behind the descriptor.
+    char fd_path[PATH_MAX] = "(a program open as a descriptor)";
+    const char* shown = target.shown;
+    if (shown == nullptr) {
+        char link[32];
+        LineBuffer name(link, sizeof link);
+        name.put("/proc/self/fd/").put_int(target.dirfd);
+        link[name.size()] = '\0';
+        const ssize_t n = ::readlink(link, fd_path, sizeof fd_path - 1);
+        if (n > 0) fd_path[n] = '\0';
+        shown = fd_path;
+    }
     const StderrIdentity* identity = stderr_identity();
     const Level level = !news ? Level::debug : config.cloexec ? Level::info : Level::warn;
-    events::report_exec_leak(config, identity, level, target.shown, target.tail, config.cloexec,
+    events::report_exec_leak(config, identity, level, shown, target.tail, config.cloexec,
                              events::Handover::none, leaks);
-    events::report_exec_leak(config, identity, Level::debug, target.shown, target.tail, false,
+    events::report_exec_leak(config, identity, Level::debug, shown, target.tail, false,
                              events::Handover::listen_fds, listen_fds);
-    events::report_exec_leak(config, identity, Level::debug, target.shown, target.tail, false,
+    events::report_exec_leak(config, identity, Level::debug, shown, target.tail, false,
                              events::Handover::self_exec, own);
     errno = saved;
 }

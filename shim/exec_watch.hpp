@@ -12,7 +12,7 @@ namespace portshim::exec_watch {
 
 /** The program an exec is about to run, as the hook knows it. */
 struct Target {
-    const char* shown = nullptr;      ///< for the event: the path or file name as given
+    const char* shown = nullptr;      ///< for the event: the path or file name as given; nullptr: dirfd's path
     const char* tail = nullptr;       ///< appended to `shown` ("/bin/sh" + " -c CMD")
     const char* path = nullptr;       ///< to compare with our own executable; nullptr: use fd
     bool search_path = false;         ///< `path` is a file name looked up in PATH (execvp)

@@ -96,7 +96,7 @@ Target shell(const char* command) {
 
 Target descriptor(int dirfd, const char* path, int flags, char* const envp[]) {
     const bool empty = (flags & AT_EMPTY_PATH) != 0 && path != nullptr && path[0] == '\0';
-    return Target{empty ? "(a program open as a descriptor)" : path, nullptr, empty ? nullptr : path,
+    return Target{empty ? nullptr : path, nullptr, empty ? nullptr : path,
                   false, dirfd, empty, envp};
 }
 
