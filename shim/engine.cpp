@@ -3,14 +3,17 @@
 // Loaded RTLD_LOCAL by libportshim.so only when something must be reported.
 #include "engine_api.hpp"
 
+#include "backtrace.hpp"
 #include "diag/address.hpp"
 #include "diag/causes.hpp"
 #include "diag/host.hpp"
+#include "diag/markup.hpp"
 #include "diag/observe.hpp"
 #include "diag/owners.hpp"
 #include "diag/report.hpp"
 #include "diag/sharing.hpp"
 #include "log.hpp"
+#include "sink.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -28,6 +31,11 @@
 namespace portshim {
 
 namespace {
+
+/** Colour for an event's text: decided where the sink decides between stderr, a file and syslog. */
+bool colour_for(const Config& config, const StderrIdentity* identity) {
+    return markup::use_colour(config, sink::stderr_is_terminal(identity));
+}
 
 bool get_int_option(int fd, int level, int name, int& out) {
     socklen_t len = sizeof out;
@@ -175,9 +183,12 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
             env.state_dir = f->config->state_dir;
             const Observation obs = observe(req, env);
             const Verdict verdict = diagnose(req, obs);
-            const ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
-                                    obs.host.now > 0 ? obs.host.now : host::wall_clock()};
+            ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
+                              obs.host.now > 0 ? obs.host.now : host::wall_clock(),
+                              colour_for(*f->config, f->stderr_identity)};
             const bool same_cause = f->repeats > 0 && verdict.cause == f->cause;
+            // The full report names the calling code; the rate limit's summary line does not.
+            if (f->config->backtrace && !same_cause) ctx.backtrace = capture_backtrace();
             std::string out = same_cause ? render_repeated(f->config->format, req, verdict, f->repeats, ctx)
                                          : render(f->config->format, req, verdict, ctx);
             std::snprintf(f->cause, sizeof f->cause, "%s", verdict.cause.c_str());
@@ -208,7 +219,8 @@ PORTSHIM_EXPORT void portshim_engine_listened(portshim::Failure* f) {
             const std::vector<Holder> others = reuseport_strangers(req, obs);
             if (!others.empty()) {
                 const ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
-                                        obs.host.now > 0 ? obs.host.now : host::wall_clock()};
+                                        obs.host.now > 0 ? obs.host.now : host::wall_clock(),
+                                        colour_for(*f->config, f->stderr_identity)};
                 log::emit(*f->config, Level::warn,
                           render_reuseport_shared(f->config->format, req, others, ctx),
                           f->stderr_identity);
@@ -234,7 +246,8 @@ PORTSHIM_EXPORT void portshim_engine_inherited(const portshim::Inherited* found)
             const InheritedReport report = describe_inherited(*found, me);
             const Level level = report.handover.empty() ? Level::info : Level::debug;
             if (!report.fds.empty() && found->config->level >= level) {
-                const ReportContext ctx{me.pid, me.exe, host::wall_clock()};
+                const ReportContext ctx{me.pid, me.exe, host::wall_clock(),
+                                        colour_for(*found->config, found->stderr_identity)};
                 log::emit(*found->config, level,
                           render_inherited(found->config->format, report, ctx),
                           found->stderr_identity);
@@ -253,7 +266,8 @@ PORTSHIM_EXPORT void portshim_engine_config_errors(const portshim::Config* confi
     try {
         if (config != nullptr && errors != nullptr && errors->count > 0 &&
             config->level >= Level::warn) {
-            const ReportContext ctx{static_cast<int>(::getpid()), host::self_exe(), host::wall_clock()};
+            const ReportContext ctx{static_cast<int>(::getpid()), host::self_exe(), host::wall_clock(),
+                                    colour_for(*config, identity)};
             std::string out;
             for (int i = 0; i < errors->count; ++i)
                 out += render_config_error(config->format, config_error_message(errors->items[i]),

@@ -1,7 +1,9 @@
 // See events.hpp. Text lines start "portshim[PID]:" like the engine's; JSON
-// objects carry the keys of DESIGN.md (`event`, `time`, `pid`, `exe`, `fds`).
+// objects carry the keys of DESIGN.md (`event`, `time`, `pid`, `exe`, `fds`);
+// GitHub annotations are titled "portshim: EVENT" like the engine's.
 #include "events.hpp"
 
+#include "diag/markup.hpp"
 #include "line_buffer.hpp"
 #include "sink.hpp"
 
@@ -115,11 +117,59 @@ void put_json_head(LineBuffer& out, const char* event) {
     out.put("\",\"pid\":").put_int(::getpid()).put(",\"exe\":").put_json(exe);
 }
 
-/** "portshim[PID]: " and the level word the engine's text uses. */
-void put_text_head(LineBuffer& out, Level level) {
+/** How one event is written when it is not JSON: text, coloured on a terminal, or an annotation. */
+struct Style {
+    bool github = false;
+    bool colour = false;
+};
+
+Style style_of(const Config& config, const StderrIdentity* identity) {
+    return {config.format == Format::github,
+            markup::use_colour(config, sink::stderr_is_terminal(identity))};
+}
+
+LineBuffer& put_painted(LineBuffer& out, const Style& style, const char* sgr, const char* text) {
+    if (!style.colour) return out.put(text);
+    return out.put(sgr).put(text).put(markup::reset);
+}
+
+/**
+ * Starts an event's title. Text: "portshim[PID]: " and the level word the
+ * engine's text uses; github: "::CMD title=portshim: ", escaped as a property
+ * value until put_message().
+ */
+void begin(LineBuffer& out, const Style& style, Level level) {
+    if (style.github) {
+        out.put("::").put(markup::github_command(level)).put(" title=");
+        out.escape(LineBuffer::Escape::github_property).put("portshim: ");
+        return;
+    }
     out.put("portshim[").put_int(::getpid()).put("]: ");
-    if (level == Level::warn) out.put("warning: ");
+    if (level == Level::warn) put_painted(out, style, markup::yellow, "warning:").put(' ');
     else if (level == Level::debug) out.put("debug: ");
+}
+
+/** Ends the title: github "::" and the message, escaped as data; text `separator`. */
+void put_message(LineBuffer& out, const Style& style, const char* separator) {
+    if (style.github) out.escape(LineBuffer::Escape::none).put("::").escape(LineBuffer::Escape::github_message);
+    else out.put(separator);
+}
+
+/** "portshim[PID]: warning: EVENT: " or "::warning title=portshim%3A EVENT::". */
+void begin_event(LineBuffer& out, const Style& style, Level level, const char* event) {
+    begin(out, style, level);
+    out.put(event);
+    put_message(out, style, ": ");
+}
+
+/** A labelled line after the first: text "portshim[PID]:   LABEL: ", github "%0ALABEL: ". */
+void put_label(LineBuffer& out, const Style& style, const char* label) {
+    if (style.github) {
+        out.put('\n').put(label).put(": "); // escaped: the annotation stays one line
+        return;
+    }
+    out.end_line().put("portshim[").put_int(::getpid()).put("]:   ");
+    put_painted(out, style, markup::bold, label).put(": ");
 }
 
 /** `target` and `tail`, joined and cut to target_max bytes, NUL-terminated. */
@@ -130,7 +180,9 @@ void join_target(const char* target, const char* tail, char (&out)[target_max + 
     out[len] = '\0';
 }
 
+/** Ends the event's last line and writes the event. */
 void emit(const Config& config, const StderrIdentity* identity, Level level, LineBuffer& out) {
+    out.escape(LineBuffer::Escape::none).end_line();
     sink::write_event(config, level, out.data(), out.size(), identity);
 }
 
@@ -162,8 +214,11 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
     }
     sock.family = sock.addr_len > 0 ? sock.addr.ss_family : 0;
     const char* call = listen_call ? "listen" : "bind";
-    const char* summary = "not diagnosed: the call failed in a child forked from a multi-threaded "
-                          "program before exec, where a diagnosis could deadlock";
+    // The summary "VERDICT: WHY_NOT", in two parts: the verdict stands where a
+    // cause id would (an annotation's title), the rest explains. Plain ASCII.
+    static constexpr char verdict[] = "not diagnosed";
+    static constexpr char why_not[] = "the call failed in a child forked from a multi-threaded "
+                                      "program before exec, where a diagnosis could deadlock";
     char fix[sizeof(sockaddr_un::sun_path) + 64];
     LineBuffer advice(fix, sizeof fix);
     advice.put("look from outside: portshim why ");
@@ -188,17 +243,24 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
             text[a.size()] = '\0';
             out.put_json(text).put(",\"port\":").put_int(port_of(sock));
         }
-        out.put(",\"errno\":").put_int(err).put(",\"cause\":\"unknown\",\"summary\":").put_json(summary);
+        out.put(",\"errno\":").put_int(err).put(",\"cause\":\"unknown\",\"summary\":\"")
+            .put(verdict).put(": ").put(why_not).put('"');
         out.put(",\"holders\":[],\"why\":[],\"evidence\":[],\"fix\":").put_json(fix);
         out.put(",\"confirm\":[],\"backtrace\":[]}");
     } else {
-        put_text_head(out, Level::error);
+        const Style style = style_of(config, identity);
+        begin(out, style, Level::error);
         out.put(call).put('(');
         put_endpoint(out, sock);
-        out.put('/').put(proto_of(sock)).put(") failed: ").put(errno_word(err)).put(" — ").put(summary)
-            .put("; ").put(fix);
+        out.put('/').put(proto_of(sock)).put(") failed: ").put(errno_word(err)).put(" — ");
+        put_painted(out, style, markup::bold_red, verdict);
+        put_message(out, style, ": ");
+        out.put(why_not);
+        if (style.github) put_label(out, style, "fix");
+        else out.put("; ");
+        out.put(fix);
     }
-    emit(config, identity, Level::error, out.end_line());
+    emit(config, identity, Level::error, out);
 }
 
 void report_fork(const Config& config, const StderrIdentity* identity, Level level, int child,
@@ -212,14 +274,14 @@ void report_fork(const Config& config, const StderrIdentity* identity, Level lev
         put_fds_json(out, fds);
         out.put(",\"more\":").put_int(more).put('}');
     } else {
-        put_text_head(out, level);
-        out.put("fork: child pid ").put_int(child);
+        begin_event(out, style_of(config, identity), level, "fork");
+        out.put("child pid ").put_int(child);
         if (more > 0)
             out.put(" and ").put_int(more).put(" earlier children (not logged one by one after the first 16)");
         out.put(" got ");
         put_fds_text(out, fds);
     }
-    emit(config, identity, level, out.end_line());
+    emit(config, identity, level, out);
 }
 
 void report_exec_leak(const Config& config, const StderrIdentity* identity, Level level,
@@ -240,29 +302,30 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
         out.put(",\"closed\":").put(closed ? "true" : "false").put(",\"handover\":");
         if (why != nullptr) out.put('"').put(why).put('"');
         else out.put("null");
-        out.put('}').end_line();
-    } else if (handover != Handover::none) {
-        put_text_head(out, level);
-        out.put("exec-leak: handing ");
+        out.put('}');
+        emit(config, identity, level, out);
+        return;
+    }
+    const Style style = style_of(config, identity);
+    begin_event(out, style, level, "exec-leak");
+    if (handover != Handover::none) {
+        out.put("handing ");
         put_fds_text(out, fds);
         out.put(" to ").put(what).put(" on purpose (")
             .put(handover == Handover::listen_fds ? "LISTEN_FDS hand-over" : "it re-executes its own program")
-            .put(')').end_line();
+            .put(')');
     } else if (closed) {
-        put_text_head(out, level);
-        out.put("exec-leak: PORTSHIM_CLOEXEC=1 kept ");
+        out.put("PORTSHIM_CLOEXEC=1 kept ");
         put_fds_text(out, fds);
-        out.put(" out of ").put(what).end_line();
+        out.put(" out of ").put(what);
     } else {
-        put_text_head(out, level);
-        out.put("exec-leak: running ").put(what).put(" with ");
+        out.put("running ").put(what).put(" with ");
         put_fds_text(out, fds);
         out.put(" open without O_CLOEXEC: it and the programs it starts keep the port busy after pid ")
-            .put_int(::getpid()).put(" exits").end_line();
-        out.put("portshim[").put_int(::getpid()).put("]:   fix: create listening sockets with "
-                                                     "SOCK_CLOEXEC (or set FD_CLOEXEC before exec), "
-                                                     "or run under PORTSHIM_CLOEXEC=1 (portshim-run --cloexec)")
-            .end_line();
+            .put_int(::getpid()).put(" exits");
+        put_label(out, style, "fix");
+        out.put("create listening sockets with SOCK_CLOEXEC (or set FD_CLOEXEC before exec), or run "
+                "under PORTSHIM_CLOEXEC=1 (portshim-run --cloexec)");
     }
     emit(config, identity, level, out);
 }

@@ -1,6 +1,7 @@
-// The events the hooks report themselves, without the engine: `fork` and
-// `exec-leak`. Rendered into a stack buffer and written with one write(2),
-// async-signal-safe, because they happen around fork and exec (rule 7).
+// The events the hooks report themselves, without the engine: `fork`,
+// `exec-leak` and the undiagnosed failure. Rendered as text (coloured on a
+// terminal), JSON or a GitHub annotation into a stack buffer and written with
+// one write(2), async-signal-safe, because they happen around fork and exec (rule 7).
 #pragma once
 
 #include "diag/config.hpp"

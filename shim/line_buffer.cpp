@@ -2,6 +2,8 @@
 // caller's buffer plus clock_gettime(2), which POSIX lists as async-signal-safe.
 #include "line_buffer.hpp"
 
+#include "diag/markup.hpp"
+
 #include <cstring>
 #include <ctime>
 #include <netinet/in.h>
@@ -98,8 +100,19 @@ LineBuffer& LineBuffer::put(const char* text) noexcept {
 }
 
 LineBuffer& LineBuffer::put(char c) noexcept {
-    if (len_ + 1 < cap_) data_[len_++] = c; // one byte kept for end_line's '\n'
-    else truncated_ = true;
+    const char* escaped = escape_ == Escape::none
+                              ? nullptr
+                              : markup::github_escape(c, escape_ == Escape::github_property);
+    const std::size_t n = escaped != nullptr ? std::strlen(escaped) : 1;
+    // One byte kept for end_line's '\n'. An escape is written whole or not at
+    // all, and nothing after a byte that did not fit: the text stays a prefix.
+    if (truncated_ || len_ + n >= cap_) {
+        truncated_ = true;
+        return *this;
+    }
+    if (escaped != nullptr) std::memcpy(data_ + len_, escaped, n);
+    else data_[len_] = c;
+    len_ += n;
     return *this;
 }
 

@@ -12,7 +12,19 @@ namespace portshim {
 /** Appends to a caller-owned buffer; silently truncates and remembers it. */
 class LineBuffer {
 public:
+    /** What put() does with the bytes a GitHub workflow command must escape (diag/markup.hpp). */
+    enum class Escape : unsigned char { none, github_message, github_property };
+
     LineBuffer(char* storage, std::size_t capacity) noexcept : data_(storage), cap_(capacity) {}
+
+    /**
+     * From now on every byte put, whatever the put_* call, is escaped this way:
+     * an annotation's title and message are built from the same helpers as text.
+     */
+    LineBuffer& escape(Escape mode) noexcept {
+        escape_ = mode;
+        return *this;
+    }
 
     const char* data() const noexcept { return data_; }
     std::size_t size() const noexcept { return len_; }
@@ -37,6 +49,7 @@ private:
     std::size_t cap_;
     std::size_t len_ = 0;
     bool truncated_ = false;
+    Escape escape_ = Escape::none;
 };
 
 /** A LineBuffer with its storage. */

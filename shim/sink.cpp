@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <termios.h>
 #include <unistd.h>
 
 namespace portshim::sink {
@@ -89,6 +90,14 @@ bool to_file(const char* path, const char* text, std::size_t len) {
 }
 
 } // namespace
+
+bool stderr_is_terminal(const StderrIdentity* identity) noexcept {
+    const int saved = errno;
+    termios mode;
+    const bool terminal = stderr_usable(identity) && ::tcgetattr(2, &mode) == 0;
+    errno = saved;
+    return terminal;
+}
 
 void write_event(const Config& config, Level level, const char* text, std::size_t len,
                  const StderrIdentity* identity) noexcept {

@@ -22,4 +22,12 @@ namespace portshim::sink {
 void write_event(const Config& config, Level level, const char* text, std::size_t len,
                  const StderrIdentity* identity) noexcept;
 
+/**
+ * fd 2 is a terminal that write_event would write to (open, not a socket, the
+ * same file as at load): with Sink::stderr_, events go there. For colour
+ * (markup::use_colour). tcgetattr(3) rather than isatty(3): POSIX lists it as
+ * async-signal-safe. Keeps errno.
+ */
+bool stderr_is_terminal(const StderrIdentity* identity) noexcept;
+
 } // namespace portshim::sink

@@ -95,6 +95,9 @@ Config parse_config(EnvGetter get, bool secure, ConfigErrors& errors) noexcept {
         else if (!copy_path(v, c.state_dir))
             add(errors, "PORTSHIM_STATE_DIR", v, "an absolute directory path");
     }
+    const char* no_color = get("NO_COLOR");
+    const char* term = get("TERM");
+    c.colour = (no_color == nullptr || *no_color == '\0') && (term == nullptr || !equals(term, "dumb"));
     // The per-user default: /run/portshim for root, $XDG_RUNTIME_DIR/portshim
     // otherwise; none (registry off) without XDG_RUNTIME_DIR or under secure execution.
     if (c.state_dir[0] == '\0' && !secure) {

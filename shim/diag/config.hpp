@@ -20,6 +20,11 @@ struct Config {
     unsigned wait_seconds = 0;
     bool backtrace = true;
     /**
+     * The environment allows colour (https://no-color.org: NO_COLOR unset or
+     * empty; TERM not "dumb"); the text format uses it only on a terminal.
+     */
+    bool colour = true;
+    /**
      * The registry directory: PORTSHIM_STATE_DIR, else /run/portshim for root,
      * else $XDG_RUNTIME_DIR/portshim; empty = no registry (no XDG_RUNTIME_DIR,
      * or secure execution).

@@ -1,6 +1,6 @@
 // ELF inspection by pread(2) only: the file header, program headers, and the
-// .dynsym/.dynstr pair its section headers name (elf(5)). 32- and 64-bit
-// files of this machine's byte order; anything else is "cannot tell".
+// symbol tables its section headers name (elf(5)). 32- and 64-bit files of
+// this machine's byte order; anything else is "cannot tell".
 #include "elf.hpp"
 
 #include <algorithm>
@@ -43,17 +43,51 @@ int elf_class(int fd) {
     return ident[EI_CLASS] == ELFCLASS64 || ident[EI_CLASS] == ELFCLASS32 ? ident[EI_CLASS] : 0;
 }
 
+/** Calls visit(phdr) on each program header until it returns false; false on a read error. */
+template <typename Ehdr, typename Phdr, typename Visit>
+bool for_each_program_header(int fd, Visit visit) {
+    Ehdr eh;
+    if (!read_at(fd, &eh, sizeof eh, 0) || eh.e_phentsize < sizeof(Phdr) ||
+        eh.e_phentsize > 2 * sizeof(Phdr))
+        return false;
+    constexpr unsigned per_read = 16;  // the usual dozen headers in one read
+    char buf[per_read * 2 * sizeof(Phdr)];
+    for (unsigned first = 0; first < eh.e_phnum; first += per_read) {
+        const unsigned n = std::min<unsigned>(per_read, eh.e_phnum - first);
+        if (!read_at(fd, buf, std::size_t{n} * eh.e_phentsize,
+                     eh.e_phoff + std::uint64_t{first} * eh.e_phentsize))
+            return false;
+        for (unsigned i = 0; i < n; ++i) {
+            Phdr ph;
+            std::memcpy(&ph, buf + std::size_t{i} * eh.e_phentsize, sizeof ph);
+            if (!visit(ph)) return true;
+        }
+    }
+    return true;
+}
+
 template <typename Ehdr, typename Phdr>
 bool has_interp_as(int fd) {
-    Ehdr eh;
-    if (!read_at(fd, &eh, sizeof eh, 0) || eh.e_phentsize < sizeof(Phdr)) return false;
-    for (unsigned i = 0; i < eh.e_phnum; ++i) {
-        Phdr ph;
-        if (!read_at(fd, &ph, sizeof ph, eh.e_phoff + std::uint64_t{i} * eh.e_phentsize))
-            return false;
-        if (ph.p_type == PT_INTERP) return true;
-    }
-    return false;
+    bool found = false;
+    for_each_program_header<Ehdr, Phdr>(fd, [&](const Phdr& ph) {
+        found = ph.p_type == PT_INTERP;
+        return !found;
+    });
+    return found;
+}
+
+template <typename Ehdr, typename Phdr>
+std::string build_id_as(int fd) {
+    constexpr std::uint64_t largest_notes = 64 * 1024;
+    std::string id, notes;
+    for_each_program_header<Ehdr, Phdr>(fd, [&](const Phdr& ph) {
+        if (ph.p_type != PT_NOTE || ph.p_filesz > largest_notes) return true;
+        notes.resize(static_cast<std::size_t>(ph.p_filesz));
+        if (read_at(fd, &notes[0], notes.size(), ph.p_offset))
+            id = build_id_in_notes(notes, ph.p_align);
+        return id.empty();
+    });
+    return id;
 }
 
 /**
@@ -83,25 +117,63 @@ bool find_name(int fd, std::uint64_t off, std::uint64_t size, std::string_view n
     return true;
 }
 
+/** The file header, when the file has section headers of the expected size. */
+template <typename Ehdr, typename Shdr>
+bool section_headers_as(int fd, Ehdr& eh) {
+    return read_at(fd, &eh, sizeof eh, 0) && eh.e_shoff != 0 && eh.e_shnum != 0 &&
+           eh.e_shentsize >= sizeof(Shdr);
+}
+
+/** The first section of `type` (SHT_SYMTAB, SHT_DYNSYM) and the string table it links to. */
+template <typename Ehdr, typename Shdr, typename Sym>
+bool symbol_table_as(int fd, const Ehdr& eh, unsigned type, Shdr& table, Shdr& strtab) {
+    // All headers in one read (a few KiB): a library has dozens of sections.
+    constexpr std::size_t largest_headers = 1024 * 1024;
+    if (eh.e_shentsize > 2 * sizeof(Shdr) ||
+        std::size_t{eh.e_shnum} * eh.e_shentsize > largest_headers)
+        return false;
+    std::string headers(std::size_t{eh.e_shnum} * eh.e_shentsize, '\0');
+    if (!read_at(fd, &headers[0], headers.size(), eh.e_shoff)) return false;
+    auto section = [&](unsigned i, Shdr& sh) {
+        std::memcpy(&sh, headers.data() + std::size_t{i} * eh.e_shentsize, sizeof sh);
+    };
+    bool found = false;
+    for (unsigned i = 0; i < eh.e_shnum && !found; ++i) {
+        section(i, table);
+        found = table.sh_type == type;
+    }
+    if (!found || table.sh_link >= eh.e_shnum || table.sh_entsize < sizeof(Sym)) return false;
+    section(table.sh_link, strtab);
+    return strtab.sh_type == SHT_STRTAB;
+}
+
+/** Calls visit(sym) on each entry of the table until it returns false; false on a read error. */
+template <typename Sym, typename Shdr, typename Visit>
+bool for_each_symbol(int fd, const Shdr& table, Visit visit) {
+    const std::uint64_t count = table.sh_size / table.sh_entsize;
+    const std::size_t per_chunk = std::max<std::size_t>(1, chunk_size / table.sh_entsize);
+    std::string buf;
+    for (std::uint64_t first = 0; first < count; first += per_chunk) {
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(per_chunk, count - first));
+        buf.resize(n * table.sh_entsize);
+        if (!read_at(fd, &buf[0], buf.size(), table.sh_offset + first * table.sh_entsize))
+            return false;
+        for (std::size_t i = 0; i < n; ++i) {
+            Sym sym;
+            std::memcpy(&sym, buf.data() + i * table.sh_entsize, sizeof sym);
+            if (!visit(sym)) return true;
+        }
+    }
+    return true;
+}
+
 template <typename Ehdr, typename Shdr, typename Sym>
 Tri imports_as(int fd, std::string_view name, std::uint64_t& budget) {
     Ehdr eh;
-    if (!read_at(fd, &eh, sizeof eh, 0) || eh.e_shoff == 0 || eh.e_shnum == 0 ||
-        eh.e_shentsize < sizeof(Shdr))
-        return Tri::unknown;
-    auto section = [&](unsigned i, Shdr& sh) {
-        return read_at(fd, &sh, sizeof sh, eh.e_shoff + std::uint64_t{i} * eh.e_shentsize);
-    };
-    Shdr dynsym{};
-    bool found = false;
-    for (unsigned i = 0; i < eh.e_shnum && !found; ++i) {
-        if (!section(i, dynsym)) return Tri::unknown;
-        found = dynsym.sh_type == SHT_DYNSYM;
-    }
-    Shdr strtab{};
+    Shdr dynsym{}, strtab{};
     // No .dynsym: a static program, whose calls cannot be seen from here.
-    if (!found || dynsym.sh_link >= eh.e_shnum || dynsym.sh_entsize < sizeof(Sym) ||
-        !section(dynsym.sh_link, strtab) || strtab.sh_type != SHT_STRTAB ||
+    if (!section_headers_as<Ehdr, Shdr>(fd, eh) ||
+        !symbol_table_as<Ehdr, Shdr, Sym>(fd, eh, SHT_DYNSYM, dynsym, strtab) ||
         dynsym.sh_size > budget || strtab.sh_size > budget - dynsym.sh_size)
         return Tri::unknown;
     budget -= dynsym.sh_size + strtab.sh_size;
@@ -110,23 +182,69 @@ Tri imports_as(int fd, std::string_view name, std::uint64_t& budget) {
     if (!find_name(fd, strtab.sh_offset, strtab.sh_size, name, hits)) return Tri::unknown;
     if (hits.empty()) return Tri::no;
 
-    const std::uint64_t count = dynsym.sh_size / dynsym.sh_entsize;
-    const std::size_t per_chunk = std::max<std::size_t>(1, chunk_size / dynsym.sh_entsize);
-    std::string buf;
-    for (std::uint64_t first = 0; first < count; first += per_chunk) {
-        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(per_chunk, count - first));
-        buf.resize(n * dynsym.sh_entsize);
-        if (!read_at(fd, &buf[0], buf.size(), dynsym.sh_offset + first * dynsym.sh_entsize))
-            return Tri::unknown;
-        for (std::size_t i = 0; i < n; ++i) {
-            Sym sym;
-            std::memcpy(&sym, buf.data() + i * dynsym.sh_entsize, sizeof sym);
-            if (sym.st_shndx == SHN_UNDEF && sym.st_name != 0 &&
-                std::binary_search(hits.begin(), hits.end(), std::uint64_t{sym.st_name}))
-                return Tri::yes;
-        }
+    bool imported = false;
+    const bool read = for_each_symbol<Sym>(fd, dynsym, [&](const Sym& sym) {
+        imported = sym.st_shndx == SHN_UNDEF && sym.st_name != 0 &&
+                   std::binary_search(hits.begin(), hits.end(), std::uint64_t{sym.st_name});
+        return !imported;
+    });
+    if (!read) return Tri::unknown;
+    return imported ? Tri::yes : Tri::no;
+}
+
+/** The NUL-terminated string at `at` in the string table `strtab`; false past its end. */
+template <typename Shdr>
+bool read_string(int fd, const Shdr& strtab, std::uint64_t at, std::string& out,
+                 std::uint64_t& budget) {
+    constexpr std::size_t piece = 256, longest = 4096;  // C++ names can be long
+    out.clear();
+    while (at < strtab.sh_size && out.size() < longest && budget >= piece) {
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(piece, strtab.sh_size - at));
+        char buf[piece];
+        if (!read_at(fd, buf, n, strtab.sh_offset + at)) return false;
+        budget -= piece;
+        const std::size_t len = strnlen(buf, n);
+        out.append(buf, len);
+        if (len < n) return true;
+        at += n;
     }
-    return Tri::no;
+    return false;
+}
+
+template <typename Ehdr, typename Shdr, typename Sym>
+std::vector<FunctionSymbol> functions_as(int fd, const std::vector<std::uint64_t>& addresses,
+                                         std::uint64_t& budget) {
+    std::vector<FunctionSymbol> out(addresses.size());
+    Ehdr eh;
+    Shdr table{}, strtab{};
+    if (!section_headers_as<Ehdr, Shdr>(fd, eh) ||
+        !symbol_table_as<Ehdr, Shdr, Sym>(fd, eh, SHT_SYMTAB, table, strtab) ||
+        table.sh_size > budget)
+        return out;
+    budget -= table.sh_size;
+
+    auto is_local = [](const Sym& sym) { return (sym.st_info >> 4) == STB_LOCAL; };
+    std::vector<Sym> best(addresses.size());
+    std::vector<bool> found(addresses.size());
+    const bool read = for_each_symbol<Sym>(fd, table, [&](const Sym& sym) {
+        const unsigned type = sym.st_info & 0xf;
+        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
+            sym.st_size == 0)
+            return true;
+        for (std::size_t i = 0; i < addresses.size(); ++i) {
+            if (addresses[i] < sym.st_value || addresses[i] - sym.st_value >= sym.st_size) continue;
+            if (!found[i] || (is_local(best[i]) && !is_local(sym))) best[i] = sym;
+            found[i] = true;
+        }
+        return true;
+    });
+    if (!read) return out;
+    for (std::size_t i = 0; i < addresses.size(); ++i)
+        if (found[i] && read_string(fd, strtab, best[i].st_name, out[i].name, budget))
+            out[i].start = best[i].st_value;
+        else
+            out[i].name.clear();
+    return out;
 }
 
 } // namespace
@@ -148,6 +266,50 @@ Tri imports_symbol(int fd, std::string_view name, std::uint64_t& budget) {
         }
     } catch (const std::bad_alloc&) {
         return Tri::unknown;
+    }
+}
+
+std::string build_id_in_notes(std::string_view notes, std::uint64_t align) {
+    const std::size_t pad = align == 8 ? 8 : 4;
+    auto padded = [pad](std::size_t n) { return (n + pad - 1) / pad * pad; };
+    for (std::size_t at = 0; notes.size() - at >= sizeof(Elf64_Nhdr);) {
+        Elf64_Nhdr nh;  // the same three 32-bit words in 32- and 64-bit files
+        std::memcpy(&nh, notes.data() + at, sizeof nh);
+        const std::size_t name_at = at + sizeof nh;
+        if (nh.n_namesz > notes.size() - name_at) break;
+        const std::size_t desc_at = name_at + padded(nh.n_namesz);
+        if (desc_at > notes.size() || nh.n_descsz > notes.size() - desc_at) break;
+        if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+            notes.compare(name_at, 4, std::string_view(ELF_NOTE_GNU, 4)) == 0)
+            return std::string(notes.substr(desc_at, nh.n_descsz));
+        at = desc_at + padded(nh.n_descsz);
+        if (at > notes.size()) break;
+    }
+    return {};
+}
+
+std::string build_id(int fd) {
+    try {
+        switch (elf_class(fd)) {
+        case ELFCLASS64: return build_id_as<Elf64_Ehdr, Elf64_Phdr>(fd);
+        case ELFCLASS32: return build_id_as<Elf32_Ehdr, Elf32_Phdr>(fd);
+        default: return {};
+        }
+    } catch (const std::bad_alloc&) {
+        return {};
+    }
+}
+
+std::vector<FunctionSymbol> functions_containing(int fd, const std::vector<std::uint64_t>& addresses,
+                                                 std::uint64_t& budget) {
+    try {
+        switch (elf_class(fd)) {
+        case ELFCLASS64: return functions_as<Elf64_Ehdr, Elf64_Shdr, Elf64_Sym>(fd, addresses, budget);
+        case ELFCLASS32: return functions_as<Elf32_Ehdr, Elf32_Shdr, Elf32_Sym>(fd, addresses, budget);
+        default: return std::vector<FunctionSymbol>(addresses.size());
+        }
+    } catch (const std::bad_alloc&) {
+        return {};
     }
 }
 

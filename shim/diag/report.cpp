@@ -1,8 +1,10 @@
-// Text and JSON renderings of a verdict. Both are built in memory and handed
-// to the sink as one buffer, so each event is one write(2).
+// Text, JSON and GitHub renderings of a verdict and of the engine's other
+// events. All are built in memory and handed to the sink as one buffer, so
+// each event is one write(2).
 #include "report.hpp"
 
 #include "address.hpp"
+#include "markup.hpp"
 
 #include <ctime>
 #include <fmt/format.h>
@@ -71,6 +73,84 @@ void append_string_array(std::string& out, const std::vector<std::string>& items
     out += ']';
 }
 
+/** `text` in an ANSI colour when `colour`, as it is otherwise. */
+std::string paint(bool colour, const char* sgr, std::string_view text) {
+    if (!colour) return std::string(text);
+    return fmt::format("{}{}{}", sgr, text, markup::reset);
+}
+
+/** "fn+0x1c (/usr/lib/libx.so.1)", "/opt/server+0x11e9" without a symbol, "0x7f…" without either. */
+std::string describe_frame(const Frame& f) {
+    if (!f.symbol.empty())
+        return f.module.empty() ? fmt::format("{}+{:#x}", f.symbol, f.offset)
+                                : fmt::format("{}+{:#x} ({})", f.symbol, f.offset, f.module);
+    if (!f.module.empty()) return fmt::format("{}+{:#x}", f.module, f.module_offset);
+    return fmt::format("{:#x}", f.pc);
+}
+
+void append_backtrace_json(std::string& out, const std::vector<Frame>& frames) {
+    out += '[';
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+        const Frame& f = frames[i];
+        fmt::format_to(std::back_inserter(out),
+                       "{}{{\"pc\":\"{:#x}\",\"symbol\":{},\"offset\":{},\"module\":{},"
+                       "\"module_offset\":\"{:#x}\"}}",
+                       i != 0 ? "," : "", f.pc, f.symbol.empty() ? "null" : json_string(f.symbol),
+                       f.offset, f.module.empty() ? "null" : json_string(f.module), f.module_offset);
+    }
+    out += ']';
+}
+
+/** One labelled line of a bind-failed report after its headline. */
+struct ReportLine {
+    const char* label;                ///< "why", "fix", "confirm", "called from", "seen"
+    std::string text;
+};
+
+/**
+ * The lines after the headline, the same in text and annotations: why, fix,
+ * confirm, the caller's top frames, then as much evidence as fits, so the
+ * whole report stays within about 12 lines.
+ */
+std::vector<ReportLine> report_lines(const Verdict& v, const ReportContext& ctx) {
+    std::vector<ReportLine> lines;
+    int budget = 10;
+    for (const std::string& w : v.why)
+        if (budget-- > 0) lines.push_back({"why", w});
+    if (!v.fix.empty()) lines.push_back({"fix", v.fix}), --budget;
+    if (!v.confirm.empty()) {
+        std::string joined;
+        for (const std::string& c : v.confirm) joined += (joined.empty() ? "" : "; ") + c;
+        lines.push_back({"confirm", std::move(joined)});
+        --budget;
+    }
+    if (!ctx.backtrace.empty()) lines.push_back({"called from", describe_backtrace(ctx.backtrace)}), --budget;
+    // Evidence is secondary: only as much as fits.
+    for (const std::string& e : v.evidence)
+        if (budget-- > 0) lines.push_back({"seen", e});
+    return lines;
+}
+
+/** Text: "portshim[PID]:   LABEL: TEXT", the label bold on a terminal. */
+void append_text_line(std::string& out, const ReportContext& ctx, std::string_view label,
+                      std::string_view text) {
+    fmt::format_to(std::back_inserter(out), "portshim[{}]:   {}: {}\n", ctx.pid,
+                   paint(ctx.colour, markup::bold, label), text);
+}
+
+/** Text: "portshim[PID]: warning: TEXT", the word yellow on a terminal. */
+std::string text_warning(const ReportContext& ctx, std::string_view text) {
+    return fmt::format("portshim[{}]: {} {}\n", ctx.pid, paint(ctx.colour, markup::yellow, "warning:"),
+                       text);
+}
+
+void append_github_escaped(std::string& out, std::string_view s, bool property) {
+    for (const char c : s) {
+        if (const char* escaped = markup::github_escape(c, property)) out += escaped;
+        else out += c;
+    }
+}
+
 /** Length of a valid UTF-8 sequence starting at s[i], 0 when invalid. */
 std::size_t utf8_length(std::string_view s, std::size_t i) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -131,27 +211,38 @@ std::string describe_call(const Request& req) {
     return fmt::format("{}({}/{})", call, format_endpoint(req.local), proto_name(req.proto));
 }
 
-std::string render_text(const Request& req, const Verdict& v, const ReportContext& ctx) {
-    std::string out;
-    auto line = [&](std::string_view label, std::string_view text) {
-        fmt::format_to(std::back_inserter(out), "portshim[{}]:   {}{}\n", ctx.pid, label, text);
-    };
-    fmt::format_to(std::back_inserter(out), "portshim[{}]: {} failed: {} — {}: {}\n", ctx.pid,
-                   describe_call(req), errno_name(req.err), v.cause, v.summary);
-    int budget = 10; // the whole report stays within about 12 lines
-    for (const std::string& w : v.why)
-        if (budget-- > 0) line("why: ", w);
-    if (!v.fix.empty()) line("fix: ", v.fix), --budget;
-    if (!v.confirm.empty()) {
-        std::string joined;
-        for (const std::string& c : v.confirm) joined += (joined.empty() ? "" : "; ") + c;
-        line("confirm: ", joined);
-        --budget;
-    }
-    // Evidence is secondary: only as much as fits.
-    for (const std::string& e : v.evidence)
-        if (budget-- > 0) line("seen: ", e);
+std::string github_annotation(Level level, std::string_view title, std::string_view message) {
+    std::string out = fmt::format("::{} title=", markup::github_command(level));
+    append_github_escaped(out, "portshim: ", true);
+    append_github_escaped(out, title, true);
+    out += "::";
+    append_github_escaped(out, message, false);
+    out += '\n';
     return out;
+}
+
+std::string describe_backtrace(const std::vector<Frame>& frames, std::size_t count) {
+    std::string out;
+    for (std::size_t i = 0; i < frames.size() && i < count; ++i)
+        out += (i != 0 ? " < " : "") + describe_frame(frames[i]);
+    return out;
+}
+
+std::string render_text(const Request& req, const Verdict& v, const ReportContext& ctx) {
+    std::string out = fmt::format("portshim[{}]: {} failed: {} — {}: {}\n", ctx.pid, describe_call(req),
+                                  errno_name(req.err), paint(ctx.colour, markup::bold_red, v.cause),
+                                  v.summary);
+    for (const ReportLine& line : report_lines(v, ctx)) append_text_line(out, ctx, line.label, line.text);
+    return out;
+}
+
+std::string render_github(const Request& req, const Verdict& v, const ReportContext& ctx) {
+    std::string message = v.summary;
+    for (const ReportLine& line : report_lines(v, ctx))
+        fmt::format_to(std::back_inserter(message), "\n{}: {}", line.label, line.text);
+    return github_annotation(
+        Level::error, fmt::format("{} failed: {} — {}", describe_call(req), errno_name(req.err), v.cause),
+        message);
 }
 
 std::string render_json(const Request& req, const Verdict& v, const ReportContext& ctx) {
@@ -184,12 +275,15 @@ std::string render_json(const Request& req, const Verdict& v, const ReportContex
     append_string_array(out, v.evidence);
     fmt::format_to(std::back_inserter(out), ",\"fix\":{},\"confirm\":", json_string(v.fix));
     append_string_array(out, v.confirm);
-    out += ",\"backtrace\":[]}\n";
+    out += ",\"backtrace\":";
+    append_backtrace_json(out, ctx.backtrace);
+    out += "}\n";
     return out;
 }
 
 std::string render(Format format, const Request& req, const Verdict& v, const ReportContext& ctx) {
     if (format == Format::json) return render_json(req, v, ctx);
+    if (format == Format::github) return render_github(req, v, ctx);
     return render_text(req, v, ctx);
 }
 
@@ -206,10 +300,13 @@ std::string render_repeated(Format format, const Request& req, const Verdict& v,
                            req.call == Call::listen ? "listen" : "bind", proto_name(req.proto), where,
                            req.err, json_string(v.cause), repeats);
     }
-    return fmt::format("portshim[{}]: {} failed {} more time{} since the last report, same cause: "
-                       "{}: {}\n",
-                       ctx.pid, describe_call(req), repeats, repeats == 1 ? "" : "s", v.cause,
-                       v.summary);
+    const std::string head =
+        fmt::format("{} failed {} more time{}", describe_call(req), repeats, repeats == 1 ? "" : "s");
+    if (format == Format::github)
+        return github_annotation(Level::info, head,
+                                 fmt::format("since the last report, same cause: {}: {}", v.cause, v.summary));
+    return fmt::format("portshim[{}]: {} since the last report, same cause: {}: {}\n", ctx.pid, head,
+                       paint(ctx.colour, markup::bold_red, v.cause), v.summary);
 }
 
 std::string render_waiting(Format format, const Request& req, const Verdict& v,
@@ -227,9 +324,11 @@ std::string render_waiting(Format format, const Request& req, const Verdict& v,
     std::string why;
     if (expected_ms > 0) why = fmt::format("; the last TIME_WAIT remnant expires in {} s", expected_s);
     else if (holder != 0) why = fmt::format("; until pid {} lets go of it", holder);
-    return fmt::format("portshim[{}]: PORTSHIM_WAIT: retrying {} for up to {} s ({} clears by "
-                       "itself{})\n",
-                       ctx.pid, describe_call(req), wait_seconds, v.cause, why);
+    const std::string head = "PORTSHIM_WAIT: retrying " + describe_call(req);
+    const std::string rest =
+        fmt::format("for up to {} s ({} clears by itself{})", wait_seconds, v.cause, why);
+    if (format == Format::github) return github_annotation(Level::info, head, rest);
+    return fmt::format("portshim[{}]: {} {}\n", ctx.pid, head, rest);
 }
 
 std::string render_reuseport_shared(Format format, const Request& req,
@@ -250,11 +349,14 @@ std::string render_reuseport_shared(Format format, const Request& req,
     for (const Holder& h : others)
         names += fmt::format("{}pid {} ({})", names.empty() ? "" : ", ", h.pid,
                              h.exe.empty() ? h.comm : h.exe);
-    return fmt::format("portshim[{}]: warning: listen({}/tcp) shares the port through "
-                       "SO_REUSEPORT with {}: the kernel now splits incoming connections between "
-                       "them, so requests randomly reach the other program; stop it unless this "
-                       "is intended\n",
-                       ctx.pid, format_endpoint(req.local), names);
+    const std::string head =
+        fmt::format("listen({}/tcp) shares the port through SO_REUSEPORT", format_endpoint(req.local));
+    const std::string rest = fmt::format(
+        "with {}: the kernel now splits incoming connections between them, so requests randomly "
+        "reach the other program; stop it unless this is intended",
+        names);
+    if (format == Format::github) return github_annotation(Level::warn, head, rest);
+    return text_warning(ctx, head + " " + rest);
 }
 
 std::string render_inherited(Format format, const InheritedReport& r, const ReportContext& ctx) {
@@ -287,10 +389,10 @@ std::string render_inherited(Format format, const InheritedReport& r, const Repo
         opener = fmt::format("opened by pid {} ({}), which {}", r.opener->pid,
                              r.opener->exe.empty() ? "unknown program" : r.opener->exe,
                              r.opener->alive ? "still runs" : "has exited");
-    std::string out = fmt::format("portshim[{}]: inherited: this process ({}) started holding "
-                                  "listening {} {}; parent pid {} ({}); {}\n",
-                                  ctx.pid, ctx.exe, fds, how, r.ppid,
-                                  r.parent_exe.empty() ? "unknown program" : r.parent_exe, opener);
+    const std::string what = fmt::format("this process ({}) started holding listening {} {}; parent "
+                                         "pid {} ({}); {}",
+                                         ctx.exe, fds, how, r.ppid,
+                                         r.parent_exe.empty() ? "unknown program" : r.parent_exe, opener);
     std::string why;
     if (r.handover == "listen-fds")
         why = "systemd-style socket activation (LISTEN_PID/LISTEN_FDS) hands listening sockets "
@@ -308,7 +410,9 @@ std::string render_inherited(Format format, const InheritedReport& r, const Repo
             r.opener && !r.opener->alive ? "although the opener is gone,"
                                          : "even after the opener exits,",
             several ? "them" : "it", several ? "listening sockets" : "the listening socket");
-    fmt::format_to(std::back_inserter(out), "portshim[{}]:   why: {}\n", ctx.pid, why);
+    if (format == Format::github) return github_annotation(Level::info, "inherited", what + "\nwhy: " + why);
+    std::string out = fmt::format("portshim[{}]: inherited: {}\n", ctx.pid, what);
+    append_text_line(out, ctx, "why", why);
     return out;
 }
 
@@ -328,7 +432,8 @@ std::string render_config_error(Format format, std::string_view message, const R
                            "\"message\":{}}}\n",
                            json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe),
                            json_string(message));
-    return fmt::format("portshim[{}]: warning: {}\n", ctx.pid, message);
+    if (format == Format::github) return github_annotation(Level::warn, "configuration", message);
+    return text_warning(ctx, message);
 }
 
 } // namespace portshim

@@ -1,5 +1,6 @@
-// Renderers: a verdict as text lines for a terminal or journal, or as one
-// JSON object per line with the keys DESIGN.md fixes as a contract.
+// Renderers: a verdict as text lines for a terminal or journal, as one JSON
+// object per line with the keys DESIGN.md fixes as a contract, or as one
+// GitHub Actions annotation (workflow command) per event.
 #pragma once
 
 #include "config.hpp"
@@ -15,29 +16,53 @@ namespace portshim {
 /** Who reports, and when: the reporting process, not the holder. */
 struct ReportContext {
     ReportContext() = default;
-    ReportContext(int pid_, std::string exe_, double now_) : pid(pid_), exe(std::move(exe_)), now(now_) {}
+    ReportContext(int pid_, std::string exe_, double now_, bool colour_ = false)
+        : pid(pid_), exe(std::move(exe_)), now(now_), colour(colour_) {}
 
     int pid = 0;
     std::string exe;
     double now = 0;                   ///< seconds since the epoch
     /** PORTSHIM_BACKTRACE: the caller's stack, innermost first, the library's own frames removed. */
     std::vector<Frame> backtrace;
-    /** Text on a terminal (stderr is a tty, NO_COLOR unset, TERM not "dumb"): ANSI colour. */
+    /** Text on a terminal (markup::use_colour): ANSI colour. Only the text renderings read it. */
     bool colour = false;
 };
 
 /**
  * Text: a grep-able first line
  * "portshim[PID]: bind(0.0.0.0:8080/tcp) failed: EADDRINUSE — CAUSE: SUMMARY",
- * then why/fix/confirm lines, each prefixed "portshim[PID]:", at most ~12 lines.
+ * then why/fix/confirm lines, the caller's top three frames ("called from:")
+ * and evidence ("seen:"), each prefixed "portshim[PID]:", at most ~12 lines.
+ * With ctx.colour the cause id is bold red and the labels bold.
  */
 std::string render_text(const Request& req, const Verdict& v, const ReportContext& ctx);
 
-/** One "bind-failed" JSON object and a newline. */
+/** One "bind-failed" JSON object and a newline; "backtrace" lists every frame. */
 std::string render_json(const Request& req, const Verdict& v, const ReportContext& ctx);
 
-/** render_text or render_json by format (github falls back to text until it has its own). */
+/**
+ * One `::error` annotation: title "portshim: bind(0.0.0.0:8080/tcp) failed:
+ * EADDRINUSE — CAUSE", message the summary and the text report's labelled
+ * lines ("why: …", "fix: …"), escaped into one line.
+ */
+std::string render_github(const Request& req, const Verdict& v, const ReportContext& ctx);
+
+/** render_text, render_json or render_github by format. */
 std::string render(Format format, const Request& req, const Verdict& v, const ReportContext& ctx);
+
+/**
+ * One GitHub Actions workflow command and a newline:
+ * "::error title=portshim: TITLE::MESSAGE" (warning, notice by `level`, see
+ * markup::github_command), the title escaped as a property value and the
+ * message as data (markup::github_escape), so it is one line whatever they hold.
+ */
+std::string github_annotation(Level level, std::string_view title, std::string_view message);
+
+/**
+ * The caller's first `count` frames, innermost first: "fn+0x1c (/lib/mod.so) <
+ * main+0x5e (/opt/server)"; a frame without a symbol is "MODULE+0xOFFSET".
+ */
+std::string describe_backtrace(const std::vector<Frame>& frames, std::size_t count = 3);
 
 /** 'PORTSHIM_FORMAT="xml" is not valid (text, json or github); using the default'. */
 std::string config_error_message(const ConfigError& error);
@@ -45,13 +70,13 @@ std::string config_error_message(const ConfigError& error);
 /**
  * The rate limit's summary: the call failed `repeats` more times since the
  * last line (at most one per 10 s per address) and a fresh diagnosis found
- * the same cause. Text: one line; JSON: a "repeated" event.
+ * the same cause. Text: one line; JSON: a "repeated" event; github: a notice.
  */
 std::string render_repeated(Format format, const Request& req, const Verdict& v, int repeats,
                             const ReportContext& ctx);
 
 /**
- * PORTSHIM_WAIT: one line (or a "waiting" event) saying the bind will be
+ * PORTSHIM_WAIT: one line (a "waiting" event, a notice) saying the bind will be
  * retried for up to `wait_seconds`, naming the holder and, for TIME_WAIT, when
  * the last remnant expires (`expected_ms`, 0 unknown).
  */
@@ -60,7 +85,7 @@ std::string render_waiting(Format format, const Request& req, const Verdict& v,
                            const ReportContext& ctx);
 
 /**
- * A "reuseport-shared" warning: listen() succeeded, and these processes' listeners
+ * A "reuseport-shared" warning (event, annotation): listen() succeeded, and these processes' listeners
  * now share the port's incoming connections with ours through SO_REUSEPORT.
  */
 std::string render_reuseport_shared(Format format, const Request& req,
@@ -69,14 +94,14 @@ std::string render_reuseport_shared(Format format, const Request& req,
 /**
  * The `inherited` event: text "portshim[PID]: inherited: this process (EXE)
  * started holding listening fd 3 (tcp 0.0.0.0:8080) that it did not open;
- * parent pid PPID (PEXE); opened by pid N (EXE), ..." and a why line (github
- * renders as text), or one JSON object with ppid, parent_exe, fds, opener and
- * handover.
+ * parent pid PPID (PEXE); opened by pid N (EXE), ..." and a why line, the
+ * same as one notice titled "portshim: inherited", or one JSON object with
+ * ppid, parent_exe, fds, opener and handover.
  */
 std::string render_inherited(Format format, const InheritedReport& report,
                              const ReportContext& ctx);
 
-/** A one-line warning about configuration, as text or a "config-error" JSON event. */
+/** A one-line warning about configuration: text, a "config-error" JSON event, or an annotation. */
 std::string render_config_error(Format format, std::string_view message, const ReportContext& ctx);
 
 /** "bind(0.0.0.0:8080/tcp)" or "bind(/run/app.sock/unix)". */

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <ftw.h>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +28,18 @@ inline bool contains(const std::string& s, const std::string& part) {
 inline bool any_contains(const std::vector<std::string>& lines, const std::string& part) {
     return std::any_of(lines.begin(), lines.end(),
                        [&](const std::string& l) { return contains(l, part); });
+}
+
+/** Compares with tests/unit/data/golden/NAME; PORTSHIM_UPDATE_GOLDEN=1 rewrites it. */
+inline void check_golden(const std::string& name, const std::string& actual) {
+    const std::string path = std::string(PORTSHIM_TEST_DATA) + "/golden/" + name;
+    if (const char* update = std::getenv("PORTSHIM_UPDATE_GOLDEN"); update && *update == '1')
+        std::ofstream(path, std::ios::binary) << actual;
+    std::ifstream in(path, std::ios::binary);
+    REQUIRE(in.good());
+    std::stringstream expected;
+    expected << in.rdbuf();
+    CHECK(actual == expected.str());
 }
 
 /** A private directory (mode 0700) under TMPDIR, removed with everything in it at the end. */

@@ -1,5 +1,6 @@
 // The facts that let inherited-fd be inferred without a record: ELF imports on
-// real files of this system, a live child's libraries, parents and LISTEN_PID.
+// real files of this system, a live child's libraries, parents and LISTEN_PID;
+// and the ELF symbols and build IDs that name a backtrace's frames.
 #include "elf.hpp"
 #include "fixtures.hpp"
 #include "owners.hpp"
@@ -8,7 +9,10 @@
 
 #include <chrono>
 #include <csignal>
+#include <dlfcn.h>
+#include <elf.h>
 #include <fcntl.h>
+#include <link.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
@@ -102,6 +106,105 @@ TEST_CASE("ELF program headers: PT_INTERP in dynamic programs only", "[elf]") {
     CHECK(interp("/proc/self/exe"));
     CHECK_FALSE(interp(PORTSHIM_TEST_STATIC_PROGRAM));
     CHECK_FALSE(interp(PORTSHIM_TEST_SCRIPT));
+}
+
+extern "C" {
+__attribute__((noinline)) int portshim_test_marker(int x) { return x * 3 + 1; }
+// Internal linkage: only .symtab names it.
+__attribute__((noinline)) static int portshim_test_local_marker(int x) { return x * 5 + 2; }
+}
+
+namespace {
+
+/** `fn`'s address as the program's file lays it out (minus the load bias). */
+std::uint64_t file_address(void* fn) {
+    Dl_info info{};
+    link_map* map = nullptr;
+    REQUIRE(::dladdr1(fn, &info, reinterpret_cast<void**>(&map), RTLD_DL_LINKMAP) != 0);
+    return reinterpret_cast<std::uintptr_t>(fn) - map->l_addr;
+}
+
+/** The build ID of the main program as loaded, from its PT_NOTE segments in memory. */
+std::string loaded_build_id() {
+    std::string id;
+    ::dl_iterate_phdr(
+        [](dl_phdr_info* info, std::size_t, void* arg) {
+            auto& out = *static_cast<std::string*>(arg);
+            for (int i = 0; i < info->dlpi_phnum && out.empty(); ++i)
+                if (info->dlpi_phdr[i].p_type == PT_NOTE)
+                    out = elf::build_id_in_notes(
+                        std::string_view(reinterpret_cast<const char*>(info->dlpi_addr +
+                                                                       info->dlpi_phdr[i].p_vaddr),
+                                         info->dlpi_phdr[i].p_filesz),
+                        info->dlpi_phdr[i].p_align);
+            return 1;  // the first object is the main program
+        },
+        &id);
+    return id;
+}
+
+/** One note: header, name (NUL-terminated) and descriptor, each padded to `pad` bytes. */
+std::string note(std::uint32_t type, std::string name, const std::string& desc,
+                 std::size_t pad = 4) {
+    name += '\0';
+    auto padded = [pad](std::string s) { return s.append((pad - s.size() % pad) % pad, '\0'); };
+    const std::uint32_t words[3] = {static_cast<std::uint32_t>(name.size()),
+                                    static_cast<std::uint32_t>(desc.size()), type};
+    return std::string(reinterpret_cast<const char*>(words), sizeof words) + padded(name) +
+           padded(desc);
+}
+
+} // namespace
+
+TEST_CASE("ELF symbols: the function containing an address, static ones too", "[elf]") {
+    CHECK(portshim_test_marker(1) + portshim_test_local_marker(1) == 11);
+    const std::uint64_t global = file_address(reinterpret_cast<void*>(&portshim_test_marker));
+    const std::uint64_t local = file_address(reinterpret_cast<void*>(&portshim_test_local_marker));
+    const int fd = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    std::uint64_t budget = 64 * 1024 * 1024;
+    const std::vector<elf::FunctionSymbol> found =
+        elf::functions_containing(fd, {global, global + 1, local + 1, 0}, budget);
+    REQUIRE(found.size() == 4);
+    CHECK(found[0].name == "portshim_test_marker");
+    CHECK(found[0].start == global);
+    CHECK(found[1].name == "portshim_test_marker");
+    CHECK(found[2].name == "portshim_test_local_marker");
+    CHECK(found[2].start == local);
+    CHECK(found[3].name.empty());
+    CHECK(budget < 64 * 1024 * 1024);
+
+    std::uint64_t small = 16;
+    CHECK(elf::functions_containing(fd, {global}, small).at(0).name.empty());
+    ::close(fd);
+    const int script = ::open(PORTSHIM_TEST_SCRIPT, O_RDONLY | O_CLOEXEC);
+    REQUIRE(script >= 0);
+    budget = 1024 * 1024;
+    CHECK(elf::functions_containing(script, {global}, budget).at(0).name.empty());
+    ::close(script);
+}
+
+TEST_CASE("ELF build ID: the file's is the loaded image's; notes read defensively", "[elf]") {
+    const int fd = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    const std::string id = elf::build_id(fd);
+    ::close(fd);
+    CHECK_FALSE(id.empty());
+    CHECK(id == loaded_build_id());
+    const int script = ::open(PORTSHIM_TEST_SCRIPT, O_RDONLY | O_CLOEXEC);
+    REQUIRE(script >= 0);
+    CHECK(elf::build_id(script).empty());
+    ::close(script);
+
+    const std::string property = note(5, "GNU", std::string(16, 'p'));
+    const std::string build = note(NT_GNU_BUILD_ID, "GNU", "\x01\x02\x03");
+    CHECK(elf::build_id_in_notes(property + build, 4) == "\x01\x02\x03");
+    CHECK(elf::build_id_in_notes(note(NT_GNU_BUILD_ID, "GNU", "abcd", 8), 8) == "abcd");
+    CHECK(elf::build_id_in_notes(note(NT_GNU_BUILD_ID, "XYZ", "abcd"), 4).empty());
+    CHECK(elf::build_id_in_notes(build.substr(0, build.size() - 2), 4).empty());
+    const std::string long_name = note(NT_GNU_BUILD_ID, std::string(64, 'G'), "abcd");
+    CHECK(elf::build_id_in_notes(long_name.substr(0, 20), 4).empty());
+    CHECK(elf::build_id_in_notes("", 4).empty());
 }
 
 TEST_CASE("maps: executable file mappings, each once, blanks and (deleted) kept", "[elf]") {

@@ -1,5 +1,6 @@
-// Renderers: golden text and JSON for fixed verdicts, JSON string escaping,
-// and the line budget of the text report.
+// Renderers: golden text (plain and coloured), JSON and GitHub annotations
+// for fixed verdicts and events, JSON and workflow-command escaping, the
+// caller's backtrace, and the line budget of the text report.
 #include "causes.hpp"
 #include "fixtures.hpp"
 #include "report.hpp"
@@ -14,19 +15,6 @@ using namespace portshim;
 using namespace portshim::fixtures;
 
 namespace {
-
-/** Compares with tests/unit/data/golden/NAME; PORTSHIM_UPDATE_GOLDEN=1 rewrites it. */
-void check_golden(const std::string& name, const std::string& actual) {
-    const std::string path = std::string(PORTSHIM_TEST_DATA) + "/golden/" + name;
-    if (const char* update = std::getenv("PORTSHIM_UPDATE_GOLDEN"); update && *update == '1') {
-        std::ofstream(path, std::ios::binary) << actual;
-    }
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in.good());
-    std::stringstream expected;
-    expected << in.rdbuf();
-    CHECK(actual == expected.str());
-}
 
 const ReportContext ctx{4120, "/opt/legacy/server", 1'800'000'000.25};
 
@@ -142,7 +130,12 @@ TEST_CASE("inherited event: text names fds, parent and opener; json has the cont
                      "(/usr/lib/systemd/systemd); opened by pid 4112 (/opt/legacy/server)",
                      0) == 0);
     check_golden("inherited.txt", text);
-    CHECK(render_inherited(Format::github, r, sleep_ctx) == text);
+    const std::string github = render_inherited(Format::github, r, sleep_ctx);
+    CHECK(github.rfind("::notice title=portshim%3A inherited::this process (/usr/bin/sleep) started "
+                       "holding listening fd 3 (tcp 0.0.0.0:8080) that it did not open",
+                       0) == 0);
+    CHECK(contains(github, "has exited%0Awhy: the descriptor had no O_CLOEXEC"));
+    CHECK(github.find('\n') == github.size() - 1);
 
     const std::string json = render_inherited(Format::json, r, sleep_ctx);
     CHECK(json.find('\n') == json.size() - 1);
@@ -174,4 +167,130 @@ TEST_CASE("inherited event: hand-overs, unix sockets, several fds, no opener", "
     r.handover = "self-exec";
     CHECK(contains(render_inherited(Format::text, r, c), "kept across an exec of its own program"));
     CHECK(contains(render_inherited(Format::json, r, c), "\"handover\":\"self-exec\""));
+}
+
+namespace {
+
+/** The caller's stack as the capture gives it, innermost first, one frame without a symbol. */
+std::vector<Frame> legacy_backtrace() {
+    return {{0x55d0c0a011e9, "open_listener", 0x5e, "/opt/legacy/server", 0x11e9},
+            {0x55d0c0a01302, "main", 0x9a, "/opt/legacy/server", 0x1302},
+            {0x7f3a1c229d90, "", 0, "/lib/x86_64-linux-gnu/libc.so.6", 0x29d90},
+            {0x55d0c0a01025, "_start", 0x25, "/opt/legacy/server", 0x1025}};
+}
+
+ReportContext context_with_backtrace(bool colour = false) {
+    ReportContext c{4120, "/opt/legacy/server", 1'800'000'000.25, colour};
+    c.backtrace = legacy_backtrace();
+    return c;
+}
+
+} // namespace
+
+TEST_CASE("backtrace: the top three frames in text, every frame in JSON", "[report]") {
+    const std::string called_from =
+        "portshim[4120]:   called from: open_listener+0x5e (/opt/legacy/server) < main+0x9a "
+        "(/opt/legacy/server) < /lib/x86_64-linux-gnu/libc.so.6+0x29d90\n";
+    Request req;
+    Verdict v = previous_instance(req);
+    const ReportContext with = context_with_backtrace();
+    CHECK(contains(render_text(req, v, with), called_from));
+    CHECK_FALSE(contains(render_text(req, v, ctx), "called from"));
+    CHECK(describe_backtrace({Frame{0x7f00dead, "", 0, "", 0}}) == "0x7f00dead");
+    CHECK(describe_backtrace({Frame{0x401000, "f", 0x10, "", 0x1000}}) == "f+0x10");
+
+    const std::string json = render_json(req, v, with);
+    CHECK(contains(json, "\"backtrace\":[{\"pc\":\"0x55d0c0a011e9\",\"symbol\":\"open_listener\","
+                         "\"offset\":94,\"module\":\"/opt/legacy/server\",\"module_offset\":\"0x11e9\"},"));
+    CHECK(contains(json, "{\"pc\":\"0x7f3a1c229d90\",\"symbol\":null,\"offset\":0,"
+                         "\"module\":\"/lib/x86_64-linux-gnu/libc.so.6\",\"module_offset\":\"0x29d90\"}"));
+    CHECK(contains(json, "\"symbol\":\"_start\",\"offset\":37,\"module\":\"/opt/legacy/server\","
+                         "\"module_offset\":\"0x1025\"}]}\n"));
+
+    // The backtrace line counts against the budget: still about 12 lines.
+    for (int i = 0; i < 30; ++i) v.evidence.push_back("line " + std::to_string(i));
+    const std::string text = render_text(req, v, with);
+    CHECK(std::count(text.begin(), text.end(), '\n') <= 12);
+    CHECK(contains(text, called_from));
+}
+
+TEST_CASE("text report in colour: cause bold red, labels bold, nothing else", "[report]") {
+    Request req;
+    const Verdict v = previous_instance(req);
+    const std::string text = render_text(req, v, context_with_backtrace(true));
+    CHECK(contains(text, " — \x1b[1;31mprevious-instance\x1b[0m: pid 4112"));
+    CHECK(contains(text, "portshim[4120]:   \x1b[1mfix\x1b[0m: stop the old instance"));
+    check_golden("previous-instance.colour.txt", text);
+    // Without colour the same report has no escape at all.
+    CHECK(render_text(req, v, context_with_backtrace()).find('\x1b') == std::string::npos);
+    const ReportContext coloured{4120, "/opt/legacy/server", 1'800'000'000.25, true};
+    CHECK(render_config_error(Format::text, "bad", coloured) ==
+          "portshim[4120]: \x1b[33mwarning:\x1b[0m bad\n");
+    // Colour belongs to text: JSON and annotations ignore it.
+    CHECK(render_json(req, v, coloured) == render_json(req, v, ctx));
+    CHECK(render_github(req, v, coloured) == render_github(req, v, ctx));
+}
+
+TEST_CASE("workflow commands escape %, CR and LF, and ':' and ',' in the title", "[report]") {
+    CHECK(github_annotation(Level::error, "a:b,c%d\r\ne", "x:y,z%w\r\nv") ==
+          "::error title=portshim%3A a%3Ab%2Cc%25d%0D%0Ae::x:y,z%25w%0D%0Av\n");
+    CHECK(github_annotation(Level::warn, "t", "m") == "::warning title=portshim%3A t::m\n");
+    CHECK(github_annotation(Level::info, "t", "m") == "::notice title=portshim%3A t::m\n");
+    CHECK(github_annotation(Level::debug, "t", "m") == "::notice title=portshim%3A t::m\n");
+    CHECK(github_annotation(Level::error, "", "100%") == "::error title=portshim%3A ::100%25\n");
+}
+
+TEST_CASE("github report: one ::error line with the cause in the title", "[report]") {
+    Request req;
+    const Verdict v = previous_instance(req);
+    const std::string github = render(Format::github, req, v, context_with_backtrace());
+    CHECK(github.rfind("::error title=portshim%3A bind(0.0.0.0%3A8080/tcp) failed%3A EADDRINUSE — "
+                       "previous-instance::pid 4112 (/opt/legacy/server, started 2 min ago)",
+                       0) == 0);
+    CHECK(github.find('\n') == github.size() - 1);
+    CHECK(contains(github, "%0Afix: stop the old instance first"));
+    CHECK(contains(github, "%0Aconfirm: sudo ss -tlnp 'sport = :8080'; ps"));
+    CHECK(contains(github, "%0Acalled from: open_listener+0x5e (/opt/legacy/server) < "));
+    check_golden("previous-instance.github", github);
+    Request tw;
+    const std::string time_wait = render(Format::github, tw, time_wait_verdict(tw), ctx);
+    CHECK(time_wait.find('\n') == time_wait.size() - 1);
+    CHECK_FALSE(contains(time_wait, "called from"));
+    check_golden("time-wait.github", time_wait);
+}
+
+TEST_CASE("github: every other engine event is one annotation", "[report]") {
+    Request req;
+    const Verdict v = previous_instance(req);
+    Request tw;
+    const Verdict time_wait = time_wait_verdict(tw);
+    const std::vector<std::string> events = {
+        render_repeated(Format::github, req, v, 312, ctx),
+        render_waiting(Format::github, tw, time_wait, 30, 41200, ctx),
+        render_waiting(Format::github, req, v, 30, 0, ctx),
+        render_reuseport_shared(Format::github, req, v.holders, ctx),
+        render_config_error(Format::github, "PORTSHIM_FORMAT=\"xml\" is not valid (text, json or github); "
+                                            "using the default", ctx),
+        render_inherited(Format::github, inherited_report(),
+                         ReportContext{4121, "/usr/bin/sleep", 1'800'000'000.25})};
+    std::string all;
+    for (const std::string& e : events) {
+        CHECK(e.rfind("::", 0) == 0);
+        CHECK(e.find('\n') == e.size() - 1);
+        all += e;
+    }
+    CHECK(events[0].rfind("::notice title=portshim%3A bind(0.0.0.0%3A8080/tcp) failed 312 more times::"
+                          "since the last report, same cause: previous-instance: ", 0) == 0);
+    CHECK(events[3].rfind("::warning title=portshim%3A listen(0.0.0.0%3A8080/tcp) shares the port "
+                          "through SO_REUSEPORT::with pid 4112", 0) == 0);
+    CHECK(events[4] == "::warning title=portshim%3A configuration::PORTSHIM_FORMAT=\"xml\" is not "
+                       "valid (text, json or github); using the default\n");
+    check_golden("events.github", all);
+    // The text of the same events did not change.
+    CHECK(render_repeated(Format::text, req, v, 1, ctx).rfind(
+              "portshim[4120]: bind(0.0.0.0:8080/tcp) failed 1 more time since the last report, same "
+              "cause: previous-instance: pid 4112", 0) == 0);
+    CHECK(render_waiting(Format::text, tw, time_wait, 30, 41200, ctx) ==
+          "portshim[4120]: PORTSHIM_WAIT: retrying bind(0.0.0.0:8080/tcp) for up to 30 s (time-wait "
+          "clears by itself; the last TIME_WAIT remnant expires in 42 s)\n");
 }

@@ -1,0 +1,228 @@
+// The hooks' own events (fork, exec-leak, an undiagnosed failure) as text and
+// GitHub annotations through a file sink, LineBuffer's escaping, and when
+// colour is used: the decision, and a real terminal (a pty as fd 2).
+#include "events.hpp"
+#include "fixtures.hpp"
+#include "line_buffer.hpp"
+#include "markup.hpp"
+#include "sink.hpp"
+
+#include <arpa/inet.h>
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <netinet/in.h>
+#include <sstream>
+#include <string>
+#include <sys/un.h>
+#include <unistd.h>
+
+using namespace portshim;
+using namespace portshim::fixtures;
+
+namespace {
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+    for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+        s.replace(at, from.size(), to);
+    return s;
+}
+
+/** fd 3 listening on tcp 0.0.0.0:8080 and fd 4 on a unix path that needs escaping. */
+listeners::FdList two_listeners() {
+    listeners::FdList fds;
+    listeners::ListenFd tcp_fd;
+    tcp_fd.fd = 3;
+    tcp_fd.family = AF_INET;
+    tcp_fd.type = SOCK_STREAM;
+    auto* in = reinterpret_cast<sockaddr_in*>(&tcp_fd.addr);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(8080);
+    tcp_fd.addr_len = sizeof(sockaddr_in);
+    fds.add(tcp_fd);
+    listeners::ListenFd unix_fd;
+    unix_fd.fd = 4;
+    unix_fd.family = AF_UNIX;
+    unix_fd.type = SOCK_STREAM;
+    unix_fd.cloexec = true;
+    auto* un = reinterpret_cast<sockaddr_un*>(&unix_fd.addr);
+    un->sun_family = AF_UNIX;
+    const char path[] = "/run/app:100%,a.sock";
+    std::memcpy(un->sun_path, path, sizeof path);
+    unix_fd.addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + sizeof path);
+    fds.add(unix_fd);
+    return fds;
+}
+
+/**
+ * Every hook event, in `format`, through a file sink (debug level: all of
+ * them); this pid is replaced by "PID" so the result can be a golden file.
+ */
+std::string hook_events(Format format) {
+    TempDir dir("events");
+    Config c;
+    c.format = format;
+    c.level = Level::debug;
+    c.sink = Sink::file;
+    const std::string log = dir.path + "/log";
+    std::memcpy(c.log_path, log.c_str(), log.size() + 1);
+    const listeners::FdList fds = two_listeners();
+
+    events::report_fork(c, nullptr, Level::info, 4200, 0, fds);
+    events::report_fork(c, nullptr, Level::debug, 4300, 17, fds);
+    events::report_exec_leak(c, nullptr, Level::warn, "/bin/sh -c ", "date +%s", false,
+                             events::Handover::none, fds);
+    events::report_exec_leak(c, nullptr, Level::info, "/usr/bin/helper", nullptr, true,
+                             events::Handover::none, fds);
+    events::report_exec_leak(c, nullptr, Level::debug, "/opt/legacy/server", nullptr, false,
+                             events::Handover::self_exec, fds);
+    const int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(sock >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(8080);
+    events::report_undiagnosed(c, nullptr, false, sock, reinterpret_cast<const sockaddr*>(&addr),
+                               sizeof addr, EADDRINUSE);
+    ::close(sock);
+
+    std::ifstream in(log, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string pid = std::to_string(::getpid());
+    return replace_all(replace_all(text.str(), "portshim[" + pid + "]", "portshim[PID]"),
+                       "pid " + pid + " ", "pid PID ");
+}
+
+std::map<std::string, std::string> g_env;
+
+/** parse_config() of `env` alone. */
+Config config_of(std::map<std::string, std::string> env) {
+    g_env = std::move(env);
+    ConfigErrors errors;
+    return parse_config(
+        [](const char* name) -> const char* {
+            const auto it = g_env.find(name);
+            return it == g_env.end() ? nullptr : it->second.c_str();
+        },
+        false, errors);
+}
+
+/**
+ * In a child whose fd 2 is a pseudo-terminal: runs `body`, then returns what
+ * reached the terminal (after "|" the result of `body`). Empty without ptys.
+ */
+std::string on_a_terminal(const std::function<std::string()>& body) {
+    return in_child([&] {
+        const int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+        if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) return std::string();
+        const int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
+        if (slave < 0 || ::dup2(slave, 2) != 2) ::_exit(2);
+        const std::string result = body();
+        std::string seen;
+        char buf[4096];
+        ::fcntl(master, F_SETFL, O_NONBLOCK);
+        for (ssize_t n; (n = ::read(master, buf, sizeof buf)) > 0;) seen.append(buf, static_cast<std::size_t>(n));
+        return seen + "|" + result;
+    });
+}
+
+} // namespace
+
+TEST_CASE("LineBuffer escapes for workflow commands, whole escapes or nothing", "[events]") {
+    FixedLineBuffer<64> b;
+    b.escape(LineBuffer::Escape::github_property).put("a:b,c%d\r\n");
+    b.escape(LineBuffer::Escape::github_message).put(":,%\n");
+    b.escape(LineBuffer::Escape::none).put(":%");
+    CHECK(std::string(b.data(), b.size()) == "a%3Ab%2Cc%25d%0D%0A:,%25%0A:%");
+
+    // 5 bytes, one kept for the newline: "%25" does not fit after "ab", and
+    // nothing after it is written either, so the text stays a prefix.
+    FixedLineBuffer<5> small;
+    small.escape(LineBuffer::Escape::github_message).put("ab%c");
+    CHECK(std::string(small.data(), small.size()) == "ab");
+    CHECK(small.truncated());
+    small.end_line();
+    CHECK(std::string(small.data(), small.size()) == "ab\n");
+}
+
+TEST_CASE("hook events as GitHub annotations: one line each, escaped", "[events]") {
+    const std::string github = hook_events(Format::github);
+    CHECK(std::count(github.begin(), github.end(), '\n') == 6);
+    std::istringstream lines(github);
+    for (std::string line; std::getline(lines, line);) CHECK(line.rfind("::", 0) == 0);
+    CHECK(contains(github, "::notice title=portshim%3A fork::child pid 4200 got listening fd 3 "
+                           "(tcp 0.0.0.0:8080), fd 4 (unix /run/app:100%25,a.sock)\n"));
+    CHECK(contains(github, "::warning title=portshim%3A exec-leak::running /bin/sh -c date +%25s "));
+    CHECK(contains(github, " exits%0Afix: create listening sockets"));
+    CHECK(contains(github, "::error title=portshim%3A bind(0.0.0.0%3A8080/tcp) failed%3A EADDRINUSE — "
+                           "not diagnosed::the call failed in a child"));
+    CHECK(contains(github, "%0Afix: look from outside: portshim why 8080\n"));
+    check_golden("hook-events.github", github);
+}
+
+TEST_CASE("hook events as text: unchanged lines, never coloured in a file", "[events]") {
+    const std::string text = hook_events(Format::text);
+    CHECK(text.find('\x1b') == std::string::npos);
+    CHECK(contains(text, "portshim[PID]: warning: exec-leak: running /bin/sh -c date +%s with "));
+    CHECK(contains(text, "\nportshim[PID]:   fix: create listening sockets with SOCK_CLOEXEC"));
+    CHECK(contains(text, "portshim[PID]: bind(0.0.0.0:8080/tcp) failed: EADDRINUSE — not diagnosed: "
+                         "the call failed in a child"));
+    check_golden("hook-events.txt", text);
+}
+
+TEST_CASE("colour: text on a terminal only, NO_COLOR and TERM=dumb respected", "[events][report]") {
+    const Config plain = config_of({});
+    CHECK(plain.colour);
+    CHECK(markup::use_colour(plain, true));
+    CHECK_FALSE(markup::use_colour(plain, false));
+    CHECK_FALSE(markup::use_colour(config_of({{"NO_COLOR", "1"}}), true));
+    CHECK(markup::use_colour(config_of({{"NO_COLOR", ""}}), true)); // set but empty: no effect
+    CHECK_FALSE(markup::use_colour(config_of({{"TERM", "dumb"}}), true));
+    CHECK(markup::use_colour(config_of({{"TERM", "xterm-256color"}}), true));
+    CHECK_FALSE(markup::use_colour(config_of({{"PORTSHIM_LOG", "/tmp/portshim.log"}}), true));
+    CHECK_FALSE(markup::use_colour(config_of({{"PORTSHIM_LOG", "syslog"}}), true));
+    CHECK_FALSE(markup::use_colour(config_of({{"PORTSHIM_FORMAT", "json"}}), true));
+    CHECK_FALSE(markup::use_colour(config_of({{"PORTSHIM_FORMAT", "github"}}), true));
+}
+
+TEST_CASE("colour: sink::stderr_is_terminal sees a pty, not a pipe or a replaced fd 2",
+          "[events]") {
+    const std::string seen = on_a_terminal([] {
+        std::string r = sink::stderr_is_terminal(nullptr) ? "T" : "F";
+        const StderrIdentity elsewhere{true, true, 0, 1}; // fd 2 was another file at load
+        r += sink::stderr_is_terminal(&elsewhere) ? "T" : "F";
+        int p[2];
+        if (::pipe(p) != 0 || ::dup2(p[1], 2) != 2) ::_exit(2);
+        r += sink::stderr_is_terminal(nullptr) ? "T" : "F";
+        return r;
+    });
+    if (seen.empty()) SUCCEED("no pseudo-terminals here");
+    else CHECK(seen == "|TFF");
+}
+
+TEST_CASE("colour: a hook's warning is yellow on a terminal, plain with NO_COLOR", "[events]") {
+    const listeners::FdList fds = two_listeners();
+    auto warn_on_terminal = [&fds](bool colour_allowed) {
+        return on_a_terminal([&fds, colour_allowed] {
+            Config c;
+            c.colour = colour_allowed;
+            events::report_exec_leak(c, nullptr, Level::warn, "/usr/bin/helper", nullptr, false,
+                                     events::Handover::none, fds);
+            return std::string();
+        });
+    };
+    const std::string coloured = warn_on_terminal(true);
+    if (coloured.empty()) {
+        SUCCEED("no pseudo-terminals here");
+        return;
+    }
+    CHECK(contains(coloured, "]: \x1b[33mwarning:\x1b[0m exec-leak: running /usr/bin/helper"));
+    CHECK(contains(coloured, "]:   \x1b[1mfix\x1b[0m: create listening sockets"));
+    const std::string plain = warn_on_terminal(false);
+    CHECK(contains(plain, "]: warning: exec-leak: running /usr/bin/helper"));
+    CHECK(plain.find('\x1b') == std::string::npos);
+}
