@@ -5,6 +5,7 @@
 #include "line_buffer.hpp"
 #include "safe_write.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -18,6 +19,8 @@
 namespace portshim::sink {
 
 namespace {
+
+std::atomic<bool> g_refusal_told{false}; // lock-free, so usable from a signal handler
 
 /**
  * fd 2 is ours to write: open, not a socket (journald's stream, a client
@@ -89,6 +92,27 @@ bool to_file(const char* path, const char* text, std::size_t len) {
     return ok;
 }
 
+/** The warning that PORTSHIM_LOG was refused, as text or a config-error JSON event. */
+std::size_t refusal_note(const Config& config, char* buf, std::size_t size) {
+    constexpr const char* why = " refused (a symlink, a FIFO or device, not a regular file owned "
+                                "by this user, or not writable); reports go here instead";
+    LineBuffer line(buf, size);
+    if (config.format == Format::json) {
+        char exe[256];
+        const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        char message[sizeof config.log_path + 160];
+        LineBuffer m(message, sizeof message);
+        m.put("PORTSHIM_LOG=").put(config.log_path).put(why);
+        message[m.size()] = '\0';
+        line.put("{\"event\":\"config-error\",\"time\":\"").put_time_now().put("\",\"pid\":")
+            .put_int(::getpid()).put(",\"exe\":").put_json(exe).put(",\"message\":").put_json(message).put('}');
+    } else {
+        line.put("portshim[").put_int(::getpid()).put("]: warning: PORTSHIM_LOG=").put(config.log_path).put(why);
+    }
+    return line.end_line().size();
+}
+
 } // namespace
 
 bool stderr_is_terminal(const StderrIdentity* identity) noexcept {
@@ -102,13 +126,24 @@ bool stderr_is_terminal(const StderrIdentity* identity) noexcept {
 void write_event(const Config& config, Level level, const char* text, std::size_t len,
                  const StderrIdentity* identity) noexcept {
     const int saved = errno;
-    if (config.sink == Sink::file && to_file(config.log_path, text, len)) {
+    const bool refused = config.sink == Sink::file && !to_file(config.log_path, text, len);
+    if (config.sink == Sink::file && !refused) {
     } else if (config.sink == Sink::syslog) {
         to_syslog(level, text, len);
-    } else if (stderr_usable(identity)) {
-        safe_write(2, text, len);
     } else {
-        to_syslog(level, text, len);
+        // Once per process, say why the report is not in the configured file.
+        char note[1536];
+        std::size_t note_len = 0;
+        if (refused && !g_refusal_told.exchange(true)) {
+            note_len = refusal_note(config, note, sizeof note);
+        }
+        if (stderr_usable(identity)) {
+            if (note_len > 0) safe_write(2, note, note_len);
+            safe_write(2, text, len);
+        } else {
+            if (note_len > 0) to_syslog(Level::warn, note, note_len);
+            to_syslog(level, text, len);
+        }
     }
     errno = saved;
 }

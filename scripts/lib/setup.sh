@@ -3,7 +3,7 @@
 # Sourced, not run: expects $root (the repository) to be set.
 # shellcheck shell=sh disable=SC2154
 
-portshim_packages='g++ cmake make libfmt-dev libunwind-dev catch2 iproute2 util-linux binutils'
+portshim_packages='g++ cmake make libfmt-dev catch2 iproute2 util-linux binutils'
 
 portshim_install_deps() {
     missing=''

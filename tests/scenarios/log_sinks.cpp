@@ -81,6 +81,12 @@ void check_fell_back_to_stderr(int holder, int port, const std::string& log)
     CHECK(event["cause"].str() == "previous-instance");
     CHECK(event["pid"].number() == daemon.pid());
     CHECK(holder_pids(event) == std::vector<int>{holder});
+    // One config-error says why the report is not in the file.
+    int refusals = 0;
+    for (const Json& e : json_lines(daemon.err()))
+        refusals += e["event"].str() == "config-error" &&
+                    e["message"].str().find("PORTSHIM_LOG=" + log + " refused") != std::string::npos;
+    CHECK(refusals == 1);
 }
 
 /** Sets the umask for the processes started in its lifetime. */
