@@ -198,7 +198,8 @@ const char* errno_word(int err) {
 } // namespace
 
 void report_undiagnosed(const Config& config, const StderrIdentity* identity, bool listen_call,
-                        int fd, const sockaddr* addr, socklen_t len, int err) noexcept {
+                        int fd, const sockaddr* addr, socklen_t len, int err,
+                        const char* where) noexcept {
     if (config.level < Level::error) return;
     listeners::ListenFd sock; // only the address fields: the socket does not listen
     sock.fd = fd;
@@ -217,8 +218,10 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
     // The summary "VERDICT: WHY_NOT", in two parts: the verdict stands where a
     // cause id would (an annotation's title), the rest explains. Plain ASCII.
     static constexpr char verdict[] = "not diagnosed";
-    static constexpr char why_not[] = "the call failed in a child forked from a multi-threaded "
-                                      "program before exec, where a diagnosis could deadlock";
+    char why_not[160];
+    LineBuffer reason(why_not, sizeof why_not);
+    reason.put("the call failed ").put(where).put(", where a diagnosis could deadlock");
+    why_not[reason.size()] = '\0';
     char fix[sizeof(sockaddr_un::sun_path) + 64];
     LineBuffer advice(fix, sizeof fix);
     advice.put("look from outside: portshim why ");

@@ -30,12 +30,14 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
                       Handover handover, const listeners::FdList& fds) noexcept;
 
 /**
- * A failed bind/listen in a child forked from a multi-threaded program, before
- * exec: no diagnosis there (another thread may have held a lock the engine
- * needs at the fork), only this line naming the call and how to diagnose it
- * from outside. JSON keeps the bind-failed keys, with cause "unknown".
+ * A failed bind/listen where the engine must not run (`where`: "in a signal
+ * handler", "in a child forked from a multi-threaded program before exec"):
+ * the interrupted code or another thread may hold a lock the engine needs.
+ * Only this line, naming the call and how to diagnose it from outside. JSON
+ * keeps the bind-failed keys, with cause "unknown".
  */
 void report_undiagnosed(const Config& config, const StderrIdentity* identity, bool listen_call,
-                        int fd, const sockaddr* addr, socklen_t len, int err) noexcept;
+                        int fd, const sockaddr* addr, socklen_t len, int err,
+                        const char* where) noexcept;
 
 } // namespace portshim::events

@@ -66,6 +66,7 @@ PORTSHIM_EXPORT pid_t fork(void) {
     portshim::real::resolve_exec_family();    // the child must not be first to dlsym
     portshim::exec_watch::before_fork();
     const bool threaded = !__libc_single_threaded;
+    portshim::forking(threaded);
     const pid_t pid = portshim::real::fork();
     if (pid == 0) portshim::entered_fork_child(threaded);
     if (pid > 0) portshim::exec_watch::after_fork(pid);

@@ -10,6 +10,7 @@
 #include "events.hpp"
 #include "listeners.hpp"
 #include "rate_limit.hpp"
+#include "signal_context.hpp"
 #include "real.hpp"
 #include "safe_write.hpp"
 
@@ -43,6 +44,10 @@ StderrIdentity g_stderr;         // fd 2 as it was at load (see engine_api.hpp)
 // another thread may have held malloc's or the loader's lock at the fork, so
 // the engine must not run here (DESIGN.md rule 7).
 bool g_unsafe_child = false;
+// The pid of this process when it forked with more than one thread: a hook
+// running in a pid other than this one is in the child, even inside
+// real::fork (pthread_atfork child handlers run before fork returns there).
+std::atomic<int> g_threaded_fork_parent{0};
 
 // What the program set on each fd through setsockopt, so the hot paths need
 // no system call: one byte per fd in 64 KiB mapped at the first setsockopt of
@@ -149,7 +154,9 @@ bool load_engine() {
     append(path, sizeof path, len, origin);
     append(path, sizeof path, len, "/");
     append(path, sizeof path, len, PORTSHIM_ENGINE_FILE);
+    errno = 0;
     void* handle = ::dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    const int open_errno = errno;
     if (handle != nullptr) {
         auto report = reinterpret_cast<portshim_engine_report_fn>(::dlsym(handle, "portshim_engine_report"));
         auto errors = reinterpret_cast<portshim_engine_config_errors_fn>(
@@ -170,7 +177,13 @@ bool load_engine() {
     const char* why = ::dlerror();
     std::size_t elen = 0;
     append(g_engine.error, sizeof g_engine.error, elen, why != nullptr ? why : path);
-    g_engine.state.store(-1, std::memory_order_release);
+    // Out of descriptors or memory passes: try again at the next failure (dlopen
+    // does not keep errno reliably, so: the file is there, yet did not load). A
+    // missing engine stays failed for the life of the process.
+    const bool transient = handle == nullptr &&
+                           (open_errno == EMFILE || open_errno == ENFILE || open_errno == ENOMEM ||
+                            ::access(path, R_OK) == 0);
+    g_engine.state.store(transient ? 0 : -1, std::memory_order_release);
     return false;
 }
 
@@ -367,6 +380,24 @@ bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept {
 
 void entered_fork_child(bool parent_threaded) noexcept { g_unsafe_child = parent_threaded; }
 
+void forking(bool threaded) noexcept {
+    if (threaded) g_threaded_fork_parent.store(static_cast<int>(::getpid()), std::memory_order_relaxed);
+}
+
+namespace {
+
+/** Why the engine must not run in this context, or nullptr when it may. */
+const char* unsafe_context() {
+    if (g_unsafe_child) return "in a child forked from a multi-threaded program before exec";
+    const int parent = g_threaded_fork_parent.load(std::memory_order_relaxed);
+    if (parent != 0 && parent != static_cast<int>(::getpid()))
+        return "in a child forked from a multi-threaded program before exec";
+    if (in_signal_handler()) return "in a signal handler";
+    return nullptr;
+}
+
+} // namespace
+
 void check_reuseport_sharing(int fd) noexcept {
     // Only SO_REUSEPORT sockets can share a listening port. The setsockopt hook
     // noted which fds set it, so an ordinary listen() costs one memory load.
@@ -416,8 +447,9 @@ int retry_bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
 bool report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err,
                     bool reuseaddr_injected) noexcept {
     const int saved = errno;
-    if (g_unsafe_child) {
-        events::report_undiagnosed(config(), &g_stderr, call == Call::listen, fd, addr, len, err);
+    if (const char* where = unsafe_context()) {
+        events::report_undiagnosed(config(), &g_stderr, call == Call::listen, fd, addr, len, err,
+                                   where);
         errno = saved;
         return false;
     }

@@ -33,6 +33,9 @@ const Config& config_for_spawn() noexcept;
  */
 void entered_fork_child(bool parent_threaded) noexcept;
 
+/** Before real fork(): remembers our pid when other threads exist (see entered_fork_child). */
+void forking(bool threaded) noexcept;
+
 /** fd 2 as it was at load, for the sink. */
 const StderrIdentity* stderr_identity() noexcept;
 

@@ -8,6 +8,7 @@
 #include "causes_unix.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <fmt/format.h>
 #include <iterator>
 #include <sys/socket.h>
@@ -635,7 +636,19 @@ Verdict rule_hidden(const Request& req, const Observation& obs, const SocketEntr
     const bool not_root = obs.self.uid != 0 && (s.uid != obs.self.uid || obs.pids_unreadable > 0);
     const std::string ss = ss_listeners(req, obs);
     std::string fix;
-    if (not_root) {
+    if (!obs.proc_ok || obs.scan_error != 0) {
+        // The search itself failed: say so rather than guess where the owner hides.
+        v.why.push_back(!obs.proc_ok
+                            ? std::string("the processes could not be searched for the owner: /proc "
+                                          "is not readable here (a chroot or a sandbox without it)")
+                            : fmt::format("the search for the owner ran out of {} ({}), so some "
+                                          "processes were not looked at",
+                                          obs.scan_error == ENOMEM ? "memory" : "file descriptors",
+                                          errno_name(obs.scan_error)));
+        fix = fmt::format("name the owner from a shell that sees the host's processes: {} — then "
+                          "stop it or move one of the services",
+                          ss);
+    } else if (not_root) {
         v.why.push_back(fmt::format(
             "this process runs as {}, not root: the descriptors of other users' processes "
             "cannot be read, so their sockets show no owner{}",

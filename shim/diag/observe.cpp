@@ -257,6 +257,11 @@ Observation observe(const Request& req, const ProbeEnv& env) {
         obs.proc_ok = scan.ok;
         obs.pids_unreadable = scan.unreadable;
         obs.pids_scanned = scan.scanned;
+        obs.scan_error = scan.resource_error;
+        if (scan.resource_error != 0)
+            obs.evidence.push_back(fmt::format("the owner scan ran short of resources ({}): some "
+                                               "processes were not looked at",
+                                               errno_name(scan.resource_error)));
         if (!scan.ok)
             obs.evidence.push_back(fmt::format("{} could not be listed: {}", env.proc_root,
                                                errno_name(scan.error)));

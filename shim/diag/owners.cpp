@@ -123,7 +123,10 @@ bool scan_process(int proc_fd, const std::string& proc_root, int pid,
                   const std::vector<std::uint64_t>& wanted, double& boot,
                   std::vector<Holder>& out) {
     procfs::Dir fds(proc_fd, RelPath().add(pid).add("/fd").c_str());
-    if (!fds.ok()) return process_gone(fds.error());
+    if (!fds.ok()) {
+        errno = fds.error();
+        return process_gone(fds.error());
+    }
     ProcessCache cache;
     while (const char* name = fds.next()) {
         int fd = -1;
@@ -184,8 +187,12 @@ ScanStatus find_holders(const std::string& proc_root, const std::vector<std::uin
             int pid = 0;
             if (!parse_int_name(name, pid) || pid <= 0) continue;
             ++status.scanned;
-            if (!scan_process(procs.get(), proc_root, pid, wanted, boot, out))
-                ++status.unreadable;
+            if (!scan_process(procs.get(), proc_root, pid, wanted, boot, out)) {
+                // Out of descriptors or memory is our shortage, not a permission: the
+                // rules must not read it as "another user's process".
+                if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) status.resource_error = errno;
+                else ++status.unreadable;
+            }
         }
         // readdir order is arbitrary; reports and tests want a stable one.
         std::sort(out.begin() + static_cast<std::ptrdiff_t>(first_new), out.end(),

@@ -15,7 +15,8 @@ namespace portshim::owners {
 struct ScanStatus {
     bool ok = false;        ///< PROC_ROOT could be listed at all
     int error = 0;          ///< errno when !ok
-    int unreadable = 0;     ///< processes whose fd directory could not be read
+    int unreadable = 0;     ///< processes whose fd directory could not be read (permissions)
+    int resource_error = 0; ///< EMFILE, ENFILE or ENOMEM while scanning: some processes not looked at
     int scanned = 0;        ///< processes looked at
 };
 

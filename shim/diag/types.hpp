@@ -216,6 +216,7 @@ struct Observation {
     bool procnet_used = false;        ///< /proc/net/{tcp,udp}[6] was read instead
     bool proc_ok = false;             ///< /proc could be scanned for owners
     int pids_unreadable = 0;          ///< processes whose fd table we could not read
+    int scan_error = 0;               ///< EMFILE/ENFILE/ENOMEM cut the owner scan short (0: none)
     int pids_scanned = 0;             ///< processes whose descriptors were looked at (0: no scan)
     std::vector<CgroupFacts> cgroups; ///< cgroups of sockets without a visible holder
     ReuseProbe reuse_probe = ReuseProbe::not_run;

@@ -1,0 +1,19 @@
+// Is this thread running a signal handler? A bind() there may interrupt the
+// host's own malloc or hold its locks, so the engine (which allocates and may
+// dlopen) must not run: the hook writes the async-signal-safe note instead.
+#pragma once
+
+namespace portshim {
+
+/**
+ * True when the stack above the caller passes through a signal frame. Walks it
+ * with libgcc's unwinder (linked statically and hidden), which finds frames
+ * through _dl_find_object: no lock and no allocation; the kernel's sigreturn
+ * trampoline carries the "S" augmentation that marks a signal frame.
+ */
+bool in_signal_handler() noexcept;
+
+/** Runs the unwinder once (its one-time setup) outside any signal handler. */
+void warm_signal_probe() noexcept;
+
+} // namespace portshim
