@@ -5,13 +5,34 @@
 
 portshim_packages='g++ cmake make libfmt-dev catch2 iproute2 util-linux binutils'
 
+# For scripts/test only, and optional: clang with libFuzzer's runtime (the
+# fuzz targets; Debian 12 names) and jemalloc (the co-existence scenarios).
+# shellcheck disable=SC2034 # used by scripts/test
+portshim_test_packages='clang libclang-rt-14-dev libjemalloc2'
+
 portshim_install_deps() {
+    # shellcheck disable=SC2086 # the package list is meant to split
+    portshim_install_missing $portshim_packages
+}
+
+# Test-only as well: real daemons that tests/scenarios/daemons.cpp runs under the
+# preload, each a private copy on a free loopback port (scripts/demo needs none).
+# shellcheck disable=SC2034 # used by scripts/test
+portshim_daemon_packages='nginx-light redis-server lighttpd memcached socat busybox python3'
+
+# portshim_missing PACKAGE...: sets $missing to those not installed yet.
+portshim_missing() {
     missing=''
-    for pkg in $portshim_packages; do
+    for pkg in "$@"; do
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
             missing="$missing $pkg"
         fi
     done
+}
+
+# portshim_install_missing PACKAGE...: apt-get install those not installed yet.
+portshim_install_missing() {
+    portshim_missing "$@"
     [ -n "$missing" ] || return 0
     echo "portshim: installing$missing" >&2
     sudo=''
@@ -30,17 +51,44 @@ portshim_install_deps() {
     fi
 }
 
-portshim_build() {
-    portshim_build_dir "$root/build" '' all
+# portshim_install_daemons: installs the missing daemons without starting their
+# services: while apt-get runs, /usr/sbin/policy-rc.d answers 101, "action
+# forbidden" (invoke-rc.d(8); deb-systemd-invoke asks it too), unless the
+# machine already has a policy of its own.
+portshim_install_daemons() {
+    # shellcheck disable=SC2086 # the package list is meant to split
+    portshim_missing $portshim_daemon_packages
+    [ -n "$missing" ] || return 0
+    policy=/usr/sbin/policy-rc.d
+    as_root=''
+    [ "$(id -u)" -eq 0 ] || as_root=sudo
+    placed=''
+    # shellcheck disable=SC2016 # $1 is expanded by the inner sh
+    if [ ! -e "$policy" ] && $as_root sh -c 'printf "#!/bin/sh\nexit 101\n" >"$1" && chmod 755 "$1"' sh "$policy" 2>/dev/null; then
+        placed=1
+    fi
+    installed=0
+    # shellcheck disable=SC2086
+    portshim_install_missing $missing || installed=$?
+    [ -z "$placed" ] || $as_root rm -f "$policy"
+    return "$installed"
 }
 
-# portshim_build_dir DIR CMAKE-OPTION TARGET
+portshim_build() {
+    portshim_build_dir "$root/build" all
+}
+
+# portshim_build_dir DIR TARGETS [CMAKE-OPTION...]; TARGETS separated by spaces.
 portshim_build_dir() {
-    mkdir -p "$1"
-    log="$1/build.log"
+    dir=$1
+    targets=$2
+    shift 2
+    mkdir -p "$dir"
+    log="$dir/build.log"
     # Quiet when all is well; the whole compiler output when something fails.
-    if ! { cmake -S "$root" -B "$1" -DPORTSHIM_WERROR=ON ${2:+"$2"} &&
-           cmake --build "$1" -j2 --target "$3"; } >"$log" 2>&1; then
+    # shellcheck disable=SC2086 # the target list is meant to split
+    if ! { cmake -S "$root" -B "$dir" -DPORTSHIM_WERROR=ON "$@" &&
+           cmake --build "$dir" -j2 --target $targets; } >"$log" 2>&1; then
         cat "$log" >&2
         echo "portshim: build failed (log: $log)" >&2
         return 1

@@ -118,7 +118,7 @@ DumpStatus parse_dump_unchecked(const std::uint8_t* data, std::size_t len, Proto
             // the dump itself failed (netlink_dump_done, net/netlink/af_netlink.c).
             if (payload_len >= sizeof code) {
                 std::memcpy(&code, payload, sizeof code);
-                if (code < 0) status.error = -code;
+                if (code < 0) status.error = code != INT_MIN ? -code : EBADMSG;
             }
             status.done = true;
             return status;
