@@ -28,8 +28,8 @@ constexpr off_t rotate_at = 2048 * record_size; // 1 MiB, then listeners.1
 /** Bytes outside 0x21..0x7e, and '%', as %XX; "-" for an empty value. Stops before `limit`. */
 void put_encoded(LineBuffer& out, const char* text, std::size_t n, std::size_t limit) {
     static const char hex[] = "0123456789ABCDEF";
-    if (n == 0) {
-        out.put('-');
+    if (n == 0 || (n == 1 && text[0] == '-')) {
+        out.put(n == 0 ? "-" : "%2D"); // "-" alone means empty
         return;
     }
     for (std::size_t i = 0; i < n; ++i) {

@@ -190,6 +190,7 @@ std::optional<ListenRecord> parse_listen_record(std::string_view line) {
 
 std::string encode_registry_field(std::string_view value) {
     if (value.empty()) return "-";
+    if (value == "-") return "%2D"; // "-" alone means empty
     std::string out;
     for (const char c : value) {
         const auto b = static_cast<unsigned char>(c);

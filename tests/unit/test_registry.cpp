@@ -58,6 +58,7 @@ TEST_CASE("encoded fields decode: blanks, percent, bytes, empty", "[registry]") 
           "/opt/my%20app/server%20(deleted)");
     CHECK(registry::encode_registry_field("100%\n\xff") == "100%25%0A%FF");
     CHECK(registry::encode_registry_field("") == "-");
+    CHECK(registry::encode_registry_field("-") == "%2D"); // "-" alone would read back as empty
 
     const auto r = registry::parse_listen_record(
         "L1 netns=0 inode=7 proto=unix addr=/run/my%20app.sock port=0 pid=9 start=1 time=2 "
@@ -70,6 +71,10 @@ TEST_CASE("encoded fields decode: blanks, percent, bytes, empty", "[registry]") 
     REQUIRE(empty);
     CHECK(empty->address == "@abstract");
     CHECK(empty->exe.empty());
+    const auto dash = registry::parse_listen_record(
+        "L1 netns=0 inode=7 proto=unix addr=%2D port=0 pid=9 start=1 time=2 uid=0 exe=-");
+    REQUIRE(dash);
+    CHECK(dash->address == "-");
     // Lowercase hex is accepted too; a raw byte outside the printable range is not.
     CHECK(registry::parse_listen_record(
               "L1 netns=0 inode=7 proto=tcp addr=:: port=1 pid=9 start=1 time=2 uid=0 exe=%ff")
