@@ -32,6 +32,7 @@ constexpr long long summary_ms = 10000;     // then one summary line per 10 s
 
 struct Private {
     Slot slots[slot_count];
+    std::atomic<int> used;                  // slots [0, used) were ever filled: scans stop there
     std::atomic<int> forks_logged;
     std::atomic<int> forks_pending;
     std::atomic<long long> last_line_ms;
@@ -82,12 +83,17 @@ int slot_fd(const Slot& s) { return s.fd_plus1.load(std::memory_order_acquire) -
  */
 Slot* slot_for(Private* p, int fd) {
     Slot* free_slot = nullptr;
-    for (Slot& s : p->slots) {
+    const int used = p->used.load(std::memory_order_acquire);
+    for (int i = 0; i < used; ++i) {
+        Slot& s = p->slots[i];
         const int current = slot_fd(s);
         if (current == fd) return nullptr;
         if (free_slot == nullptr && current < 0) free_slot = &s;
     }
     if (free_slot != nullptr) return free_slot;
+    // A fresh slot past the used ones; a bind/listen/close loop keeps reusing slot 0.
+    for (int n = used; n < slot_count; n = p->used.load(std::memory_order_acquire))
+        if (p->used.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel)) return &p->slots[n];
     int listening = 0;
     socklen_t n = sizeof listening;
     for (Slot& s : p->slots) {
