@@ -1,7 +1,6 @@
 // See signal_context.hpp.
 #include "signal_context.hpp"
 
-#include <atomic>
 #include <unwind.h>
 
 namespace portshim {
@@ -25,20 +24,12 @@ _Unwind_Reason_Code on_frame(_Unwind_Context* context, void* arg) {
     return ++walk->frames < 256 ? _URC_NO_REASON : _URC_END_OF_STACK;
 }
 
-std::atomic<bool> g_warm{false};
-
 } // namespace
 
 bool in_signal_handler() noexcept {
     Walk walk;
     _Unwind_Backtrace(on_frame, &walk);
     return walk.signal;
-}
-
-void warm_signal_probe() noexcept {
-    if (g_warm.exchange(true, std::memory_order_relaxed)) return;
-    Walk walk;
-    _Unwind_Backtrace(on_frame, &walk);
 }
 
 } // namespace portshim

@@ -9,11 +9,10 @@ namespace portshim {
  * True when the stack above the caller passes through a signal frame. Walks it
  * with libgcc's unwinder (linked statically and hidden), which finds frames
  * through _dl_find_object: no lock and no allocation; the kernel's sigreturn
- * trampoline carries the "S" augmentation that marks a signal frame.
+ * trampoline carries the "S" augmentation that marks a signal frame. No frames
+ * are registered with it (crtbeginS does not, on a PT_GNU_EH_FRAME system), so
+ * it never takes its object mutex nor sorts FDEs with malloc.
  */
 bool in_signal_handler() noexcept;
-
-/** Runs the unwinder once (its one-time setup) outside any signal handler. */
-void warm_signal_probe() noexcept;
 
 } // namespace portshim
