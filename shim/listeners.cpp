@@ -5,12 +5,13 @@
 // sockets already warned about (one warning per server, not per child).
 #include "listeners.hpp"
 
+#include "zeroed_map.hpp"
+
 #include <atomic>
 #include <cerrno>
 #include <ctime>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -47,24 +48,10 @@ static_assert(sizeof(Shared) <= 4096, "one page");
 std::atomic<Private*> g_private{nullptr};
 std::atomic<Shared*> g_shared{nullptr};
 
-template <typename T>
-T* map_page(std::atomic<T*>& slot, int flags) {
-    T* page = slot.load(std::memory_order_acquire);
-    if (page != nullptr) return page;
-    void* mem = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED) return nullptr;
-    auto* fresh = static_cast<T*>(mem); // zero pages are valid atomics holding 0
-    if (!slot.compare_exchange_strong(page, fresh, std::memory_order_acq_rel)) {
-        ::munmap(mem, 4096);
-        return page;
-    }
-    return fresh;
-}
-
 /** Both pages: the shared one must exist before the first fork to be shared. */
 Private* pages() {
-    Private* p = map_page(g_private, MAP_PRIVATE);
-    map_page(g_shared, MAP_SHARED);
+    Private* p = map_zeroed(g_private, 4096);
+    map_zeroed(g_shared, 4096, MAP_SHARED);
     return p;
 }
 

@@ -2,11 +2,12 @@
 // least recently reported entry.
 #include "rate_limit.hpp"
 
+#include "zeroed_map.hpp"
+
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <sys/mman.h>
 
 namespace portshim::rate_limit {
 
@@ -30,18 +31,7 @@ static_assert(sizeof(Table) <= 4096, "one page");
 
 std::atomic<Table*> g_table{nullptr};
 
-Table* table() {
-    Table* t = g_table.load(std::memory_order_acquire);
-    if (t != nullptr) return t;
-    void* mem = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED) return nullptr;
-    auto* fresh = static_cast<Table*>(mem); // zero pages are valid atomics holding 0
-    if (!g_table.compare_exchange_strong(t, fresh, std::memory_order_acq_rel)) {
-        ::munmap(mem, 4096);
-        return t;
-    }
-    return fresh;
-}
+Table* table() { return map_zeroed(g_table, 4096); }
 
 long long monotonic_ms() {
     timespec now{};

@@ -11,6 +11,7 @@
 #include "listeners.hpp"
 #include "rate_limit.hpp"
 #include "signal_context.hpp"
+#include "zeroed_map.hpp"
 #include "real.hpp"
 #include "safe_write.hpp"
 
@@ -24,7 +25,6 @@
 #include <link.h>
 #include <pthread.h>
 #include <sys/auxv.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,20 +69,8 @@ unsigned char fd_flags(int fd) noexcept {
                : 0;
 }
 
-/** Maps the table on first use; mmap is async-signal-safe and takes no lock. */
-FdOptions* fd_options_for_update() noexcept {
-    FdOptions* table = fd_options();
-    if (table != nullptr) return table;
-    void* mem = ::mmap(nullptr, tracked_fds, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
-    if (mem == MAP_FAILED) return nullptr;
-    auto* fresh = static_cast<FdOptions*>(mem); // zero pages are valid atomics holding 0
-    if (!g_fd_options.compare_exchange_strong(table, fresh, std::memory_order_acq_rel)) {
-        ::munmap(mem, tracked_fds); // another thread won; use its table
-        return table;
-    }
-    return fresh;
-}
+/** Maps the table on first use (see zeroed_map.hpp). */
+FdOptions* fd_options_for_update() noexcept { return map_zeroed(g_fd_options, tracked_fds); }
 
 // Initial-exec TLS: a fixed offset from the thread pointer, no __tls_get_addr
 // call and no allocation on first use (a hook may run on any thread, any time).
