@@ -6,6 +6,7 @@
 #include "line_buffer.hpp"
 #include "registry_writer.hpp"
 #include "runtime.hpp"
+#include "seccomp_state.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -97,7 +98,8 @@ bool targets_self(const Target& t) {
 
 void before_exec(const Target& target, Plan& plan) noexcept {
     plan.count = 0;
-    if (reentered() || !listeners::any()) return;
+    // Under a seccomp filter the host may be killed for a call it never made (rule 10).
+    if (reentered() || !listeners::any() || seccomp::in_force_cached()) return;
     const int saved = errno;
     const Config& config = config_for_spawn();
     registry::record_pending(config);
@@ -164,22 +166,21 @@ void undo(Plan& plan) noexcept {
 }
 
 void before_fork() noexcept {
-    if (reentered() || !listeners::any()) return;
+    if (reentered() || !listeners::any() || seccomp::in_force_cached()) return;
     registry::record_pending(config_for_spawn());
 }
 
 void after_fork(pid_t child) noexcept {
-    if (child <= 0 || reentered() || !listeners::any()) return;
+    if (child <= 0 || reentered() || !listeners::any() || seccomp::in_force_cached()) return;
     const int saved = errno;
     listeners::FdList held;
     listeners::collect_held(held);
     int more = 0;
     if (held.count > 0 && listeners::fork_line_due(more)) {
-        // Passing on sockets this process itself inherited is its parent's story (debug).
-        bool own = false;
-        for (int i = 0; i < held.count; ++i) own |= !held.items[i].inherited;
-        events::report_fork(config_for_spawn(), stderr_identity(), own ? Level::info : Level::debug,
-                            child, more, held);
+        // Debug: forking workers that share the listening socket is how servers
+        // work (sshd and prefork servers fork per connection); leaks show up as
+        // exec-leak and inherited events and in the inherited-fd cause.
+        events::report_fork(config_for_spawn(), stderr_identity(), Level::debug, child, more, held);
     }
     errno = saved;
 }

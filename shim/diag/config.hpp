@@ -15,6 +15,12 @@ struct Config {
     Level level = Level::info;
     Sink sink = Sink::stderr_;
     char log_path[512] = {};          ///< with Sink::file
+    /**
+     * PORTSHIM_LOG=stderr was set, not defaulted: events about a process that
+     * did not fail a bind (inherited, fork, exec-leak, ...) then go to a piped
+     * stderr too. By default they reach stderr only on a terminal (rule 13).
+     */
+    bool stderr_asked = false;
     bool reuseaddr = false;
     bool cloexec = false;
     unsigned wait_seconds = 0;

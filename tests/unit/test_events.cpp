@@ -86,8 +86,7 @@ std::string hook_events(Format format) {
     addr.sin_family = AF_INET;
     addr.sin_port = htons(8080);
     events::report_undiagnosed(c, nullptr, false, sock, reinterpret_cast<const sockaddr*>(&addr),
-                               sizeof addr, EADDRINUSE,
-                               "in a child forked from a multi-threaded program before exec");
+                               sizeof addr, EADDRINUSE, 0, events::NotDiagnosed::threaded_child);
     ::close(sock);
 
     std::ifstream in(log, std::ios::binary);
