@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -145,13 +146,22 @@ int open_listeners(int dir) {
 }
 
 /**
- * Past rotate_at, the writer holding the lock renames listeners to
- * listeners.1 (when the name still refers to the file it opened: another
- * writer may have rotated first) and returns a descriptor to a fresh file.
+ * Past rotate_at, or when the next record would not fit under this process's
+ * RLIMIT_FSIZE (a server started with `ulimit -f` or LimitFSIZE=), the writer
+ * holding the lock renames listeners to listeners.1 (when the name still
+ * refers to the file it opened: another writer may have rotated first) and
+ * returns a descriptor to a fresh file.
  */
 int rotate_if_full(int dir, int fd) {
     struct stat st;
-    if (::fstat(fd, &st) != 0 || st.st_size < rotate_at) return fd;
+    if (::fstat(fd, &st) != 0) return fd;
+    if (!fits_size_limit(fd, record_size)) {
+        // A limit below one record: rotating would only throw the registry away.
+        rlimit limit{};
+        if (::getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur < record_size) return fd;
+    } else if (st.st_size < rotate_at) {
+        return fd;
+    }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return fd; // someone else is rotating: append here
     struct stat named;
     if (::fstatat(dir, "listeners", &named, AT_SYMLINK_NOFOLLOW) == 0 && named.st_ino == st.st_ino &&
@@ -184,6 +194,7 @@ void record_listen(const Config& config, const listeners::ListenFd& fd, int open
             int file = open_listeners(dir);
             if (file >= 0) {
                 file = rotate_if_full(dir, file);
+                // Whole or not at all: safe_write skips a record the limit would cut.
                 safe_write(file, record, sizeof record);
                 ::close(file);
             }
