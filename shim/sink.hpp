@@ -14,13 +14,30 @@ namespace portshim::sink {
  * Writes one rendered event (one or more '\n'-terminated lines). stderr when
  * fd 2 is open, not a socket and still the file it was at load (`identity`),
  * else syslog (datagram to /dev/log, without openlog so the host's identity
- * stays its own); or the configured file, opened O_APPEND|O_NOFOLLOW|O_NONBLOCK|
- * O_CLOEXEC per event and used only when it is a regular file owned by us (a
- * refused file falls back to stderr/syslog). SIGPIPE from a closed reader is
- * swallowed. Every fd it opens is closed before it returns. Keeps errno.
+ * stays its own); or the configured file, used only when it is a regular file
+ * owned by us on an ordinary file system (own_files.hpp): checked with lstat
+ * and statfs before it is opened (a symlink, FIFO or device is never opened,
+ * nor a file on proc or sysfs), opened O_APPEND|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC
+ * per event and checked again. A refused file falls back to stderr/syslog,
+ * with one config-error per process saying why. An event the file cannot take
+ * whole under RLIMIT_FSIZE is dropped and counted, never cut. SIGPIPE and
+ * SIGXFSZ are swallowed. Every fd it opens is closed before it returns. Keeps errno.
  */
 void write_event(const Config& config, Level level, const char* text, std::size_t len,
                  const StderrIdentity* identity) noexcept;
+
+/** The once-per-process notes (bits of Config::notes_told). */
+enum class Note : unsigned { log_refused = 1, state_dir_refused = 2 };
+
+/**
+ * Once per process (a fork child inherits the mark): a config-error event at
+ * level warn saying that `subject` ("PORTSHIM_STATE_DIR=/run/portshim") was
+ * refused, `why` and what follows, in the configured format (text line, JSON
+ * object, GitHub annotation), written like any event. The log file's refusal
+ * is said by write_event itself, with Note::log_refused. Keeps errno.
+ */
+void write_refusal(const Config& config, Note note, const char* subject, const char* why,
+                   const char* consequence, const StderrIdentity* identity) noexcept;
 
 /**
  * fd 2 is a terminal that write_event would write to (open, not a socket, the
