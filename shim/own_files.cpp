@@ -13,7 +13,7 @@ namespace {
 
 struct PseudoFs {
     unsigned long magic;
-    const char* name;
+    char name[14]; // in place, not a pointer: no relocation for ld.so at every process start
 };
 
 // Kernel interfaces that look like files, and memory-only file systems whose
