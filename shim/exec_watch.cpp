@@ -61,8 +61,12 @@ bool is_self(const char* candidate, const struct stat& self, const char* self_pa
     return self_path != nullptr && std::strcmp(candidate, self_path) == 0;
 }
 
-/** The exec target is this process's own executable (nginx-style binary upgrade, re-exec). */
-bool targets_self(const Target& t) {
+/**
+ * The exec target is this process's own executable (nginx-style binary
+ * upgrade, re-exec). Out of line: its two PATH_MAX buffers are gone again
+ * before the events are written, on what may be a small thread stack.
+ */
+__attribute__((noinline)) bool targets_self(const Target& t) {
     struct stat self;
     if (::stat("/proc/self/exe", &self) != 0) return false;
     char self_path[PATH_MAX];
@@ -198,8 +202,9 @@ void before_exec(const Target& target, Plan& plan) noexcept {
         errno = saved;
         return;
     }
-    // fexecve/execveat(AT_EMPTY_PATH): the program is the file behind the descriptor.
-    char fd_path[PATH_MAX] = "(a program open as a descriptor)";
+    // fexecve/execveat(AT_EMPTY_PATH): the program is the file behind the
+    // descriptor. 512 bytes: the events cut the target there anyway.
+    char fd_path[513] = "(a program open as a descriptor)";
     const char* shown = target.shown;
     if (shown == nullptr) {
         char link[32];
