@@ -5,6 +5,7 @@
 #include "events.hpp"
 #include "line_buffer.hpp"
 #include "registry_writer.hpp"
+#include "own_stack.hpp"
 #include "runtime.hpp"
 #include "seccomp_state.hpp"
 
@@ -184,10 +185,10 @@ void sort_one(const listeners::ListenFd& fd, void* context) {
 
 } // namespace
 
-void before_exec(const Target& target, Plan& plan) noexcept {
-    plan.count = 0;
-    // Under a seccomp filter the host may be killed for a call it never made (rule 10).
-    if (reentered() || !listeners::any() || seccomp::in_force_cached()) return;
+namespace {
+
+/** before_exec's work once it is known there are listening sockets to look at. */
+void watch_exec(const Target& target, Plan& plan) {
     const int saved = errno;
     const Config& config = config_for_spawn();
     registry::record_pending(config);
@@ -231,6 +232,24 @@ void before_exec(const Target& target, Plan& plan) noexcept {
     errno = saved;
 }
 
+} // namespace
+
+void before_exec(const Target& target, Plan& plan) noexcept {
+    plan.count = 0;
+    // Under a seccomp filter the host may be killed for a call it never made (rule 10).
+    if (reentered() || !listeners::any() || seccomp::in_force_cached()) return;
+    // Sorting the sockets and writing the events takes some 25 KiB of stack: on
+    // one of our own, as a thread with a 16 KiB stack may call system(). Safe in
+    // a vfork child too: the stack is unmapped again before the exec.
+    struct Call {
+        const Target* target;
+        Plan* plan;
+    } call{&target, &plan};
+    if (!run_on_own_stack([](void* p) { watch_exec(*static_cast<Call*>(p)->target, *static_cast<Call*>(p)->plan); },
+                          &call))
+        watch_exec(target, plan);
+}
+
 void undo(Plan& plan) noexcept {
     const int saved = errno;
     for (int i = 0; i < plan.count; ++i) {
@@ -255,7 +274,9 @@ void before_fork() noexcept {
 }
 
 void after_fork(pid_t child) noexcept {
-    if (child <= 0 || reentered() || !listeners::any() || seccomp::in_force_cached()) return;
+    if (child <= 0 || reentered() || !listeners::any()) return;
+    // fork events are debug (below): at other levels a fork costs nothing more.
+    if (config_for_spawn().level < Level::debug || seccomp::in_force_cached()) return;
     const int saved = errno;
     listeners::FdList held;
     listeners::collect_held(held);

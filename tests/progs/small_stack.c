@@ -1,8 +1,10 @@
 /* Binds to a busy port from a small stack, as threads created with
  * PTHREAD_STACK_MIN and coroutine libraries do, and fails as any daemon does:
  * "errno=98" on stdout, exit 1. Only bind() runs on the small stack.
- * Usage: small_stack -p PORT -m thread|coroutine|measure [-s BYTES]
+ * Usage: small_stack -p PORT -m thread|coroutine|measure|system [-s BYTES]
  *   thread:    a pthread with a PTHREAD_STACK_MIN stack (and glibc's guard page)
+ *   system:    listens (no SOCK_CLOEXEC) on 0.0.0.0:0, then such a thread runs
+ *              system("exit 3") (exec-leak territory): prints "status=3", exit 0
  *   coroutine: makecontext on BYTES (default 8192) with a PROT_NONE guard page below
  *   measure:   bind on a 256 KiB stack painted with a pattern; prints the bytes of
  *              it that bind() touched ("stack_bytes=N"): the caller's stack cost */
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -39,6 +42,26 @@ static void *thread_main(void *arg)
     (void)arg;
     bind_once();
     return NULL;
+}
+
+static int g_status = -1;
+
+static void *system_main(void *arg)
+{
+    (void)arg;
+    g_status = system("exit 3");
+    return NULL;
+}
+
+/* A pthread with a PTHREAD_STACK_MIN stack running `fn`, joined. */
+static int on_small_thread(void *(*fn)(void *))
+{
+    pthread_attr_t attr;
+    pthread_t thread;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, PTHREAD_STACK_MIN);
+    if (pthread_create(&thread, &attr, fn, NULL) != 0) return -1;
+    return pthread_join(thread, NULL);
 }
 
 static void coroutine_main(void)
@@ -87,12 +110,16 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(mode, "thread") == 0) {
-        pthread_attr_t attr;
-        pthread_t thread;
-        pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, PTHREAD_STACK_MIN);
-        if (pthread_create(&thread, &attr, thread_main, NULL) != 0) return 2;
-        pthread_join(thread, NULL);
+        if (on_small_thread(thread_main) != 0) return 2;
+    } else if (strcmp(mode, "system") == 0) {
+        const int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr;
+        memset(&addr, 0, sizeof addr);
+        addr.sin_family = AF_INET;
+        if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 8) != 0) return 2;
+        if (on_small_thread(system_main) != 0) return 2;
+        printf("status=%d\n", WIFEXITED(g_status) ? WEXITSTATUS(g_status) : -1);
+        return 0;
     } else if (strcmp(mode, "coroutine") == 0) {
         run_coroutine(map_stack(size, 0), size);
     } else if (strcmp(mode, "measure") == 0) {

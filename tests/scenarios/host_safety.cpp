@@ -148,6 +148,20 @@ TEST_CASE("safety: small stacks: a failing bind in a coroutine with an 8 KiB sta
     }
 }
 
+TEST_CASE("safety: small stacks: system() from a PTHREAD_STACK_MIN thread of a listening server")
+{
+    // exec-leak territory: sorting the listening sockets and writing the event.
+    Process plain({small_stack(), "-p", "0", "-m", "system"}, Launch{});
+    REQUIRE(plain.wait() == 0);
+    REQUIRE(plain.out() == "status=3\n");
+    Process daemon({small_stack(), "-p", "0", "-m", "system"}, preloaded());
+    const int status = daemon.wait();
+    INFO("stdout: " << daemon.out() << "\nstderr: " << daemon.err());
+    REQUIRE(status == 0); // a crash here is 139
+    CHECK(daemon.out() == "status=3\n");
+    CHECK_THAT(daemon.err(), Contains("\"event\":\"exec-leak\""));
+}
+
 namespace {
 
 /** Writes into `fd` (a pipe's write end) through a descriptor of its own until the pipe is full. */
