@@ -3,6 +3,7 @@
 // GitHub annotations are titled "portshim: EVENT" like the engine's.
 #include "events.hpp"
 
+#include "diag/inet_address.hpp"
 #include "diag/markup.hpp"
 #include "line_buffer.hpp"
 #include "sink.hpp"
@@ -27,10 +28,8 @@ const char* proto_of(const listeners::ListenFd& fd) {
 }
 
 int port_of(const listeners::ListenFd& fd) {
-    if (fd.family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&fd.addr)->sin_port);
-    if (fd.family == AF_INET6)
-        return ntohs(reinterpret_cast<const sockaddr_in6*>(&fd.addr)->sin6_port);
-    return 0;
+    InetAddress in;
+    return parse_inet_address(fd.family, &fd.addr, fd.addr_len, in) ? in.port : 0;
 }
 
 /** The AF_UNIX path, "@name" for an abstract one; NUL-terminated in `out`. */
@@ -206,14 +205,21 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
     int v = 0;
     socklen_t n = sizeof v;
     if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &n) == 0) sock.type = v;
+    n = sizeof v;
+    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &n) == 0) sock.family = v;
+    // The address as the kernel read it for this socket's family (AF_UNSPEC, RFC 2133
+    // lengths), rewritten as a full sockaddr_in/sockaddr_in6; the socket's own name otherwise.
+    InetAddress in;
     sock.addr_len = sizeof sock.addr;
-    if (addr != nullptr && len <= sizeof sock.addr && len >= sizeof(sa_family_t)) {
+    if (parse_inet_address(sock.family, addr, len, in)) {
+        sock.addr_len = to_sockaddr(in, sock.addr);
+    } else if (addr != nullptr && sock.family == AF_UNIX && len <= sizeof sock.addr &&
+               len >= sizeof(sa_family_t)) {
         std::memcpy(&sock.addr, addr, len);
         sock.addr_len = len;
     } else if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sock.addr), &sock.addr_len) != 0) {
         sock.addr_len = 0;
     }
-    sock.family = sock.addr_len > 0 ? sock.addr.ss_family : 0;
     const char* call = listen_call ? "listen" : "bind";
     // The summary "VERDICT: WHY_NOT", in two parts: the verdict stands where a
     // cause id would (an annotation's title), the rest explains. Plain ASCII.
