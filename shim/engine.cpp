@@ -76,7 +76,8 @@ bool describe_request(const Failure& f, Request& req) {
         if (type == SOCK_STREAM) req.proto = Proto::tcp;
         else if (type == SOCK_DGRAM) req.proto = Proto::udp;
         else return false;
-        const auto ep = endpoint_from_sockaddr(addr, len);
+        // The socket's family decides how the kernel read the address (AF_UNSPEC, RFC 2133).
+        const auto ep = endpoint_from_sockaddr(family, addr, len);
         if (!ep) return false;
         req.local = *ep;
     } else {
@@ -112,7 +113,7 @@ bool describe_fd(const InheritedFd& in, EventFd& out) {
         out.unix_path = unix_path_of(reinterpret_cast<const sockaddr*>(&local), len);
         return true;
     }
-    const auto ep = endpoint_from_sockaddr(reinterpret_cast<const sockaddr*>(&local), len);
+    const auto ep = endpoint_from_sockaddr(family, reinterpret_cast<const sockaddr*>(&local), len);
     if (!ep) return false;
     out.proto = type == SOCK_DGRAM ? Proto::udp : Proto::tcp;
     out.local = *ep;

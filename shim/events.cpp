@@ -3,6 +3,7 @@
 // GitHub annotations are titled "portshim: EVENT" like the engine's.
 #include "events.hpp"
 
+#include "diag/inet_address.hpp"
 #include "diag/markup.hpp"
 #include "line_buffer.hpp"
 #include "sink.hpp"
@@ -27,10 +28,8 @@ const char* proto_of(const listeners::ListenFd& fd) {
 }
 
 int port_of(const listeners::ListenFd& fd) {
-    if (fd.family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&fd.addr)->sin_port);
-    if (fd.family == AF_INET6)
-        return ntohs(reinterpret_cast<const sockaddr_in6*>(&fd.addr)->sin6_port);
-    return 0;
+    InetAddress in;
+    return parse_inet_address(fd.family, &fd.addr, fd.addr_len, in) ? in.port : 0;
 }
 
 /** The AF_UNIX path, "@name" for an abstract one; NUL-terminated in `out`. */
@@ -200,20 +199,33 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
     listeners::ListenFd sock; // only the address fields: the socket does not listen
     sock.fd = fd;
     sock.type = type;
-    if (sock.type == 0 && !seccomp) {
+    if (!seccomp) {
         int v = 0;
         socklen_t n = sizeof v;
-        if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &n) == 0) sock.type = v;
+        if (sock.type == 0 && ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &n) == 0) sock.type = v;
+        n = sizeof v;
+        if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &n) == 0) sock.family = v;
+    } else if (addr != nullptr && len >= sizeof(sa_family_t)) {
+        // No getsockopt under a filter: the call's own family (AF_UNSPEC binds
+        // fail with EADDRINUSE on AF_INET sockets alone).
+        sa_family_t family;
+        std::memcpy(&family, addr, sizeof family);
+        sock.family = family == AF_UNSPEC ? AF_INET : family;
     }
     if (listen_call) sock.type = SOCK_STREAM; // listen(2) exists for stream sockets alone
+    // The address as the kernel read it for this socket's family (AF_UNSPEC, RFC 2133
+    // lengths), rewritten as a full sockaddr_in/sockaddr_in6; the socket's own name otherwise.
+    InetAddress in;
     sock.addr_len = sizeof sock.addr;
-    if (addr != nullptr && len <= sizeof sock.addr && len >= sizeof(sa_family_t)) {
+    if (parse_inet_address(sock.family, addr, len, in)) {
+        sock.addr_len = to_sockaddr(in, sock.addr);
+    } else if (addr != nullptr && sock.family == AF_UNIX && len <= sizeof sock.addr &&
+               len >= sizeof(sa_family_t)) {
         std::memcpy(&sock.addr, addr, len);
         sock.addr_len = len;
     } else if (seccomp || ::getsockname(fd, reinterpret_cast<sockaddr*>(&sock.addr), &sock.addr_len) != 0) {
         sock.addr_len = 0;
     }
-    sock.family = sock.addr_len > 0 ? sock.addr.ss_family : 0;
     const char* call = listen_call ? "listen" : "bind";
     // The summary "VERDICT: WHY_NOT", in two parts: the verdict stands where a
     // cause id would (an annotation's title), the rest explains. Plain ASCII.
@@ -233,7 +245,8 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
     char fix[sizeof(sockaddr_un::sun_path) + 96];
     LineBuffer advice(fix, sizeof fix);
     advice.put("look from outside: portshim why ");
-    const bool known = sock.family == AF_UNIX || sock.family == AF_INET || sock.family == AF_INET6;
+    const bool known = sock.addr_len > 0 &&
+                       (sock.family == AF_UNIX || sock.family == AF_INET || sock.family == AF_INET6);
     if (sock.type == SOCK_DGRAM && sock.family != AF_UNIX) advice.put("--udp ");
     if (sock.family == AF_UNIX) advice.put("unix:");
     else if (sock.family == AF_INET6) advice.put('[').put_address(reinterpret_cast<const sockaddr*>(&sock.addr)).put("]:");

@@ -2,6 +2,7 @@
 // least recently reported entry.
 #include "rate_limit.hpp"
 
+#include "diag/inet_address.hpp"
 #include "zeroed_map.hpp"
 
 #include <atomic>
@@ -39,7 +40,11 @@ long long monotonic_ms() {
     return static_cast<long long>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
 }
 
-/** FNV-1a over the call, the socket type and the address bytes; never 0. */
+/**
+ * FNV-1a over the call, the socket type and the address; never 0. An inet
+ * address is hashed as the kernel read it (inet_address.hpp), so one address
+ * is one key whatever its sockaddr's length, padding or AF_UNSPEC spelling.
+ */
 unsigned long long key_of(bool listen_call, int fd, const sockaddr* addr, socklen_t len) {
     sockaddr_storage own{};
     if (addr == nullptr) {
@@ -51,9 +56,11 @@ unsigned long long key_of(bool listen_call, int fd, const sockaddr* addr, sockle
             len = 0;
         }
     }
-    int type = 0;
+    int type = 0, domain = 0;
     socklen_t n = sizeof type;
     ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n);
+    n = sizeof domain;
+    ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &n);
     unsigned long long h = 14695981039346656037ULL;
     auto mix = [&h](const void* data, std::size_t size) {
         for (std::size_t i = 0; i < size; ++i) {
@@ -63,7 +70,15 @@ unsigned long long key_of(bool listen_call, int fd, const sockaddr* addr, sockle
     };
     mix(&listen_call, sizeof listen_call);
     mix(&type, sizeof type);
-    if (addr != nullptr && len > 0) mix(addr, len < sizeof own ? len : sizeof own);
+    InetAddress inet;
+    if (parse_inet_address(domain, addr, len, inet)) {
+        mix(&inet.family, sizeof inet.family);
+        mix(inet.addr, sizeof inet.addr);
+        mix(&inet.port, sizeof inet.port);
+        mix(&inet.scope_id, sizeof inet.scope_id);
+    } else if (addr != nullptr && len > 0) {
+        mix(addr, len < sizeof own ? len : sizeof own);
+    }
     return h != 0 ? h : 1;
 }
 

@@ -2,6 +2,7 @@
 // run on any thread of any host, and the hooks library has no C++ runtime.
 #include "registry_writer.hpp"
 
+#include "diag/inet_address.hpp"
 #include "line_buffer.hpp"
 #include "listeners.hpp"
 #include "own_files.hpp"
@@ -98,11 +99,10 @@ bool build_record(const listeners::ListenFd& lf, int opener, char (&record)[reco
             for (std::size_t i = 0; i < n && un->sun_path[i] != '\0'; ++i) path[len++] = un->sun_path[i];
         }
         put_encoded(out, path, len, 300);
-    } else if (lf.family == AF_INET || lf.family == AF_INET6) {
+    } else if (InetAddress in; parse_inet_address(lf.family, &lf.addr, lf.addr_len, in)) {
         out.put(lf.type == SOCK_STREAM ? "tcp" : "udp").put(" addr=");
         out.put_address(reinterpret_cast<const sockaddr*>(&lf.addr));
-        port = ntohs(lf.family == AF_INET ? reinterpret_cast<const sockaddr_in*>(&lf.addr)->sin_port
-                                          : reinterpret_cast<const sockaddr_in6*>(&lf.addr)->sin6_port);
+        port = in.port;
     } else {
         return false;
     }

@@ -6,6 +6,7 @@
 // never fails a bind pays nothing for it.
 #include "runtime.hpp"
 
+#include "diag/inet_address.hpp"
 #include "engine_api.hpp"
 #include "events.hpp"
 #include "listeners.hpp"
@@ -392,13 +393,19 @@ bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept {
     if (seccomp::recorded()) return false; // getsockopt may not be the host's to make
     sa_family_t family;
     std::memcpy(&family, addr, sizeof family);
-    if (family != AF_INET && family != AF_INET6) return false;
+    // No system call for the binds that cannot be inet ones (AF_UNIX, AF_NETLINK, ...).
+    if (family != AF_INET && family != AF_INET6 && family != AF_UNSPEC) return false;
     if ((fd_flags(fd) & reuseaddr_chosen) != 0) return false;
     const int saved = errno;
-    int type = 0, current = 0;
-    socklen_t n = sizeof type;
+    int domain = 0, type = 0, current = 0;
+    socklen_t n = sizeof domain;
     bool injected = false;
-    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n) == 0 && type == SOCK_STREAM) {
+    // Every bind the kernel takes as an inet one, AF_UNSPEC and RFC 2133 lengths included.
+    InetAddress parsed;
+    const bool inet = ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &n) == 0 &&
+                      parse_inet_address(domain, addr, len, parsed);
+    n = sizeof type;
+    if (inet && ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n) == 0 && type == SOCK_STREAM) {
         n = sizeof current;
         if (::getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &current, &n) == 0 && current == 0) {
             const int one = 1;

@@ -10,6 +10,7 @@
 #include "observe.hpp"
 #include "report.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -29,24 +30,43 @@ namespace {
 
 using namespace portshim;
 
-constexpr const char* usage_text = R"(usage: portshim why  [--json] [--udp] [--reuseaddr] [ADDRESS:]PORT | unix:PATH
-       portshim wait [--timeout SECONDS] [--json] [--udp] [--reuseaddr] [ADDRESS:]PORT
-       portshim check-preload PROGRAM
+constexpr const char* usage_text = R"(usage: portshim why  [--json] [--udp] [--reuseaddr] [--] [ADDRESS:]PORT | unix:PATH
+       portshim wait [--timeout SECONDS] [--json] [--udp] [--reuseaddr] [--] [ADDRESS:]PORT
+       portshim check-preload [--] PROGRAM
+       portshim check-config [NAME=VALUE...]
+       portshim --version
 
   why            explain who holds the port now (exit 0 free, 1 in use, 2 usage)
   wait           block until a bind would succeed (exit 0 free, 1 timed out, 2 usage);
                  default timeout 60 s
-  check-preload  whether LD_PRELOAD can reach PROGRAM (exit 0 yes, 1 no, 2 usage)
+  check-preload  whether PROGRAM (found in PATH as execvp finds it) can run and LD_PRELOAD
+                 can reach it (exit 0 yes, 1 static or Go, 2 usage, 126 it cannot run,
+                 127 not found)
+  check-config   whether the library accepts these PORTSHIM_* values, or those of the
+                 environment when none are given (exit 0 yes, 1 no: one line each, 2 usage)
 
   --json         one JSON object per line instead of text
   --udp          check a UDP port instead of TCP
   --reuseaddr    check as a program that sets SO_REUSEADDR would bind
+  --             end of options: what follows is the target or PROGRAM
 
 ADDRESS defaults to 0.0.0.0; write IPv6 addresses in brackets: [::]:8080.
 )";
 
+/** "portshim: MESSAGE" on stderr, one line whatever the message holds: control characters as \xNN. */
+void print_error(const std::string& message) {
+    std::string line = "portshim: ";
+    for (const char c : message) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) line += fmt::format("\\x{:02x}", u);
+        else line += c;
+    }
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
 int usage_error(const std::string& message) {
-    std::fprintf(stderr, "portshim: %s (see portshim --help)\n", message.c_str());
+    print_error(message + " (see portshim --help)");
     return 2;
 }
 
@@ -169,8 +189,7 @@ int cmd_why(const Options& o) {
     }
     if (a.err != EADDRINUSE && a.err != EACCES) {
         if (a.fd >= 0) ::close(a.fd);
-        std::fprintf(stderr, "portshim: cannot check %s: %s\n", describe_target(*target).c_str(),
-                     std::strerror(a.err));
+        print_error("cannot check " + describe_target(*target) + ": " + std::strerror(a.err));
         return 2;
     }
     // EACCES (a privileged port, or a unix directory we cannot write): the
@@ -207,8 +226,7 @@ int cmd_wait(const Options& o) {
         }
         if (a.err != EADDRINUSE) {
             if (a.fd >= 0) ::close(a.fd);
-            std::fprintf(stderr, "portshim: cannot check %s: %s\n",
-                         describe_target(*target).c_str(), std::strerror(a.err));
+            print_error("cannot check " + describe_target(*target) + ": " + std::strerror(a.err));
             return 2;
         }
         const Request req = request_for(*target, a, o.reuseaddr);
@@ -220,8 +238,7 @@ int cmd_wait(const Options& o) {
             const ReportContext ctx{static_cast<int>(::getpid()), host::self_exe(), host::wall_clock()};
             const std::string out = render(o.json ? Format::json : Format::text, req, v, ctx);
             std::fwrite(out.data(), 1, out.size(), stdout);
-            std::fprintf(stderr, "portshim: %s still in use after %u s\n",
-                         describe_target(*target).c_str(), o.timeout);
+            print_error(fmt::format("{} still in use after {} s", describe_target(*target), o.timeout));
             return 1;
         }
         if (tty) {
@@ -247,41 +264,127 @@ int cmd_wait(const Options& o) {
     }
 }
 
-int cmd_check_preload(const std::vector<std::string>& args) {
-    if (args.size() != 1) return usage_error("check-preload takes one PROGRAM path");
+int cmd_check_preload(std::vector<std::string> args) {
+    const bool options_done = !args.empty() && args.front() == "--";
+    if (options_done) args.erase(args.begin());
+    if (args.size() != 1) return usage_error("check-preload takes one PROGRAM");
+    if (!options_done && !args[0].empty() && args[0][0] == '-')
+        return usage_error("unknown option '" + args[0] + "'");
+    cli::Reach reach;
     std::string detail;
-    switch (cli::inspect_executable(args[0], detail)) {
-    case cli::Reach::preloadable: return 0;
-    case cli::Reach::unreadable:
-        std::fprintf(stderr, "portshim: %s\n", detail.c_str());
-        return 2;
-    case cli::Reach::static_binary:
-    case cli::Reach::go_binary:
-        std::fprintf(stderr, "portshim: %s\n", detail.c_str());
-        return 1;
+    const std::string path = cli::find_program(args[0], std::getenv("PATH"), reach, detail);
+    if (!path.empty()) reach = cli::inspect_executable(path, detail);
+    if (reach != cli::Reach::preloadable) print_error(detail);
+    return cli::exit_status_of(reach);
+}
+
+/**
+ * The values check-config was given, which parse_config reads instead of the
+ * environment; `asked` marks the names it asked for (the others are no variable of ours).
+ */
+struct GivenValues {
+    std::vector<std::pair<std::string, std::string>> values;
+    std::vector<bool> asked;
+};
+GivenValues* g_given = nullptr;
+
+const char* given_value(const char* name) {
+    const char* found = nullptr;
+    for (std::size_t i = 0; i < g_given->values.size(); ++i) // the last one wins, as in `A=1 A=2 cmd`
+        if (g_given->values[i].first == name) {
+            g_given->asked[i] = true;
+            found = g_given->values[i].second.c_str();
+        }
+    return found;
+}
+
+std::vector<std::string> g_env_asked;
+
+const char* environment_value(const char* name) {
+    g_env_asked.emplace_back(name);
+    return std::getenv(name);
+}
+
+/**
+ * Runs the library's own parser (parse_config) on the given NAME=VALUE pairs,
+ * or on the environment, so that portshim-run refuses at once what the
+ * library would refuse later.
+ */
+int cmd_check_config(const std::vector<std::string>& args) {
+    GivenValues given;
+    for (const std::string& a : args) {
+        const std::size_t eq = a.find('=');
+        if (eq == std::string::npos || eq == 0)
+            return usage_error("check-config takes NAME=VALUE, not '" + a + "'");
+        given.values.emplace_back(a.substr(0, eq), a.substr(eq + 1));
+        given.asked.push_back(false);
     }
-    return 2;
+    ConfigErrors errors;
+    const bool secure = ::getauxval(AT_SECURE) != 0;
+    std::vector<std::string> unknown;
+    if (args.empty()) {
+        parse_config(&environment_value, secure, errors);
+        for (char** e = environ; *e != nullptr; ++e) {
+            const std::string_view entry(*e);
+            const std::string name(entry.substr(0, entry.find('=')));
+            if (name.rfind("PORTSHIM_", 0) == 0 &&
+                std::find(g_env_asked.begin(), g_env_asked.end(), name) == g_env_asked.end())
+                unknown.push_back(name);
+        }
+    } else {
+        g_given = &given;
+        parse_config(&given_value, secure, errors);
+        g_given = nullptr;
+        for (std::size_t i = 0; i < given.values.size(); ++i)
+            if (!given.asked[i]) unknown.push_back(given.values[i].first);
+    }
+    for (int i = 0; i < errors.count; ++i) {
+        const ConfigError& e = errors.items[i];
+        if (e.secure_ignored)
+            print_error(fmt::format("{} is ignored under secure execution (setuid/setgid)", e.name));
+        else
+            print_error(fmt::format("{}={:?} is not valid ({})", e.name,
+                                    std::string_view(e.value != nullptr ? e.value : ""),
+                                    e.accepted != nullptr ? e.accepted : "see portshim(1)"));
+    }
+    for (const std::string& name : unknown)
+        print_error(fmt::format("{:?} is not a portshim variable", name));
+    return errors.count > 0 || !unknown.empty() ? 1 : 0;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
-    if (args.empty()) return usage_error("missing command: why, wait or check-preload");
+    if (args.empty())
+        return usage_error("missing command: why, wait, check-preload or check-config");
     const std::string command = args[0];
     args.erase(args.begin());
     if (command == "--help" || command == "-h" || command == "help") {
         std::fputs(usage_text, stdout);
         return 0;
     }
-    if (command == "check-preload") return cmd_check_preload(args);
-    if (command != "why" && command != "wait")
-        return usage_error("unknown command '" + command + "'");
+    if (command == "--version") {
+        std::printf("portshim %s\n", PORTSHIM_VERSION);
+        return 0;
+    }
     try {
+        if (command == "check-preload") return cmd_check_preload(args);
+        if (command == "check-config") return cmd_check_config(args);
+        if (command != "why" && command != "wait")
+            return usage_error("unknown command '" + command + "'");
         Options o;
+        bool options_done = false;
         for (std::size_t i = 0; i < args.size(); ++i) {
             const std::string& a = args[i];
-            if (a == "--help" || a == "-h") {
+            if (options_done || a.empty() || a[0] != '-') {
+                if (!o.target.empty())
+                    return usage_error("one target only, got '" + o.target + "' and '" + a + "'");
+                o.target = a;
+                if (o.target.empty()) return usage_error("an empty target");
+            } else if (a == "--") {
+                options_done = true;
+            } else if (a == "--help" || a == "-h") {
                 std::fputs(usage_text, stdout);
                 return 0;
             } else if (a == "--json") {
@@ -295,18 +398,14 @@ int main(int argc, char** argv) {
                 const auto s = cli::parse_seconds(args[++i]);
                 if (!s) return usage_error("--timeout takes whole seconds from 0 to 86400");
                 o.timeout = *s;
-            } else if (!a.empty() && a[0] == '-') {
-                return usage_error("unknown option '" + a + "'");
-            } else if (o.target.empty()) {
-                o.target = a;
             } else {
-                return usage_error("one target only, got '" + o.target + "' and '" + a + "'");
+                return usage_error("unknown option '" + a + "'");
             }
         }
         if (o.target.empty()) return usage_error(command + " needs [ADDRESS:]PORT or unix:PATH");
         return command == "why" ? cmd_why(o) : cmd_wait(o);
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "portshim: %s\n", e.what());
+        print_error(e.what());
         return 2;
     }
 }

@@ -2,6 +2,8 @@
 // net/ipv4/inet_connection_sock.c inet_bind_conflict and ipv6_rcv_saddr_equal).
 #include "address.hpp"
 
+#include "inet_address.hpp"
+
 #include <arpa/inet.h>
 #include <cstring>
 #include <fmt/format.h>
@@ -11,48 +13,24 @@
 
 namespace portshim {
 
-std::optional<Endpoint> endpoint_from_sockaddr(const sockaddr* sa, unsigned len) {
-    if (sa == nullptr || len < sizeof(sa_family_t)) return std::nullopt;
-    sa_family_t family;
-    std::memcpy(&family, sa, sizeof family);
+std::optional<Endpoint> endpoint_from_sockaddr(int domain, const sockaddr* sa, unsigned len) {
+    InetAddress in;
+    if (!parse_inet_address(domain, sa, len, in)) return std::nullopt;
     Endpoint ep;
-    if (family == AF_INET && len >= sizeof(sockaddr_in)) {
-        sockaddr_in in;
-        std::memcpy(&in, sa, sizeof in);
-        ep.family = AF_INET;
-        std::memcpy(ep.addr.data(), &in.sin_addr, 4);
-        ep.port = ntohs(in.sin_port);
-        return ep;
-    }
-    if (family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
-        sockaddr_in6 in6;
-        std::memcpy(&in6, sa, sizeof in6);
-        ep.family = AF_INET6;
-        std::memcpy(ep.addr.data(), &in6.sin6_addr, 16);
-        ep.port = ntohs(in6.sin6_port);
-        ep.scope_id = in6.sin6_scope_id;
-        return ep;
-    }
-    return std::nullopt;
+    ep.family = in.family;
+    std::memcpy(ep.addr.data(), in.addr, sizeof in.addr);
+    ep.port = in.port;
+    ep.scope_id = in.scope_id;
+    return ep;
 }
 
 unsigned sockaddr_from_endpoint(const Endpoint& ep, sockaddr_storage& out) {
-    std::memset(&out, 0, sizeof out);
-    if (ep.family == AF_INET) {
-        sockaddr_in in{};
-        in.sin_family = AF_INET;
-        in.sin_port = htons(ep.port);
-        std::memcpy(&in.sin_addr, ep.addr.data(), 4);
-        std::memcpy(&out, &in, sizeof in);
-        return sizeof in;
-    }
-    sockaddr_in6 in6{};
-    in6.sin6_family = AF_INET6;
-    in6.sin6_port = htons(ep.port);
-    in6.sin6_scope_id = ep.scope_id;
-    std::memcpy(&in6.sin6_addr, ep.addr.data(), 16);
-    std::memcpy(&out, &in6, sizeof in6);
-    return sizeof in6;
+    InetAddress in;
+    in.family = ep.family == AF_INET ? AF_INET : AF_INET6;
+    std::memcpy(in.addr, ep.addr.data(), sizeof in.addr);
+    in.port = ep.port;
+    in.scope_id = ep.scope_id;
+    return to_sockaddr(in, out);
 }
 
 std::string format_address(const Endpoint& ep) {

@@ -13,8 +13,13 @@ struct sockaddr_storage;
 
 namespace portshim {
 
-/** Endpoint from a sockaddr_in/sockaddr_in6; nullopt for other families or short lengths. */
-std::optional<Endpoint> endpoint_from_sockaddr(const sockaddr* sa, unsigned len);
+/**
+ * Endpoint from the address of a bind(2) or getsockname(2) on a socket of family
+ * `domain` (SO_DOMAIN), read as the kernel reads it (inet_address.hpp): the
+ * 24-byte RFC 2133 sockaddr_in6 and AF_UNSPEC with INADDR_ANY on an AF_INET
+ * socket included; nullopt for what the kernel refuses and for other families.
+ */
+std::optional<Endpoint> endpoint_from_sockaddr(int domain, const sockaddr* sa, unsigned len);
 
 /** The sockaddr_in/sockaddr_in6 for an endpoint (the inverse of endpoint_from_sockaddr); returns its length. */
 unsigned sockaddr_from_endpoint(const Endpoint& ep, sockaddr_storage& out);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace portshim::detail {
@@ -33,6 +34,12 @@ std::string quote_args(const std::vector<std::string>& argv);
 
 /** "alice (uid 1000)", "uid 1000", or "an unknown user" for a negative uid. */
 std::string user_of(const Observation& obs, std::int64_t uid);
+
+/**
+ * `s` as one word of a POSIX shell command line: unchanged when it holds only
+ * characters no shell treats specially, else single-quoted ('\'' for a quote).
+ */
+std::string shell_quote(std::string_view s);
 
 /** "sudo " unless this process runs as root: the prefix of a confirm command. */
 std::string sudo(const Observation& obs);

@@ -21,16 +21,6 @@ using namespace detail;
 
 bool is_abstract(const Request& req) { return !req.unix_path.empty() && req.unix_path[0] == '@'; }
 
-/** Single-quotes `s` for a shell command line unless it is plainly safe. */
-std::string shell_quote(const std::string& s) {
-    if (!s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                          "0123456789_@%+=:,./-") == std::string::npos)
-        return s;
-    std::string out = "'";
-    for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
 std::string held_as(const UnixSocket& s) {
     if (s.type == SOCK_DGRAM) return "is bound to";
     return s.state == tcp_state::listen ? "listens on" : "is bound to (not listening)";
@@ -187,15 +177,25 @@ Verdict unknown_verdict(const Request& req, const Observation& obs) {
                                 errno_name(p.lstat_error));
         v.fix = fmt::format("check the path as the server's user: ls -l {}", quoted);
     } else if (p.file_type != S_IFSOCK) {
+        // Only a socket file nobody listens on may be removed; anything else
+        // here belongs to someone (EADDRINUSE is all a bind says about /etc/shadow).
         const char* kind = p.file_type == S_IFREG   ? "a regular file"
                            : p.file_type == S_IFDIR ? "a directory"
                            : p.file_type == S_IFLNK ? "a symbolic link"
-                                                    : "another kind of file";
-        v.summary = fmt::format("{} exists and is {}, not a socket", req.unix_path, kind);
-        v.why.push_back("bind() creates the socket file itself and never replaces an existing "
-                        "file");
-        v.fix = fmt::format("configure another socket path, or remove {} if nothing needs it",
-                            quoted);
+                           : p.file_type == S_IFIFO ? "a FIFO"
+                           : p.file_type == S_IFCHR || p.file_type == S_IFBLK
+                               ? "a device file"
+                               : "another kind of file";
+        v.summary = fmt::format("{} exists and is {}, not a socket: it is no stale socket file",
+                                req.unix_path, kind);
+        v.why.push_back(p.file_type == S_IFLNK
+                            ? "bind() creates the socket file itself and never replaces an "
+                              "existing name, nor follows a symbolic link there, even a dangling one"
+                            : "bind() creates the socket file itself and never replaces an "
+                              "existing file");
+        v.fix = fmt::format("configure another socket path for the server; {} is {} that is not "
+                            "a socket left behind: do not remove it to make room",
+                            quoted, kind);
     } else {
         v.summary = fmt::format("{} is a socket file, but whether anyone listens is unknown: "
                                 "the test connect {}",
@@ -203,7 +203,9 @@ Verdict unknown_verdict(const Request& req, const Observation& obs) {
                                 p.connect == UnixConnect::not_run
                                     ? std::string("was not run")
                                     : "failed with " + errno_name(p.connect_error));
-        v.fix = fmt::format("if no server of yours runs, remove the stale file: rm {}", quoted);
+        v.fix = fmt::format("do not remove it yet: find out whether a server listens on it ({}); "
+                            "only a socket file nobody listens on is stale",
+                            ss_unix(req, obs));
     }
     return v;
 }

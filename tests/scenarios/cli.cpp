@@ -5,11 +5,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace portshim::test;
@@ -132,11 +135,10 @@ TEST_CASE("portshim-run: refuses a static binary unless forced")
     CHECK(forced.wait() == 0);
 }
 
-TEST_CASE("portshim-run: bad options and missing programs exit 2 with one line")
+TEST_CASE("portshim-run: bad options exit 2 with one line")
 {
     for (const auto& args : std::vector<std::vector<std::string>>{
-             {run, "--bogus", "--", "true"}, {run, "--", "no-such-program-here"}, {run},
-             {run, "--wait", "soon", "--", "true"}}) {
+             {run, "--bogus", "--", "true"}, {run}, {run, "--wait", "soon", "--", "true"}}) {
         Process p(args, Launch{});
         CHECK(p.wait() == 2);
         CHECK_THAT(p.err(), StartsWith("portshim-run: "));
@@ -182,6 +184,10 @@ TEST_CASE("portshim-run: works from an install tree")
     CHECK(holder_pid(event) == server.pid());
     Process why({prefix.path() + "/bin/portshim", "why", std::to_string(port)}, Launch{});
     CHECK(why.wait() == 1);
+    // The installed wrapper and manual page are the configured copies, with the version.
+    Process version({prefix.path() + "/bin/portshim-run", "--version"}, Launch{});
+    CHECK(version.wait() == 0);
+    CHECK(version.out() == std::string("portshim-run ") + PORTSHIM_TEST_VERSION + "\n");
 }
 
 TEST_CASE("cli why: a stale unix path exits 1 and the file is left alone")
@@ -200,4 +206,157 @@ TEST_CASE("cli why: a stale unix path exits 1 and the file is left alone")
     CHECK(event["cause"].str() == "stale-unix-socket");
     CHECK(event["path"].str() == path);
     CHECK(std::filesystem::exists(path)); // diagnosing never unlinks
+}
+
+namespace {
+
+/** A run of a tool that must refuse: exit `status`, nothing on stdout, one "TOOL: " line. */
+void check_one_line_refusal(Process& p, int status, const std::string& tool)
+{
+    INFO("stdout: " << p.out() << "\nstderr: " << p.err());
+    CHECK(p.wait(15s) == status);
+    CHECK(p.out().empty());
+    CHECK_THAT(p.err(), StartsWith(tool + ": "));
+    CHECK(std::count(p.err().begin(), p.err().end(), '\n') == 1);
+}
+
+/** Writes `text` to `path` with `mode`. */
+void write_file(const std::string& path, const std::string& text, int mode)
+{
+    char octal[8];
+    std::snprintf(octal, sizeof octal, "%o", mode);
+    Process make({"/bin/sh", "-c", "printf '%s' \"$1\" >\"$0\" && chmod \"$2\" \"$0\"", path, text,
+                  octal},
+                 Launch{});
+    REQUIRE(make.wait() == 0);
+}
+
+} // namespace
+
+TEST_CASE("tools: check-preload and portshim-run never hang on a FIFO or a device")
+{
+    TempDir dir;
+    const std::string fifo = dir / "fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0755) == 0);
+    for (const std::string& target : {fifo, std::string("/dev/zero")}) {
+        INFO("target " << target);
+        // Before, open() without O_NONBLOCK waited for a writer forever (the wait() times out).
+        Process check({cli, "check-preload", target}, Launch{});
+        check_one_line_refusal(check, 126, "portshim");
+        CHECK_THAT(check.err(), Contains("not a program"));
+        Process wrapped({run, "--", target}, Launch{});
+        check_one_line_refusal(wrapped, 126, "portshim-run");
+        CHECK_THAT(wrapped.err(), Contains("not a program"));
+    }
+}
+
+TEST_CASE("tools: portshim-run refuses at once in one line the values the library refuses")
+{
+    const std::string library = require_library();
+    // The same values, given to the library directly: it reports each as a config-error.
+    const std::vector<std::pair<std::string, std::string>> refused = {
+        {"PORTSHIM_WAIT", "99999"}, {"PORTSHIM_WAIT", "3601"}, {"PORTSHIM_WAIT", ""},
+        {"PORTSHIM_LOG", "relative.log"}, {"PORTSHIM_LOG", "-"}};
+    for (const auto& [name, value] : refused) {
+        INFO(name << "=" << value);
+        const std::string option = name == "PORTSHIM_WAIT" ? "--wait" : "--log";
+        Process wrapped({run, option, value, "--", "sh", "-c", "echo ran"}, Launch{});
+        check_one_line_refusal(wrapped, 2, "portshim-run");
+        const std::string said = name + "=\"" + value + "\" is not valid (";
+        CHECK_THAT(wrapped.err(), StartsWith("portshim-run: " + option + ": " + said));
+
+        Launch direct;
+        direct.env = {{"LD_PRELOAD", library}, {"PORTSHIM_FORMAT", "json"}, {name, value}};
+        Process host({bind_probe(), "success"}, direct);
+        REQUIRE(host.wait() == 0);
+        bool reported = false;
+        for (const Json& event : json_lines(host.err()))
+            reported = reported || (event["event"].str() == "config-error" &&
+                                    event["message"].str().find(said) == 0);
+        CHECK(reported);
+    }
+    // A missing value: "--log --" and "--wait --" do not take the "--" as the value.
+    for (const char* option : {"--log", "--wait"}) {
+        Process wrapped({run, option, "--", "sh", "-c", "echo ran"}, Launch{});
+        check_one_line_refusal(wrapped, 2, "portshim-run");
+        CHECK_THAT(wrapped.err(), Contains(std::string(option) + " needs"));
+    }
+    // What the library accepts runs, with the value passed on.
+    TempDir dir;
+    Process accepted({run, "--wait", "3600", "--log", dir / "run.log", "--", "sh", "-c",
+                      "echo \"$PORTSHIM_WAIT $PORTSHIM_LOG\""},
+                     Launch{});
+    CHECK(accepted.wait() == 0);
+    CHECK(accepted.out() == "3600 " + dir / "run.log" + "\n");
+}
+
+TEST_CASE("tools: portshim-run runs what execvp runs and refuses only what cannot run")
+{
+    TempDir dir;
+    const std::string no_shebang = dir / "no-shebang";
+    write_file(no_shebang, "echo ran without a shebang\n", 0755);
+    const std::string empty = dir / "empty";
+    write_file(empty, "", 0755);
+    const std::string not_executable = dir / "not-executable";
+    write_file(not_executable, "#!/bin/sh\necho ran\n", 0644);
+    const std::string lost_interpreter = dir / "lost-interpreter";
+    write_file(lost_interpreter, "#!/nonexistent/sh\necho ran\n", 0755);
+
+    // `true` is a shell builtin, but /usr/bin/true exists: execvp runs it.
+    Process builtin({run, "--", "true"}, Launch{});
+    CHECK(builtin.wait() == 0);
+    CHECK(builtin.err().empty());
+    // A script without #! runs with /bin/sh (execvp's ENOEXEC rule); an empty one too.
+    Process script({run, "--", no_shebang}, Launch{});
+    CHECK(script.wait() == 0);
+    CHECK(script.out() == "ran without a shebang\n");
+    Process nothing({run, "--", empty}, Launch{});
+    CHECK(nothing.wait() == 0);
+    // ... through PATH as well.
+    Launch in_path;
+    in_path.env = {{"PATH", dir.path() + ":/usr/bin:/bin"}};
+    Process found({run, "--", "no-shebang"}, in_path);
+    CHECK(found.wait() == 0);
+    CHECK(found.out() == "ran without a shebang\n");
+
+    // What cannot run: one line, and the shell's (and env(1)'s) status, 127 or 126.
+    struct Refusal {
+        std::string program;
+        int status;
+        std::string says;
+    };
+    for (const Refusal& r : {Refusal{"no-such-program-here", 127, "command not found"},
+                             Refusal{dir / "missing", 127, "No such file or directory"},
+                             Refusal{lost_interpreter, 127, "interpreter /nonexistent/sh"},
+                             Refusal{not_executable, 126, "not executable"},
+                             Refusal{dir.path(), 126, "a directory"}}) {
+        INFO("program " << r.program);
+        Process refused({run, "--", r.program}, Launch{});
+        check_one_line_refusal(refused, r.status, "portshim-run");
+        CHECK_THAT(refused.err(), Contains(r.says));
+    }
+}
+
+TEST_CASE("tools: -- ends the options of portshim and both tools print their version")
+{
+    const int port = free_port();
+    Process why({cli, "why", "--", std::to_string(port)}, Launch{});
+    CHECK(why.wait() == 0);
+    CHECK_THAT(why.out(), Contains(":" + std::to_string(port) + "/tcp is free"));
+    Process why_json({cli, "why", "--json", "--", std::to_string(port)}, Launch{});
+    CHECK(why_json.wait() == 0);
+    CHECK(only_event(why_json.out())["event"].str() == "port-free");
+    Process check({cli, "check-preload", "--", "true"}, Launch{});
+    CHECK(check.wait() == 0);
+
+    Process version({cli, "--version"}, Launch{});
+    CHECK(version.wait() == 0);
+    CHECK(version.out() == std::string("portshim ") + PORTSHIM_TEST_VERSION + "\n");
+    Process run_version({run, "--version"}, Launch{});
+    CHECK(run_version.wait() == 0);
+    CHECK(run_version.out() == std::string("portshim-run ") + PORTSHIM_TEST_VERSION + "\n");
+    // --help stays.
+    Process help({run, "--help"}, Launch{});
+    CHECK(help.wait() == 0);
+    CHECK_THAT(help.out(), Contains("--version"));
 }

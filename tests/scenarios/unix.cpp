@@ -108,3 +108,71 @@ TEST_CASE("previous-instance: a live abstract unix name is never stale")
     CHECK_THAT(holder_pids(event), VectorContains(first.pid()));
     CHECK_THAT(event["summary"].str(), Contains(name));
 }
+
+namespace {
+
+/** Whether a fix or why line tells the operator to remove `path` (or runs rm on it). */
+bool advises_removing(const std::string& text)
+{
+    return text.find("rm ") != std::string::npos ||
+           (text.find("remove") != std::string::npos && text.find("do not remove") == std::string::npos);
+}
+
+} // namespace
+
+TEST_CASE("tools: portshim why advises removing a unix path only when it is a stale socket file")
+{
+    const std::string cli = PORTSHIM_TEST_CLI;
+    const TempDir dir;
+    const std::string file = dir / "config.txt";
+    const std::string subdir = dir / "data";
+    const std::string link = dir / "link.sock";
+    const std::string dangling = dir / "dangling.sock";
+    const std::string fifo = dir / "fifo";
+    {
+        Process touch({"/bin/sh", "-c", "echo secret >\"$0\" && mkdir \"$1\" && ln -s \"$0\" \"$2\" && "
+                                        "ln -s \"$4/none\" \"$3\" && mkfifo \"$5\"",
+                       file, subdir, link, dangling, dir.path(), fifo},
+                      Launch{});
+        REQUIRE(touch.wait() == 0);
+    }
+    struct Case {
+        std::string path;
+        std::string kind;
+    };
+    std::vector<Case> cases = {{file, "a regular file"}, {subdir, "a directory"},
+                               {link, "a symbolic link"}, {dangling, "a symbolic link"},
+                               {fifo, "a FIFO"}};
+    struct stat shadow {};
+    if (::lstat("/etc/shadow", &shadow) == 0) cases.push_back({"/etc/shadow", "a regular file"});
+    for (const Case& c : cases) {
+        INFO("target unix:" << c.path);
+        Process why({cli, "why", "--json", "unix:" + c.path}, Launch{});
+        REQUIRE(why.wait() == 1);
+        const std::vector<Json> events = json_lines(why.out());
+        REQUIRE(events.size() == 1);
+        const Json& event = events.front();
+        INFO("summary: " << event["summary"].str() << "\nfix: " << event["fix"].str());
+        CHECK(event["cause"].str() == "unknown");
+        CHECK_THAT(event["summary"].str(), Contains(c.kind) && Contains("no stale socket file"));
+        CHECK_FALSE(advises_removing(event["fix"].str()));
+        CHECK_FALSE(advises_removing(joined(event["why"])));
+    }
+    // Nothing was touched, not even through the links.
+    struct stat st {};
+    REQUIRE(::lstat(file.c_str(), &st) == 0);
+    CHECK(S_ISREG(st.st_mode));
+    CHECK(st.st_size == 7);
+    CHECK(::lstat(link.c_str(), &st) == 0);
+    CHECK(::lstat(dangling.c_str(), &st) == 0);
+
+    // The same under the preload: a daemon whose socket path is a regular file fails as
+    // before, and its report does not suggest deleting the file either.
+    Process daemon({unix_server(), file}, preloaded());
+    const Json event = failed_unix_bind(daemon, file);
+    CHECK(event["cause"].str() == "unknown");
+    CHECK_THAT(event["summary"].str(), Contains("a regular file"));
+    CHECK_FALSE(advises_removing(event["fix"].str()));
+    CHECK(::lstat(file.c_str(), &st) == 0);
+    CHECK(S_ISREG(st.st_mode));
+}

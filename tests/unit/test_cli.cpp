@@ -7,6 +7,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <fcntl.h>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
 using namespace portshim;
 using namespace portshim::cli;
 
@@ -61,9 +68,119 @@ TEST_CASE("executables: dynamic ELF and scripts are preloadable, others are not"
     std::string detail;
     CHECK(inspect_executable("/bin/true", detail) == Reach::preloadable);
     CHECK(inspect_executable(PORTSHIM_TEST_SCRIPT, detail) == Reach::preloadable);
-    CHECK(inspect_executable("/nonexistent/program", detail) == Reach::unreadable);
+    CHECK(inspect_executable("/nonexistent/program", detail) == Reach::not_found);
     CHECK(detail.find("No such file") != std::string::npos);
-    CHECK(inspect_executable("/etc/passwd", detail) == Reach::unreadable);
+    CHECK(inspect_executable("/etc/passwd", detail) == Reach::cannot_run);
+    CHECK(detail == "/etc/passwd: not executable (Permission denied)");
     CHECK(inspect_executable(PORTSHIM_TEST_STATIC_PROGRAM, detail) == Reach::static_binary);
     CHECK(detail.find("statically linked") != std::string::npos);
+}
+
+namespace {
+
+/** A scratch directory with files of given modes, removed at the end. */
+struct Scratch {
+    std::string dir;
+    Scratch() {
+        char tmpl[] = "/tmp/portshim-cli-XXXXXX";
+        REQUIRE(::mkdtemp(tmpl) != nullptr);
+        dir = tmpl;
+    }
+    ~Scratch() {
+        for (auto it = made.rbegin(); it != made.rend(); ++it) ::remove(it->c_str());
+        ::rmdir(dir.c_str());
+    }
+    std::string file(const std::string& name, const std::string& text, mode_t mode) {
+        const std::string path = dir + "/" + name;
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        REQUIRE(fd >= 0);
+        REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+        ::close(fd);
+        REQUIRE(::chmod(path.c_str(), mode) == 0);
+        made.push_back(path);
+        return path;
+    }
+    std::string sub(const std::string& name) {
+        const std::string path = dir + "/" + name;
+        REQUIRE(::mkdir(path.c_str(), 0700) == 0);
+        made.push_back(path);
+        return path;
+    }
+    std::vector<std::string> made;
+};
+
+} // namespace
+
+TEST_CASE("executables: FIFOs, devices and directories are refused from stat, never opened", "[cli]") {
+    Scratch s;
+    const std::string fifo = s.dir + "/fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0700) == 0);
+    s.made.push_back(fifo);
+    std::string detail;
+    CHECK(inspect_executable(fifo, detail) == Reach::cannot_run); // would block in open() before
+    CHECK(detail == fifo + ": a FIFO, not a program");
+    CHECK(inspect_executable("/dev/null", detail) == Reach::cannot_run);
+    CHECK(detail == "/dev/null: a device, not a program");
+    CHECK(inspect_executable(s.dir, detail) == Reach::cannot_run);
+    CHECK(detail == s.dir + ": a directory, not a program");
+}
+
+TEST_CASE("executables: what execvp runs through /bin/sh is preloadable", "[cli]") {
+    Scratch s;
+    std::string detail;
+    // No #!: the kernel says ENOEXEC and execvp hands the file to /bin/sh.
+    CHECK(inspect_executable(s.file("plain", "echo hi\n", 0755), detail) == Reach::preloadable);
+    CHECK(inspect_executable(s.file("empty", "", 0755), detail) == Reach::preloadable);
+    CHECK(inspect_executable(s.file("blank-bang", "#!   \necho hi\n", 0755), detail) == Reach::preloadable);
+    CHECK(inspect_executable(s.file("sh-bang", "#! /bin/sh -e\necho hi\n", 0755), detail) ==
+          Reach::preloadable);
+    // A #! interpreter is checked like the program: missing, not runnable, or static.
+    const std::string missing = s.file("missing", "#!/nonexistent/interpreter\n", 0755);
+    CHECK(inspect_executable(missing, detail) == Reach::not_found);
+    CHECK(detail == missing + ": its #! interpreter /nonexistent/interpreter: No such file or directory");
+    const std::string data = s.file("data", "not a program\n", 0644);
+    CHECK(inspect_executable(s.file("bad-interp", "#!" + data + " -x\n", 0755), detail) ==
+          Reach::cannot_run);
+    CHECK(detail.find("not executable") != std::string::npos);
+    const std::string on_static =
+        s.file("on-static", std::string("#!") + PORTSHIM_TEST_STATIC_PROGRAM + "\n", 0755);
+    CHECK(inspect_executable(on_static, detail) == Reach::static_binary);
+    CHECK(detail.find("statically linked") != std::string::npos);
+    // A script running itself is ELOOP for the kernel.
+    const std::string loop = s.dir + "/loop";
+    s.file("loop", "#!" + loop + "\n", 0755);
+    CHECK(inspect_executable(loop, detail) == Reach::cannot_run);
+    CHECK(detail.find("too many levels") != std::string::npos);
+    // A name cut off by the kernel's 256-byte buffer is ENOEXEC: /bin/sh runs the file.
+    CHECK(inspect_executable(s.file("long", "#!/" + std::string(300, 'x'), 0755), detail) ==
+          Reach::preloadable);
+}
+
+TEST_CASE("executables: PATH is searched as execvp searches it, builtins do not count", "[cli]") {
+    Scratch s;
+    const std::string a = s.sub("a"), b = s.sub("b"), c = s.sub("c");
+    s.file("a/prog", "#!/bin/sh\n", 0644); // found first, not executable: execvp goes on
+    const std::string runnable = s.file("b/prog", "#!/bin/sh\n", 0755);
+    s.file("c/only-data", "x\n", 0644);
+    Reach reach;
+    std::string detail;
+    const std::string path = a + ":" + b + ":" + c;
+    CHECK(find_program("prog", path.c_str(), reach, detail) == runnable);
+    CHECK(reach == Reach::preloadable);
+    CHECK(find_program("only-data", path.c_str(), reach, detail).empty());
+    CHECK(reach == Reach::cannot_run);
+    CHECK(detail == c + "/only-data: not executable (Permission denied)");
+    CHECK(find_program("no-such-program", path.c_str(), reach, detail).empty());
+    CHECK(reach == Reach::not_found);
+    CHECK(detail == "no-such-program: command not found in PATH");
+    // `true` is a shell builtin, and /usr/bin/true all the same; PATH unset is /bin:/usr/bin.
+    CHECK(find_program("true", "/usr/bin:/bin", reach, detail) == "/usr/bin/true");
+    CHECK(find_program("true", nullptr, reach, detail) == "/bin/true");
+    // A name with a slash is taken as it is; inspect_executable decides.
+    CHECK(find_program("./prog", "", reach, detail) == "./prog");
+    CHECK(reach == Reach::preloadable);
+    CHECK(find_program("", path.c_str(), reach, detail).empty());
+    CHECK(reach == Reach::not_found);
+    CHECK(exit_status_of(Reach::not_found) == 127);
+    CHECK(exit_status_of(Reach::cannot_run) == 126);
 }

