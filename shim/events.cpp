@@ -3,6 +3,7 @@
 // GitHub annotations are titled "portshim: EVENT" like the engine's.
 #include "events.hpp"
 
+#include "diag/escape.hpp"
 #include "diag/markup.hpp"
 #include "line_buffer.hpp"
 #include "sink.hpp"
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <initializer_list>
 #include <netinet/in.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -48,12 +50,12 @@ void unix_path_of(const listeners::ListenFd& fd, char (&out)[sizeof(sockaddr_un:
     out[len] = '\0';
 }
 
-/** "0.0.0.0:8080", "[::]:8080", "/run/app.sock". */
+/** "0.0.0.0:8080", "[::]:8080", "/run/app.sock" (a path escaped visibly). */
 void put_endpoint(LineBuffer& out, const listeners::ListenFd& fd) {
     if (fd.family == AF_UNIX) {
         char path[sizeof(sockaddr_un::sun_path) + 2];
         unix_path_of(fd, path);
-        out.put(path);
+        out.put_visible(path);
     } else {
         if (fd.family == AF_INET6) out.put('[');
         out.put_address(reinterpret_cast<const sockaddr*>(&fd.addr));
@@ -172,11 +174,18 @@ void put_label(LineBuffer& out, const Style& style, const char* label) {
     put_painted(out, style, markup::bold, label).put(": ");
 }
 
-/** `target` and `tail`, joined and cut to target_max bytes, NUL-terminated. */
+/** `target` and `tail`, joined and cut to target_max bytes (never inside a character), NUL-terminated. */
 void join_target(const char* target, const char* tail, char (&out)[target_max + 1]) {
     std::size_t len = 0;
-    for (const char* p = target; p != nullptr && *p != '\0' && len < target_max; ++p) out[len++] = *p;
-    for (const char* p = tail; p != nullptr && *p != '\0' && len < target_max; ++p) out[len++] = *p;
+    for (const char* part : {target, tail}) {
+        for (const char* p = part; p != nullptr && *p != '\0'; ++p) {
+            if (len == target_max) {
+                out[escape::utf8_cut(out, len, *p)] = '\0';
+                return;
+            }
+            out[len++] = *p;
+        }
+    }
     out[len] = '\0';
 }
 
@@ -314,15 +323,15 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
     if (handover != Handover::none) {
         out.put("handing ");
         put_fds_text(out, fds);
-        out.put(" to ").put(what).put(" on purpose (")
+        out.put(" to ").put_visible(what).put(" on purpose (")
             .put(handover == Handover::listen_fds ? "LISTEN_FDS hand-over" : "it re-executes its own program")
             .put(')');
     } else if (closed) {
         out.put("PORTSHIM_CLOEXEC=1 kept ");
         put_fds_text(out, fds);
-        out.put(" out of ").put(what);
+        out.put(" out of ").put_visible(what);
     } else {
-        out.put("running ").put(what).put(" with ");
+        out.put("running ").put_visible(what).put(" with ");
         put_fds_text(out, fds);
         out.put(" open without O_CLOEXEC: it and the programs it starts keep the port busy after pid ")
             .put_int(::getpid()).put(" exits");

@@ -3,6 +3,7 @@
 #include "causes_common.hpp"
 
 #include "causes.hpp"
+#include "escape.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -53,7 +54,7 @@ std::string quote_args(const std::vector<std::string>& argv) {
         if (!out.empty()) out += ' ';
         out += a;
         if (out.size() > 200) {
-            out.resize(200);
+            out.resize(escape::utf8_prefix(out.data(), out.size(), 200)); // never inside a character
             out += "…";
             break;
         }
