@@ -6,6 +6,7 @@
 #include "causes_common.hpp"
 #include "causes_inherited.hpp"
 #include "causes_unix.hpp"
+#include "escape.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -586,23 +587,27 @@ const CgroupFacts* cgroup_of(const Observation& obs, const SocketEntry& s) {
  * returns the words for the fix ("; it runs in the systemd unit nginx.service").
  */
 std::string add_cgroup(const CgroupFacts& c, Verdict& v) {
-    const std::string short_id = c.container_id.substr(0, 12);
+    // The names come from cgroup directories, which their owners name at will:
+    // each is one quoted argument, after "--" or "=" so it cannot be an option.
+    const std::string short_id =
+        c.container_id.substr(0, escape::utf8_prefix(c.container_id.data(), c.container_id.size(), 12));
     std::string owner, command;
     switch (c.kind) {
     case CgroupKind::container:
         owner = fmt::format("{} container {}", c.engine.empty() ? "a" : c.engine, short_id);
         if (c.engine == "docker" || c.engine == "podman")
-            command = fmt::format("{} ps --filter id={}", c.engine, short_id);
+            command = fmt::format("{} ps --filter {}", c.engine, shell_quote("id=" + short_id));
         else if (c.engine == "containerd" || c.engine == "cri-o")
-            command = fmt::format("crictl ps --id {}", short_id);
+            command = fmt::format("crictl ps {}", shell_quote("--id=" + short_id));
         break;
     case CgroupKind::unit:
         owner = fmt::format("the systemd {}unit {}", c.user_unit ? "user " : "", c.name);
-        command = fmt::format("systemctl {}status {}", c.user_unit ? "--user " : "", c.name);
+        command = fmt::format("systemctl {}status -- {}", c.user_unit ? "--user " : "",
+                              shell_quote(c.name));
         break;
     case CgroupKind::scope:
         owner = fmt::format("the systemd scope {}", c.name);
-        command = fmt::format("systemctl status {}", c.name);
+        command = fmt::format("systemctl status -- {}", shell_quote(c.name));
         break;
     case CgroupKind::none:
         break;

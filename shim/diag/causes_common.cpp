@@ -71,4 +71,16 @@ std::string user_of(const Observation& obs, std::int64_t uid) {
 
 std::string sudo(const Observation& obs) { return obs.self.uid == 0 ? "" : "sudo "; }
 
+std::string shell_quote(std::string_view s) {
+    if (!s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                          "0123456789_@%+=:,./-") == std::string_view::npos)
+        return std::string(s);
+    std::string out = "'";
+    for (const char c : s) {
+        if (c == '\'') out += "'\\''";
+        else out += c;
+    }
+    return out + "'";
+}
+
 } // namespace portshim::detail

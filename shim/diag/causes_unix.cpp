@@ -21,16 +21,6 @@ using namespace detail;
 
 bool is_abstract(const Request& req) { return !req.unix_path.empty() && req.unix_path[0] == '@'; }
 
-/** Single-quotes `s` for a shell command line unless it is plainly safe. */
-std::string shell_quote(const std::string& s) {
-    if (!s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                          "0123456789_@%+=:,./-") == std::string::npos)
-        return s;
-    std::string out = "'";
-    for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
 std::string held_as(const UnixSocket& s) {
     if (s.type == SOCK_DGRAM) return "is bound to";
     return s.state == tcp_state::listen ? "listens on" : "is bound to (not listening)";

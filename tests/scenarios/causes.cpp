@@ -308,7 +308,7 @@ TEST_CASE("hidden-owner: root cannot see a holder in another PID namespace")
     if (!cgroup.path().empty()) {
         CHECK_THAT(why, Contains("the socket was created in cgroup /" + scope +
                                  ": the systemd scope " + scope));
-        CHECK_THAT(joined(event["confirm"]), Contains("systemctl status " + scope));
+        CHECK_THAT(joined(event["confirm"]), Contains("systemctl status -- " + scope));
     }
     gallery("hidden-owner-pidns", argv, launch);
 }

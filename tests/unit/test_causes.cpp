@@ -260,14 +260,14 @@ TEST_CASE("hidden owner, not root: the systemd unit behind the socket's cgroup",
     CHECK(any_contains(v.why, "cgroup /system.slice/nginx.service: the systemd unit nginx.service"));
     CHECK(contains(v.fix, "sudo ss -tlnp 'sport = :8080'"));
     CHECK(contains(v.fix, "it runs in the systemd unit nginx.service"));
-    CHECK(any_contains(v.confirm, "systemctl status nginx.service"));
+    CHECK(any_contains(v.confirm, "systemctl status -- nginx.service"));
 
     o.cgroups[0] = cgroup(99, "/user.slice/user-0.slice/user@0.service/app.slice/web.service",
                           CgroupKind::unit, "web.service");
     o.cgroups[0].user_unit = true;
     v = diagnose(bind_request("0.0.0.0", 8080), o);
     CHECK(any_contains(v.why, "the systemd user unit web.service"));
-    CHECK(any_contains(v.confirm, "systemctl --user status web.service"));
+    CHECK(any_contains(v.confirm, "systemctl --user status -- web.service"));
 
     o.cgroups[0] = cgroup(99, "/", CgroupKind::none, "");
     v = diagnose(bind_request("0.0.0.0", 8080), o);
