@@ -2,6 +2,7 @@
 // syslog(3) (it keeps a descriptor open and calls malloc), no allocation.
 #include "sink.hpp"
 
+#include "diag/escape.hpp"
 #include "line_buffer.hpp"
 #include "safe_write.hpp"
 
@@ -65,9 +66,14 @@ void to_syslog(Level level, const char* text, std::size_t len) {
             char storage[2048];
             LineBuffer msg(storage, sizeof storage);
             msg.put('<').put_int(LOG_DAEMON | severity(level)).put('>');
-            msg.put(tag.data(), tag.size()).put(text, static_cast<std::size_t>(line_end - text));
+            msg.put(tag.data(), tag.size());
+            const std::size_t head = msg.size(), line = static_cast<std::size_t>(line_end - text);
+            // A JSON event is shortened to fit the datagram, never cut mid-object.
+            const std::size_t fitted =
+                *text == '{' ? escape::json_fit(text, line, storage + head, sizeof storage - head) : 0;
+            if (fitted == 0) msg.put(text, line);
             // MSG_DONTWAIT: a stalled journald must cost the report, never block the host.
-            ::sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
+            ::sendto(fd, msg.data(), fitted != 0 ? head + fitted : msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
                      reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
         }
         text = line_end + 1;
