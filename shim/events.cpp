@@ -22,6 +22,8 @@ namespace {
 
 constexpr int listed_fds = 16;        // the rest is counted, so a line stays one write
 constexpr std::size_t target_max = 512;
+constexpr char withheld_target[] = "a program (its command line is withheld under secure execution)";
+static_assert(sizeof withheld_target <= target_max + 1);
 
 const char* proto_of(const listeners::ListenFd& fd) {
     if (fd.family == AF_UNIX) return "unix";
@@ -301,7 +303,10 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
                       Handover handover, const listeners::FdList& fds) noexcept {
     if (config.level < level || fds.count == 0) return;
     char what[target_max + 1];
-    join_target(target, target_tail, what);
+    // Under secure execution the command line a setuid program runs is not
+    // the user's to read (rule 12): he learns that one runs, not what.
+    if (config.secure) std::memcpy(what, withheld_target, sizeof withheld_target);
+    else join_target(target, target_tail, what);
     char storage[6144];
     LineBuffer out(storage, sizeof storage);
     const char* why = handover == Handover::listen_fds  ? "listen-fds"
@@ -309,7 +314,9 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
                                                         : nullptr;
     if (config.format == Format::json) {
         put_json_head(out, "exec-leak");
-        out.put(",\"target\":").put_json(what);
+        out.put(",\"target\":");
+        if (config.secure) out.put("null");
+        else out.put_json(what);
         put_fds_json(out, fds);
         out.put(",\"closed\":").put(closed ? "true" : "false").put(",\"handover\":");
         if (why != nullptr) out.put('"').put(why).put('"');

@@ -35,7 +35,19 @@ std::string quote_args(const std::vector<std::string>& argv);
 /** "alice (uid 1000)", "uid 1000", or "an unknown user" for a negative uid. */
 std::string user_of(const Observation& obs, std::int64_t uid);
 
-/** "sudo " unless this process runs as root: the prefix of a confirm command. */
+/**
+ * Whose view the report shows: the real uid under secure execution (a setuid
+ * program reports to the user who ran it, rule 12), else the effective uid.
+ */
+std::uint32_t viewer_uid(const Observation& obs);
+
+/**
+ * Under secure execution with other users' holders left out: the why line
+ * that says so; empty otherwise.
+ */
+std::string withheld_reason(const Observation& obs);
+
+/** "sudo " unless the report's viewer is root: the prefix of a confirm command. */
 std::string sudo(const Observation& obs);
 
 /**

@@ -30,6 +30,12 @@ struct Config {
      * or secure execution).
      */
     char state_dir[512] = {};
+    /**
+     * Secure execution (AT_SECURE: setuid, setgid, capabilities gained at
+     * exec): a report shows only what the real user could see himself
+     * (DESIGN.md rule 12).
+     */
+    bool secure = false;
 };
 
 /** One rejected variable; the strings point into the environment and static text. */
