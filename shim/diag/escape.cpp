@@ -141,7 +141,7 @@ namespace {
 
 constexpr std::size_t unlimited = static_cast<std::size_t>(-1);
 constexpr std::size_t failed = static_cast<std::size_t>(-1);
-constexpr int max_depth = 32;
+constexpr int max_depth = 16;            // portshim's events nest 3 deep
 constexpr char ellipsis[] = "\xe2\x80\xa6"; // "…"
 
 struct Limits {

@@ -62,7 +62,7 @@ std::size_t utf8_prefix(const char* s, std::size_t n, std::size_t max) noexcept;
  * marked with "…"; only if the value still does not fit with every string
  * empty, trailing array elements are dropped too. Keys, numbers and the
  * structure are never touched, so valid JSON stays valid JSON. Returns the
- * bytes written; 0 when `in` is not JSON it can walk (deeper than 32 levels,
+ * bytes written; 0 when `in` is not JSON it can walk (deeper than 16 levels,
  * say) or it cannot fit at all.
  */
 std::size_t json_fit(const char* in, std::size_t n, char* out, std::size_t size) noexcept;
