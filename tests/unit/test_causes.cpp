@@ -154,6 +154,22 @@ TEST_CASE("a socket nobody visible holds is a hidden owner: not root", "[causes]
     CHECK(contains(v.summary, "inode 31337"));
     CHECK(any_contains(v.why, "not root"));
     CHECK(contains(v.fix, "sudo ss -tlnp 'sport = :8080'"));
+
+    // Secure execution (a setuid-root program run by uid 1000): observe() read
+    // root's holder with root's rights and left it out; the report says so, as
+    // the user's view, without guessing at kernels or PID namespaces.
+    o.self.uid = 0;
+    o.self.secure = true;
+    o.self.real_uid = 1000;
+    o.pids_unreadable = 0;
+    o.pids_withheld = 1;
+    const Verdict secure = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(secure.cause == "hidden-owner");
+    CHECK(any_contains(secure.why, "secure execution"));
+    CHECK(any_contains(secure.why, "only what app (uid 1000) could see"));
+    CHECK_FALSE(any_contains(secure.why, "kernel itself"));
+    CHECK_FALSE(any_contains(secure.why, "another PID namespace"));
+    CHECK(secure.confirm.front() == "sudo ss -tlnp 'sport = :8080'");
 }
 
 TEST_CASE("a hidden owner seen as root is in another PID namespace", "[causes]") {
