@@ -167,6 +167,25 @@ TEST_CASE("forgery: a squatter's names cannot start a workflow command in a gith
     check_no_controls(err);
 }
 
+TEST_CASE("forgery: portshim why and portshim wait show a squatter's names inside their own lines")
+{
+    const Squatter squatter;
+    const std::string port = std::to_string(squatter.port());
+    for (const std::vector<std::string>& argv :
+         {std::vector<std::string>{PORTSHIM_TEST_CLI, "why", port},
+          std::vector<std::string>{PORTSHIM_TEST_CLI, "wait", "--timeout", "1", port}}) {
+        Process tool(argv, Launch{});
+        CHECK(tool.wait() == 1);
+        INFO(argv[1] << " stdout: " << tool.out() << "\nstderr: " << tool.err());
+        for (const std::string& line : lines_of(tool.out())) {
+            INFO("line: " << line);
+            CHECK((portshim_line(line) || line.rfind("portshim: waiting for 0.0.0.0:" + port, 0) == 0));
+        }
+        CHECK_THAT(tool.out(), Contains("/srv" + forged_shown));
+        check_no_controls(tool.out());
+    }
+}
+
 TEST_CASE("forgery: a squatter's names cannot add a syslog datagram or a line to one")
 {
     const Squatter squatter;
