@@ -66,6 +66,23 @@ void put_endpoint(LineBuffer& out, const listeners::ListenFd& fd) {
     }
 }
 
+/** `prefix` and `value` as one shell word: as they are, or single-quoted (escape::shell_plain). */
+void put_shell_word(LineBuffer& out, const char* prefix, const char* value) {
+    char word[sizeof(sockaddr_un::sun_path) + 16];
+    LineBuffer joined(word, sizeof word);
+    joined.put(prefix).put(value);
+    if (escape::shell_plain(joined.data(), joined.size())) {
+        out.put(joined.data(), joined.size());
+        return;
+    }
+    out.put('\'');
+    for (std::size_t i = 0; i < joined.size(); ++i) {
+        if (joined.data()[i] == '\'') out.put("'\\''");
+        else out.put(joined.data()[i]);
+    }
+    out.put('\'');
+}
+
 /** "fd 3 (tcp 0.0.0.0:8080)", "fd 4 (tcp [::]:8080)", "fd 5 (unix /run/app.sock)". */
 void put_fd_text(LineBuffer& out, const listeners::ListenFd& fd) {
     out.put("fd ").put_int(fd.fd).put(" (").put(proto_of(fd)).put(' ');
@@ -237,10 +254,15 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
     LineBuffer advice(fix, sizeof fix);
     advice.put("look from outside: portshim why ");
     if (sock.type == SOCK_DGRAM && sock.family != AF_UNIX) advice.put("--udp ");
-    if (sock.family == AF_UNIX) advice.put("unix:");
-    else if (sock.family == AF_INET6) advice.put('[').put_address(reinterpret_cast<const sockaddr*>(&sock.addr)).put("]:");
-    if (sock.family == AF_UNIX) put_endpoint(advice, sock);
-    else advice.put_int(port_of(sock));
+    if (sock.family == AF_UNIX) {
+        char path[sizeof(sockaddr_un::sun_path) + 2];
+        unix_path_of(sock, path);
+        put_shell_word(advice, "unix:", path); // a command to paste: one argument whatever the path
+    } else {
+        if (sock.family == AF_INET6)
+            advice.put('[').put_address(reinterpret_cast<const sockaddr*>(&sock.addr)).put("]:");
+        advice.put_int(port_of(sock));
+    }
     fix[advice.size()] = '\0';
     char storage[2048];
     LineBuffer out(storage, sizeof storage);
@@ -272,7 +294,7 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
         out.put(why_not);
         if (style.github) put_label(out, style, "fix");
         else out.put("; ");
-        out.put(fix);
+        out.put_visible(fix);
     }
     emit(config, identity, Level::error, out);
 }

@@ -85,9 +85,7 @@ std::string withheld_reason(const Observation& obs) {
 std::string sudo(const Observation& obs) { return viewer_uid(obs) == 0 ? "" : "sudo "; }
 
 std::string shell_quote(std::string_view s) {
-    if (!s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                          "0123456789_@%+=:,./-") == std::string_view::npos)
-        return std::string(s);
+    if (escape::shell_plain(s.data(), s.size())) return std::string(s);
     std::string out = "'";
     for (const char c : s) {
         if (c == '\'') out += "'\\''";

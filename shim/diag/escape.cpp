@@ -94,6 +94,17 @@ const char* short_escape(unsigned char c) {
 
 } // namespace
 
+bool shell_plain(const char* s, std::size_t n) noexcept {
+    if (n == 0) return false;
+    for (std::size_t i = 0; i < n; ++i) {
+        const char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::strchr("_@%+=:,./-", c) != nullptr) || c == '\0')
+            return false;
+    }
+    return true;
+}
+
 std::size_t utf8_sequence(const char* s, std::size_t n) noexcept {
     return n == 0 ? 0 : decode(reinterpret_cast<const unsigned char*>(s), n).len;
 }

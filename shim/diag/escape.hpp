@@ -43,6 +43,14 @@ Piece text_piece(const char* s, std::size_t n) noexcept;
  */
 Piece json_piece(const char* s, std::size_t n) noexcept;
 
+/**
+ * Whether s[0..n) is one word of a POSIX shell command line as it is: not
+ * empty, and only letters, digits and "_@%+=:,./-", which no shell treats
+ * specially. Anything else is single-quoted (detail::shell_quote, and the
+ * hooks' undiagnosed line).
+ */
+bool shell_plain(const char* s, std::size_t n) noexcept;
+
 /** Length of the strict UTF-8 sequence at s[0..n), 0 when there is none. */
 std::size_t utf8_sequence(const char* s, std::size_t n) noexcept;
 

@@ -5,6 +5,7 @@
 #include "causes.hpp"
 #include "causes_common.hpp"
 #include "escape.hpp"
+#include "events.hpp"
 #include "fixtures.hpp"
 #include "line_buffer.hpp"
 #include "report.hpp"
@@ -13,10 +14,16 @@
 #include <catch2/catch.hpp>
 #include <cctype>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <vector>
 
 using namespace portshim;
@@ -581,4 +588,40 @@ TEST_CASE("escape: a holder's hostile names cannot add a line or an escape to th
     const std::string json = render_json(req, v, plain_ctx);
     CHECK(valid_json(json.substr(0, json.size() - 1)));
     CHECK(json.find('\x1b') == std::string::npos);
+}
+
+TEST_CASE("escape: the hooks' undiagnosed line quotes a unix path in its command and shows it visibly",
+          "[escape][events]") {
+    TempDir dir("undiagnosed");
+    const std::string path = dir.path + "/a b\n'c\x1b";
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    REQUIRE(path.size() < sizeof addr.sun_path);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    const int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(sock >= 0);
+    const auto logged = [&](Format format) {
+        Config c;
+        c.format = format;
+        c.sink = Sink::file;
+        const std::string log = dir.path + "/log";
+        ::unlink(log.c_str());
+        std::memcpy(c.log_path, log.c_str(), log.size() + 1);
+        events::report_undiagnosed(c, nullptr, false, sock, reinterpret_cast<const sockaddr*>(&addr),
+                                   sizeof addr, EADDRINUSE, "in a signal handler");
+        std::ifstream in(log, std::ios::binary);
+        std::stringstream text;
+        text << in.rdbuf();
+        return text.str();
+    };
+    const std::string text = logged(Format::text);
+    INFO(text);
+    CHECK(std::count(text.begin(), text.end(), '\n') == 1);
+    CHECK(text.find('\x1b') == std::string::npos);
+    CHECK(contains(text, "portshim why 'unix:" + dir.path + "/a b\\n'\\''c\\x1b'\n"));
+    const std::string json = logged(Format::json);
+    REQUIRE(valid_json(json.substr(0, json.size() - 1)));
+    // JSON carries the command exactly; pasted, it is one argument, the path.
+    CHECK(contains(json, json_string("look from outside: portshim why 'unix:" + dir.path + "/a b\n'\\''c\x1b'")));
+    ::close(sock);
 }
