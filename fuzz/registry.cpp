@@ -1,5 +1,6 @@
-// libFuzzer target: one line of the listen registry. Whatever parses must
-// survive the writer's encoding unchanged (a round trip).
+// libFuzzer target: the listen registry, one line and a whole file. Whatever
+// parses must survive the writer's encoding unchanged (a round trip); in a
+// file, torn records and garbage must never yield a record that is not one.
 #include "registry.hpp"
 
 #include <fmt/format.h>
@@ -13,6 +14,10 @@ using namespace portshim;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string line(reinterpret_cast<const char*>(data), size);
+    // As a file: every record found is one a line (or a line's end) parses to.
+    for (const ListenRecord& r : registry::parse_listen_records(line))
+        if (r.inode == 0 || r.pid <= 0 || (r.proto != "tcp" && r.proto != "udp" && r.proto != "unix"))
+            __builtin_trap();
     const auto record = registry::parse_listen_record(line);
     if (!record) return 0;
     if (record->inode == 0 || record->pid <= 0) __builtin_trap();

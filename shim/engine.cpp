@@ -206,7 +206,7 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
                 out += render_waiting(f->config->format, req, verdict, f->config->wait_seconds,
                                       time_wait_left_ms(req, obs), ctx);
             }
-            log::emit(*f->config, Level::error, out, f->stderr_identity);
+            log::emit(*f->config, Level::error, out, f->stderr_identity, sink::Origin::own_failure);
         }
     } catch (...) {
         // Out of memory or a bug in the engine: the report is lost, the host is not.
@@ -232,7 +232,7 @@ PORTSHIM_EXPORT void portshim_engine_listened(portshim::Failure* f) {
                                         colour_for(*f->config, f->stderr_identity)};
                 log::emit(*f->config, Level::warn,
                           render_reuseport_shared(f->config->format, req, others, ctx),
-                          f->stderr_identity);
+                          f->stderr_identity, sink::Origin::other);
             }
         }
     } catch (...) {
@@ -259,7 +259,7 @@ PORTSHIM_EXPORT void portshim_engine_inherited(const portshim::Inherited* found)
                                         colour_for(*found->config, found->stderr_identity)};
                 log::emit(*found->config, level,
                           render_inherited(found->config->format, report, ctx),
-                          found->stderr_identity);
+                          found->stderr_identity, sink::Origin::other);
             }
         }
     } catch (...) {
@@ -281,7 +281,8 @@ PORTSHIM_EXPORT void portshim_engine_config_errors(const portshim::Config* confi
             for (int i = 0; i < errors->count; ++i)
                 out += render_config_error(config->format, config_error_message(errors->items[i]),
                                            ctx);
-            log::emit(*config, Level::warn, out, identity);
+            // About this process's own variables: reported like its own failures.
+            log::emit(*config, Level::warn, out, identity, sink::Origin::own_failure);
         }
     } catch (...) {
     }

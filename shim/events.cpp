@@ -130,13 +130,7 @@ void put_fds_json(LineBuffer& out, const listeners::FdList& fds) {
 }
 
 /** The common JSON head: {"event":NAME,"time":…,"pid":…,"exe":… */
-void put_json_head(LineBuffer& out, const char* event) {
-    char exe[1024];
-    const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = '\0';
-    out.put("{\"event\":\"").put(event).put("\",\"time\":\"").put_time_now();
-    out.put("\",\"pid\":").put_int(::getpid()).put(",\"exe\":").put_json(exe);
-}
+void put_json_head(LineBuffer& out, const char* event) { put_json_event_head(out, event); }
 
 /** How one event is written when it is not JSON: text, coloured on a terminal, or an annotation. */
 struct Style {
@@ -208,10 +202,11 @@ void join_target(const char* target, const char* tail, char (&out)[target_max + 
     out[len] = '\0';
 }
 
-/** Ends the event's last line and writes the event. */
-void emit(const Config& config, const StderrIdentity* identity, Level level, LineBuffer& out) {
+/** Ends the event's last line and writes the event (`origin`: see sink::Origin). */
+void emit(const Config& config, const StderrIdentity* identity, Level level, LineBuffer& out,
+          sink::Origin origin = sink::Origin::other) {
     out.escape(LineBuffer::Escape::none).end_line();
-    sink::write_event(config, level, out.data(), out.size(), identity);
+    sink::write_event(config, level, out.data(), out.size(), identity, origin);
 }
 
 const char* errno_word(int err) {
@@ -226,19 +221,24 @@ const char* errno_word(int err) {
 } // namespace
 
 void report_undiagnosed(const Config& config, const StderrIdentity* identity, bool listen_call,
-                        int fd, const sockaddr* addr, socklen_t len, int err,
-                        const char* where) noexcept {
+                        int fd, const sockaddr* addr, socklen_t len, int err, int type,
+                        NotDiagnosed why) noexcept {
     if (config.level < Level::error) return;
+    const bool seccomp = why == NotDiagnosed::seccomp;
     listeners::ListenFd sock; // only the address fields: the socket does not listen
     sock.fd = fd;
-    int v = 0;
-    socklen_t n = sizeof v;
-    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &n) == 0) sock.type = v;
+    sock.type = type;
+    if (sock.type == 0 && !seccomp) {
+        int v = 0;
+        socklen_t n = sizeof v;
+        if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &n) == 0) sock.type = v;
+    }
+    if (listen_call) sock.type = SOCK_STREAM; // listen(2) exists for stream sockets alone
     sock.addr_len = sizeof sock.addr;
     if (addr != nullptr && len <= sizeof sock.addr && len >= sizeof(sa_family_t)) {
         std::memcpy(&sock.addr, addr, len);
         sock.addr_len = len;
-    } else if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sock.addr), &sock.addr_len) != 0) {
+    } else if (seccomp || ::getsockname(fd, reinterpret_cast<sockaddr*>(&sock.addr), &sock.addr_len) != 0) {
         sock.addr_len = 0;
     }
     sock.family = sock.addr_len > 0 ? sock.addr.ss_family : 0;
@@ -246,49 +246,69 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
     // The summary "VERDICT: WHY_NOT", in two parts: the verdict stands where a
     // cause id would (an annotation's title), the rest explains. Plain ASCII.
     static constexpr char verdict[] = "not diagnosed";
-    char why_not[160];
+    const char* where = why == NotDiagnosed::signal_handler
+                            ? "in a signal handler, where a diagnosis could deadlock"
+                        : why == NotDiagnosed::threaded_child
+                            ? "in a child forked from a multi-threaded program before exec, where a "
+                              "diagnosis could deadlock"
+                        : seccomp ? "under a seccomp filter, where the system calls of a diagnosis "
+                                    "could get the process killed"
+                                  : "with no memory to run a diagnosis in";
+    char why_not[192];
     LineBuffer reason(why_not, sizeof why_not);
-    reason.put("the call failed ").put(where).put(", where a diagnosis could deadlock");
+    reason.put("the call failed ").put(where);
     why_not[reason.size()] = '\0';
-    char fix[sizeof(sockaddr_un::sun_path) + 64];
+    char fix[sizeof(sockaddr_un::sun_path) + 96];
     LineBuffer advice(fix, sizeof fix);
     advice.put("look from outside: portshim why ");
+    const bool known = sock.family == AF_UNIX || sock.family == AF_INET || sock.family == AF_INET6;
     if (sock.type == SOCK_DGRAM && sock.family != AF_UNIX) advice.put("--udp ");
     if (sock.family == AF_UNIX) {
         char path[sizeof(sockaddr_un::sun_path) + 2];
         unix_path_of(sock, path);
         put_shell_word(advice, "unix:", path); // a command to paste: one argument whatever the path
-    } else {
+    } else if (known) {
         if (sock.family == AF_INET6)
             advice.put('[').put_address(reinterpret_cast<const sockaddr*>(&sock.addr)).put("]:");
         advice.put_int(port_of(sock));
+    } else {
+        advice.put("PORT (the port of fd ").put_int(fd).put(')');
     }
     fix[advice.size()] = '\0';
-    char storage[2048];
+    char storage[1280];
     LineBuffer out(storage, sizeof storage);
+    const char* proto = sock.family == AF_UNIX ? "unix"
+                        : sock.type == SOCK_STREAM ? "tcp"
+                        : sock.type == SOCK_DGRAM ? "udp"
+                                                  : "unknown";
     if (config.format == Format::json) {
-        put_json_head(out, "bind-failed");
-        out.put(",\"call\":\"").put(call).put("\",\"proto\":\"").put(proto_of(sock)).put("\",\"address\":");
+        put_json_event_head(out, "bind-failed", seccomp);
+        out.put(",\"call\":\"").put(call).put("\",\"proto\":\"").put(proto).put("\",\"address\":");
         char text[sizeof(sockaddr_un::sun_path) + 2];
+        text[0] = '\0';
         if (sock.family == AF_UNIX) {
             unix_path_of(sock, text);
             out.put_json(text).put(",\"path\":").put_json(text);
         } else {
             LineBuffer a(text, sizeof text);
-            a.put_address(reinterpret_cast<const sockaddr*>(&sock.addr));
+            if (known) a.put_address(reinterpret_cast<const sockaddr*>(&sock.addr));
             text[a.size()] = '\0';
-            out.put_json(text).put(",\"port\":").put_int(port_of(sock));
+            out.put_json(text).put(",\"port\":");
+            if (known) out.put_int(port_of(sock));
+            else out.put("null");
         }
         out.put(",\"errno\":").put_int(err).put(",\"cause\":\"unknown\",\"summary\":\"")
             .put(verdict).put(": ").put(why_not).put('"');
         out.put(",\"holders\":[],\"why\":[],\"evidence\":[],\"fix\":").put_json(fix);
         out.put(",\"confirm\":[],\"backtrace\":[]}");
     } else {
-        const Style style = style_of(config, identity);
+        const Style style = seccomp ? Style{config.format == Format::github, false}
+                                    : style_of(config, identity);
         begin(out, style, Level::error);
         out.put(call).put('(');
-        put_endpoint(out, sock);
-        out.put('/').put(proto_of(sock)).put(") failed: ").put(errno_word(err)).put(" — ");
+        if (known) put_endpoint(out, sock);
+        else out.put("fd ").put_int(fd);
+        out.put('/').put(proto).put(") failed: ").put(errno_word(err)).put(" — ");
         put_painted(out, style, markup::bold_red, verdict);
         put_message(out, style, ": ");
         out.put(why_not);
@@ -296,7 +316,12 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
         else out.put("; ");
         out.put_visible(fix);
     }
-    emit(config, identity, Level::error, out);
+    if (seccomp) {
+        out.escape(LineBuffer::Escape::none).end_line();
+        sink::write_restricted(config, out.data(), out.size(), identity);
+        return;
+    }
+    emit(config, identity, Level::error, out, sink::Origin::own_failure);
 }
 
 void report_fork(const Config& config, const StderrIdentity* identity, Level level, int child,

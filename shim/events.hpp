@@ -29,15 +29,24 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
                       const char* target, const char* target_tail, bool closed,
                       Handover handover, const listeners::FdList& fds) noexcept;
 
+/** Why a failed bind/listen was not diagnosed. */
+enum class NotDiagnosed : unsigned char {
+    signal_handler,   ///< the call interrupted code that may hold malloc's or the loader's lock
+    threaded_child,   ///< a fork child of a multi-threaded program, before exec: the same
+    seccomp,          ///< a seccomp filter may kill the process for any call it did not make itself
+    no_stack,         ///< no stack of its own could be mapped for the engine
+};
+
 /**
- * A failed bind/listen where the engine must not run (`where`: "in a signal
- * handler", "in a child forked from a multi-threaded program before exec"):
- * the interrupted code or another thread may hold a lock the engine needs.
- * Only this line, naming the call and how to diagnose it from outside. JSON
- * keeps the bind-failed keys, with cause "unknown".
+ * A failed bind/listen where the engine must not run: only this line, naming
+ * the call and how to diagnose it from outside. JSON keeps the bind-failed
+ * keys, with cause "unknown". `type` is the socket's type when the hooks know
+ * it (0: ask the socket). Under seccomp no system call is made for it but
+ * those of sink::write_restricted: the address comes from the call (a failed
+ * listen() names only its fd) and the program's path from the aux vector.
  */
 void report_undiagnosed(const Config& config, const StderrIdentity* identity, bool listen_call,
-                        int fd, const sockaddr* addr, socklen_t len, int err,
-                        const char* where) noexcept;
+                        int fd, const sockaddr* addr, socklen_t len, int err, int type,
+                        NotDiagnosed why) noexcept;
 
 } // namespace portshim::events

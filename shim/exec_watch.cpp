@@ -5,13 +5,18 @@
 #include "events.hpp"
 #include "line_buffer.hpp"
 #include "registry_writer.hpp"
+#include "own_stack.hpp"
 #include "runtime.hpp"
+#include "seccomp_state.hpp"
 
 #include <cerrno>
 #include <climits>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/kcmp.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace portshim::exec_watch {
@@ -58,8 +63,12 @@ bool is_self(const char* candidate, const struct stat& self, const char* self_pa
     return self_path != nullptr && std::strcmp(candidate, self_path) == 0;
 }
 
-/** The exec target is this process's own executable (nginx-style binary upgrade, re-exec). */
-bool targets_self(const Target& t) {
+/**
+ * The exec target is this process's own executable (nginx-style binary
+ * upgrade, re-exec). Out of line: its two PATH_MAX buffers are gone again
+ * before the events are written, on what may be a small thread stack.
+ */
+__attribute__((noinline)) bool targets_self(const Target& t) {
     struct stat self;
     if (::stat("/proc/self/exe", &self) != 0) return false;
     char self_path[PATH_MAX];
@@ -93,45 +102,112 @@ bool targets_self(const Target& t) {
     }
 }
 
+/**
+ * This process shares its memory with its parent: a vfork(2) child before
+ * its exec. Pages mapped here would stay mapped in the parent once the exec
+ * succeeds, one mapping per exec. kcmp(2) KCMP_VM tells; when it cannot (no
+ * kcmp, EPERM), assume so.
+ */
+bool shares_parent_memory() {
+    const pid_t parent = ::getppid();
+    if (parent == 0) return false; // the first process of a PID namespace
+    return ::syscall(SYS_kcmp, ::getpid(), parent, KCMP_VM, 0, 0) <= 0;
+}
+
+/**
+ * Room for one more entry of `plan`: inline, then in pages mapped (and grown)
+ * for this call. nullptr when there is no room to be had, or in a vfork child.
+ */
+Plan::Entry* next_entry(Plan& plan) {
+    if (plan.count < Plan::inline_max) return &plan.entries[plan.count];
+    const auto i = static_cast<std::size_t>(plan.count - Plan::inline_max);
+    if (i < plan.extra_bytes / sizeof(Plan::Entry)) return &plan.extra[i];
+    if (plan.extra == nullptr && shares_parent_memory()) return nullptr;
+    const std::size_t bytes = plan.extra_bytes == 0 ? 4096 : plan.extra_bytes * 2;
+    void* mem = plan.extra == nullptr
+                    ? ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                    : ::mremap(plan.extra, plan.extra_bytes, bytes, MREMAP_MAYMOVE);
+    if (mem == MAP_FAILED) return nullptr;
+    plan.extra = static_cast<Plan::Entry*>(mem);
+    plan.extra_bytes = bytes;
+    return &plan.extra[i];
+}
+
+Plan::Entry& entry(Plan& plan, int i) {
+    return i < Plan::inline_max ? plan.entries[i] : plan.extra[i - Plan::inline_max];
+}
+
+enum class KeptOut { kept, not_leaking, failed };
+
+/** PORTSHIM_CLOEXEC=1 for one socket: FD_CLOEXEC set, and noted in `plan` to be undone. */
+KeptOut keep_out(Plan& plan, const listeners::ListenFd& fd) {
+    struct stat st;
+    Plan::Entry* e = next_entry(plan);
+    if (e == nullptr || ::fstat(fd.fd, &st) != 0 || st.st_ino != fd.inode) return KeptOut::failed;
+    const int flags = ::fcntl(fd.fd, F_GETFD);
+    if (flags < 0) return KeptOut::failed;
+    if ((flags & FD_CLOEXEC) != 0) return KeptOut::not_leaking; // another thread set it meanwhile
+    if (::fcntl(fd.fd, F_SETFD, flags | FD_CLOEXEC) != 0) return KeptOut::failed;
+    *e = Plan::Entry{fd.fd, st.st_dev, st.st_ino};
+    ++plan.count;
+    return KeptOut::kept;
+}
+
+/** One exec's leaking sockets, sorted by listeners::for_each_leaking. */
+struct Sorting {
+    bool self = false;                 ///< the target is our own program
+    int handed = 0;                    ///< LISTEN_FDS of the target's environment
+    bool cloexec = false;              ///< PORTSHIM_CLOEXEC=1
+    Plan* plan = nullptr;
+    listeners::FdList leaks;           ///< the target inherits them; with cloexec: kept out
+    listeners::FdList stuck;           ///< cloexec, but the flag could not be set: inherited
+    listeners::FdList listen_fds, own; ///< handed over on purpose
+    bool news = false;                 ///< a socket not warned about yet in this process tree
+};
+
+void sort_one(const listeners::ListenFd& fd, void* context) {
+    Sorting& s = *static_cast<Sorting*>(context);
+    if (fd.fd >= 3 && fd.fd < 3 + s.handed) {
+        s.listen_fds.add(fd);
+        return;
+    }
+    if (s.self) {
+        s.own.add(fd);
+        return;
+    }
+    const KeptOut kept = s.cloexec ? keep_out(*s.plan, fd) : KeptOut::failed;
+    if (kept == KeptOut::not_leaking) return;
+    if (kept == KeptOut::kept || !s.cloexec) s.leaks.add(fd);
+    else s.stuck.add(fd);
+    // Sockets this process inherited were reported by its `inherited` event.
+    if (!fd.inherited && listeners::first_warning(fd.inode)) s.news = true;
+}
+
 } // namespace
 
-void before_exec(const Target& target, Plan& plan) noexcept {
-    plan.count = 0;
-    if (reentered() || !listeners::any()) return;
+namespace {
+
+/** before_exec's work once it is known there are listening sockets to look at. */
+void watch_exec(const Target& target, Plan& plan) {
     const int saved = errno;
     const Config& config = config_for_spawn();
     registry::record_pending(config);
-    listeners::FdList found;
-    listeners::collect_leaking(found);
-    if (found.count == 0) {
+    Sorting sorting;
+    sorting.self = targets_self(target);
+    sorting.handed = listen_fds_of(target.envp);
+    sorting.cloexec = config.cloexec;
+    sorting.plan = &plan;
+    listeners::for_each_leaking(sort_one, &sorting);
+    const int found = sorting.leaks.count + sorting.leaks.more + sorting.stuck.count +
+                      sorting.stuck.more + sorting.listen_fds.count + sorting.listen_fds.more +
+                      sorting.own.count + sorting.own.more;
+    if (found == 0) {
         errno = saved;
         return;
     }
-    const bool self = targets_self(target);
-    const int handed = listen_fds_of(target.envp);
-    listeners::FdList leaks, listen_fds, own;
-    bool news = false; // a socket not warned about yet in this process tree
-    for (int i = 0; i < found.count; ++i) {
-        const listeners::ListenFd& fd = found.items[i];
-        if (fd.fd >= 3 && fd.fd < 3 + handed) {
-            listen_fds.add(fd);
-        } else if (self) {
-            own.add(fd);
-        } else {
-            leaks.add(fd);
-            // Sockets this process inherited were reported by its `inherited` event.
-            if (!fd.inherited && listeners::first_warning(fd.inode)) news = true;
-        }
-    }
-    leaks.more += found.more;
-    if (config.cloexec)
-        for (int i = 0; i < leaks.count; ++i) {
-            const int flags = ::fcntl(leaks.items[i].fd, F_GETFD);
-            if (flags >= 0 && ::fcntl(leaks.items[i].fd, F_SETFD, flags | FD_CLOEXEC) == 0)
-                plan.cleared[plan.count++] = leaks.items[i].fd;
-        }
-    // fexecve/execveat(AT_EMPTY_PATH): the program is the file behind the descriptor.
-    char fd_path[PATH_MAX] = "(a program open as a descriptor)";
+    // fexecve/execveat(AT_EMPTY_PATH): the program is the file behind the
+    // descriptor. 512 bytes: the events cut the target there anyway.
+    char fd_path[513] = "(a program open as a descriptor)";
     const char* shown = target.shown;
     if (shown == nullptr) {
         char link[32];
@@ -143,43 +219,73 @@ void before_exec(const Target& target, Plan& plan) noexcept {
         shown = fd_path;
     }
     const StderrIdentity* identity = stderr_identity();
+    const bool news = sorting.news;
     const Level level = !news ? Level::debug : config.cloexec ? Level::info : Level::warn;
     events::report_exec_leak(config, identity, level, shown, target.tail, config.cloexec,
-                             events::Handover::none, leaks);
+                             events::Handover::none, sorting.leaks);
+    events::report_exec_leak(config, identity, news ? Level::warn : Level::debug, shown,
+                             target.tail, false, events::Handover::none, sorting.stuck);
     events::report_exec_leak(config, identity, Level::debug, shown, target.tail, false,
-                             events::Handover::listen_fds, listen_fds);
+                             events::Handover::listen_fds, sorting.listen_fds);
     events::report_exec_leak(config, identity, Level::debug, shown, target.tail, false,
-                             events::Handover::self_exec, own);
+                             events::Handover::self_exec, sorting.own);
     errno = saved;
+}
+
+} // namespace
+
+void before_exec(const Target& target, Plan& plan) noexcept {
+    plan.count = 0;
+    // Under a seccomp filter the host may be killed for a call it never made (rule 10).
+    if (reentered() || !listeners::any() || seccomp::in_force_cached()) return;
+    // Sorting the sockets and writing the events takes some 25 KiB of stack: on
+    // one of our own, as a thread with a 16 KiB stack may call system(). Safe in
+    // a vfork child too: the stack is unmapped again before the exec.
+    struct Call {
+        const Target* target;
+        Plan* plan;
+    } call{&target, &plan};
+    if (!run_on_own_stack([](void* p) { watch_exec(*static_cast<Call*>(p)->target, *static_cast<Call*>(p)->plan); },
+                          &call))
+        watch_exec(target, plan);
 }
 
 void undo(Plan& plan) noexcept {
     const int saved = errno;
     for (int i = 0; i < plan.count; ++i) {
-        const int flags = ::fcntl(plan.cleared[i], F_GETFD);
-        if (flags >= 0) ::fcntl(plan.cleared[i], F_SETFD, flags & ~FD_CLOEXEC);
+        const Plan::Entry& e = entry(plan, i);
+        struct stat st;
+        // Another thread may have closed the number and opened something else
+        // there since: that descriptor's flag is its own.
+        if (::fstat(e.fd, &st) != 0 || st.st_dev != e.dev || st.st_ino != e.ino) continue;
+        const int flags = ::fcntl(e.fd, F_GETFD);
+        if (flags >= 0) ::fcntl(e.fd, F_SETFD, flags & ~FD_CLOEXEC);
     }
+    if (plan.extra != nullptr) ::munmap(plan.extra, plan.extra_bytes);
+    plan.extra = nullptr;
+    plan.extra_bytes = 0;
     plan.count = 0;
     errno = saved;
 }
 
 void before_fork() noexcept {
-    if (reentered() || !listeners::any()) return;
+    if (reentered() || !listeners::any() || seccomp::in_force_cached()) return;
     registry::record_pending(config_for_spawn());
 }
 
 void after_fork(pid_t child) noexcept {
     if (child <= 0 || reentered() || !listeners::any()) return;
+    // fork events are debug (below): at other levels a fork costs nothing more.
+    if (config_for_spawn().level < Level::debug || seccomp::in_force_cached()) return;
     const int saved = errno;
     listeners::FdList held;
     listeners::collect_held(held);
     int more = 0;
     if (held.count > 0 && listeners::fork_line_due(more)) {
-        // Passing on sockets this process itself inherited is its parent's story (debug).
-        bool own = false;
-        for (int i = 0; i < held.count; ++i) own |= !held.items[i].inherited;
-        events::report_fork(config_for_spawn(), stderr_identity(), own ? Level::info : Level::debug,
-                            child, more, held);
+        // Debug: forking workers that share the listening socket is how servers
+        // work (sshd and prefork servers fork per connection); leaks show up as
+        // exec-leak and inherited events and in the inherited-fd cause.
+        events::report_fork(config_for_spawn(), stderr_identity(), Level::debug, child, more, held);
     }
     errno = saved;
 }

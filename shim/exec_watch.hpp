@@ -6,6 +6,7 @@
 
 #include "listeners.hpp"
 
+#include <cstddef>
 #include <sys/types.h>
 
 namespace portshim::exec_watch {
@@ -21,21 +22,42 @@ struct Target {
     char* const* envp = nullptr;      ///< the new program's environment (LISTEN_FDS)
 };
 
-/** FD_CLOEXEC flags set for PORTSHIM_CLOEXEC=1, to undo when the exec fails. */
+/**
+ * FD_CLOEXEC flags set for PORTSHIM_CLOEXEC=1, to undo when the exec fails or
+ * the spawn returns: each descriptor with the identity of its socket, so the
+ * flag is taken back only from the socket it was set on (another thread may
+ * close the number and open something else there meanwhile). The first
+ * `inline_max` live here; more go to pages mapped for the call (mmap, no
+ * malloc: fork and vfork children, signal handlers) and unmapped by undo().
+ */
 struct Plan {
-    int cleared[listeners::FdList::max];
+    struct Entry {
+        int fd;
+        dev_t dev;
+        ino_t ino;
+    };
+    static constexpr int inline_max = 32;
+    Entry entries[inline_max];
+    Entry* extra = nullptr;           ///< entries inline_max.. when more were set
+    std::size_t extra_bytes = 0;      ///< size of the mapping at `extra`
     int count = 0;
 };
 
 /**
  * Before exec (or posix_spawn, system, popen): reports listening sockets the
  * target would inherit (`exec-leak`), and with PORTSHIM_CLOEXEC=1 sets
- * FD_CLOEXEC on them, except hand-overs (LISTEN_FDS in the target's
- * environment, or our own executable). Keeps errno.
+ * FD_CLOEXEC on all of them, however many, except hand-overs (LISTEN_FDS in
+ * the target's environment, or our own executable). The event names as kept
+ * out only the sockets whose flag was set; any that could not be (see
+ * Plan) are reported apart as still leaking. Keeps errno.
  */
 void before_exec(const Target& target, Plan& plan) noexcept;
 
-/** Clears the FD_CLOEXEC flags before_exec set (the exec failed, or the spawn returned). Keeps errno. */
+/**
+ * Clears the FD_CLOEXEC flags before_exec set (the exec failed, or the spawn
+ * returned) on the descriptors that still refer to the same socket (st_dev,
+ * st_ino), and unmaps the plan's pages. Keeps errno.
+ */
 void undo(Plan& plan) noexcept;
 
 /** Before fork(): registry records for sockets the child is about to share. Keeps errno. */

@@ -3,12 +3,16 @@
 #include "exec_watch.hpp"
 #include "real.hpp"
 #include "runtime.hpp"
+#include "seccomp_state.hpp"
 
 #include <cerrno>
 #include <cstdarg>
 #include <fcntl.h>
 #include <spawn.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/single_threaded.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,6 +59,39 @@ PORTSHIM_EXPORT int setsockopt(int fd, int level, int name, const void* value, s
     const int rc = portshim::real::setsockopt(fd, level, name, value, len);
     if (rc == 0) portshim::note_socket_option(fd, level, name, value, len);
     return rc;
+}
+
+PORTSHIM_EXPORT int socket(int domain, int type, int protocol) {
+    const int fd = portshim::real::socket(domain, type, protocol);
+    if (fd >= 0 && !portshim::reentered()) portshim::note_socket(fd, type);
+    return fd;
+}
+
+// Seccomp filters: installing one (or strict mode) through libc is noted
+// before the call, so no diagnosis starts under it (DESIGN.md rule 10). These
+// hooks only look at their arguments and forward them untouched.
+
+PORTSHIM_EXPORT int prctl(int option, ...) {
+    va_list ap;
+    va_start(ap, option);
+    const unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long),
+                        a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (option == PR_SET_SECCOMP) portshim::seccomp::note_install();
+    return portshim::real::prctl(option, a2, a3, a4, a5);
+}
+
+PORTSHIM_EXPORT long syscall(long number, ...) {
+    va_list ap;
+    va_start(ap, number);
+    long a[6];
+    for (long& v : a) v = va_arg(ap, long);
+    va_end(ap);
+    if ((number == SYS_seccomp &&
+         (a[0] == SECCOMP_SET_MODE_FILTER || a[0] == SECCOMP_SET_MODE_STRICT)) ||
+        (number == SYS_prctl && a[0] == PR_SET_SECCOMP))
+        portshim::seccomp::note_install();
+    return portshim::real::syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 // Process creation: only async-signal-safe work here (DESIGN.md rule 7): these

@@ -5,9 +5,12 @@
 #include "diag/escape.hpp"
 #include "diag/markup.hpp"
 
+#include <climits>
 #include <cstring>
 #include <ctime>
 #include <netinet/in.h>
+#include <sys/auxv.h>
+#include <unistd.h>
 
 namespace portshim {
 
@@ -191,6 +194,24 @@ LineBuffer& LineBuffer::end_line() noexcept {
     if (len_ >= cap_) len_ = cap_ - 1;
     data_[len_++] = '\n';
     return *this;
+}
+
+void put_json_event_head(LineBuffer& out, const char* event, bool no_syscalls) noexcept {
+    char exe[PATH_MAX];
+    exe[0] = '\0';
+    if (no_syscalls) {
+        const auto* execfn = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
+        if (execfn != nullptr) {
+            std::size_t n = 0;
+            while (execfn[n] != '\0' && n + 1 < sizeof exe) exe[n] = execfn[n], ++n;
+            exe[n] = '\0';
+        }
+    } else {
+        const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+    }
+    out.put("{\"event\":\"").put(event).put("\",\"time\":\"").put_time_now();
+    out.put("\",\"pid\":").put_int(::getpid()).put(",\"exe\":").put_json(exe);
 }
 
 } // namespace portshim

@@ -68,6 +68,14 @@ private:
     Escape escape_ = Escape::none;
 };
 
+/**
+ * Starts a JSON event: {"event":EVENT,"time":…,"pid":…,"exe":… (no closing
+ * brace). exe is readlink(/proc/self/exe); with `no_syscalls` (under a
+ * seccomp filter) the path the program was started as (AT_EXECFN), read
+ * without a system call.
+ */
+void put_json_event_head(LineBuffer& out, const char* event, bool no_syscalls = false) noexcept;
+
 /** A LineBuffer with its storage. */
 template <std::size_t N>
 class FixedLineBuffer : public LineBuffer {

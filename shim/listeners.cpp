@@ -259,17 +259,17 @@ void collect_held(FdList& out) noexcept {
         if (const int fd = slot_fd(s); fd >= 0 && describe(fd, lf)) out.add(lf);
 }
 
-void collect_leaking(FdList& out) noexcept {
+void for_each_leaking(void (*visit)(const ListenFd& fd, void* context), void* context) noexcept {
     Private* p = g_private.load(std::memory_order_acquire);
     if (p == nullptr) return;
     ListenFd lf;
     const bool listed = for_each_fd([&](int fd) {
         const int flags = ::fcntl(fd, F_GETFD);
-        if (flags >= 0 && (flags & FD_CLOEXEC) == 0 && describe(fd, lf)) out.add(lf);
+        if (flags >= 0 && (flags & FD_CLOEXEC) == 0 && describe(fd, lf)) visit(lf, context);
     });
     if (listed) return;
     for (const Slot& s : p->slots)
-        if (const int fd = slot_fd(s); fd >= 3 && describe(fd, lf) && !lf.cloexec) out.add(lf);
+        if (const int fd = slot_fd(s); fd >= 3 && describe(fd, lf) && !lf.cloexec) visit(lf, context);
 }
 
 bool first_warning(unsigned long long inode) noexcept {

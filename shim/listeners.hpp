@@ -75,11 +75,12 @@ void scan_at_load(FdList& out) noexcept;
 void collect_held(FdList& out) noexcept;
 
 /**
- * For exec: listening sockets on fds 3 and up without FD_CLOEXEC, from
- * /proc/self/fd (falling back to the remembered ones without /proc). Empty
- * when this process never listened nor inherited a listener.
+ * For exec: calls visit(fd, context) for every listening socket on fds 3 and
+ * up without FD_CLOEXEC, however many, from /proc/self/fd (falling back to
+ * the remembered ones without /proc). None when this process never listened
+ * nor inherited a listener.
  */
-void collect_leaking(FdList& out) noexcept;
+void for_each_leaking(void (*visit)(const ListenFd& fd, void* context), void* context) noexcept;
 
 /**
  * True the first time an exec-leak warning is due for `inode` in this process

@@ -6,8 +6,8 @@
 namespace portshim::log {
 
 void emit(const Config& config, Level level, std::string_view text,
-          const StderrIdentity* identity) noexcept {
-    sink::write_event(config, level, text.data(), text.size(), identity);
+          const StderrIdentity* identity, sink::Origin origin) noexcept {
+    sink::write_event(config, level, text.data(), text.size(), identity, origin);
 }
 
 } // namespace portshim::log

@@ -4,21 +4,18 @@
 
 #include "diag/config.hpp"
 #include "engine_api.hpp"
+#include "sink.hpp"
 
 #include <string_view>
 
 namespace portshim::log {
 
 /**
- * Writes one rendered event. stderr when fd 2 is open, not a socket and still
- * the file it was at load (`identity`), else syslog (datagram to /dev/log,
- * without openlog so the host's identity stays its own); or the configured
- * file, opened O_APPEND|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC per event and used only
- * when it is a regular file owned by us. SIGPIPE from a closed reader is
- * swallowed, never delivered to the host. Every fd it opens is closed before
- * it returns. Keeps errno.
+ * Writes one rendered event through sink::write_event (see there: where it
+ * goes, never blocking, never stdout). `origin`: whether the event is about a
+ * failure of this process (sink::Origin).
  */
 void emit(const Config& config, Level level, std::string_view text,
-          const StderrIdentity* identity) noexcept;
+          const StderrIdentity* identity, sink::Origin origin) noexcept;
 
 } // namespace portshim::log

@@ -24,6 +24,15 @@ int sys_setsockopt(int fd, int level, int name, const void* value, socklen_t len
     return static_cast<int>(::syscall(SYS_setsockopt, fd, level, name, value, len));
 }
 
+int sys_socket(int domain, int type, int protocol) {
+    return static_cast<int>(::syscall(SYS_socket, domain, type, protocol));
+}
+int sys_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) {
+    return static_cast<int>(::syscall(SYS_prctl, option, a2, a3, a4, a5));
+}
+// Without libc's syscall there is no portable way to make one: fail cleanly.
+long no_syscall(long, long, long, long, long, long, long) { return errno = ENOSYS, -1; }
+
 pid_t sys_fork() {
 #ifdef SYS_fork
     return static_cast<pid_t>(::syscall(SYS_fork));
@@ -82,6 +91,9 @@ struct Symbol {
 Symbol<int (*)(int, const sockaddr*, socklen_t)> real_bind{"bind", sys_bind};
 Symbol<int (*)(int, int)> real_listen{"listen", sys_listen};
 Symbol<int (*)(int, int, int, const void*, socklen_t)> real_setsockopt{"setsockopt", sys_setsockopt};
+Symbol<int (*)(int, int, int)> real_socket{"socket", sys_socket};
+Symbol<int (*)(int, unsigned long, unsigned long, unsigned long, unsigned long)> real_prctl{"prctl", sys_prctl};
+Symbol<long (*)(long, long, long, long, long, long, long)> real_syscall{"syscall", no_syscall};
 
 Symbol<pid_t (*)()> real_fork{"fork", sys_fork};
 Symbol<int (*)(const char*, char* const[], char* const[])> real_execve{"execve", sys_execve};
@@ -103,6 +115,14 @@ int bind(int fd, const sockaddr* addr, socklen_t len) { return real_bind.get()(f
 int listen(int fd, int backlog) { return real_listen.get()(fd, backlog); }
 int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
     return real_setsockopt.get()(fd, level, name, value, len);
+}
+
+int socket(int domain, int type, int protocol) { return real_socket.get()(domain, type, protocol); }
+int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) {
+    return real_prctl.get()(option, a2, a3, a4, a5);
+}
+long syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6) {
+    return real_syscall.get()(number, a1, a2, a3, a4, a5, a6);
 }
 
 pid_t fork() { return real_fork.get()(); }

@@ -12,6 +12,11 @@ namespace portshim::real {
 int bind(int fd, const sockaddr* addr, socklen_t len);
 int listen(int fd, int backlog);
 int setsockopt(int fd, int level, int name, const void* value, socklen_t len);
+int socket(int domain, int type, int protocol);
+/** prctl(2) with the four arguments glibc's prctl reads. */
+int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+/** syscall(2) with six arguments, as glibc's syscall passes them on. */
+long syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
 
 pid_t fork();
 int execve(const char* path, char* const argv[], char* const envp[]);

@@ -4,7 +4,10 @@
 
 #include "line_buffer.hpp"
 #include "listeners.hpp"
+#include "own_files.hpp"
+#include "runtime.hpp"
 #include "safe_write.hpp"
+#include "sink.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -14,6 +17,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -118,26 +122,53 @@ bool build_record(const listeners::ListenFd& lf, int opener, char (&record)[reco
     return true;
 }
 
-/** The state directory as a descriptor, created 0700 if missing; -1 when refused. */
-int open_state_dir(const char* path) {
-    if (::mkdir(path, 0700) != 0 && errno != EEXIST) return -1;
+/** The state directory as a descriptor, created 0700 if missing; -1 when refused, with `why`. */
+int open_state_dir(const char* path, LineBuffer& why) {
+    if (::mkdir(path, 0700) != 0 && errno != EEXIST) {
+        why.put("cannot be created: ");
+        put_errno(why, errno);
+        return -1;
+    }
     const int dir = ::open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dir < 0) return -1;
+    if (dir < 0) {
+        const int err = errno;
+        struct stat link;
+        // open(2): a symlink gives ELOOP with O_NOFOLLOW, or ENOTDIR with O_DIRECTORY.
+        if (err == ELOOP || err == ENOTDIR)
+            why.put(::lstat(path, &link) == 0 ? file_kind(link.st_mode) : "not a directory");
+        else if (err != EMFILE && err != ENFILE) // out of descriptors passes: no refusal
+            why.put("cannot be opened: "), put_errno(why, err);
+        return -1;
+    }
     struct stat st;
-    if (::fstat(dir, &st) != 0 || st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
+    const char* fs = nullptr;
+    if (::fstat(dir, &st) != 0 || !own_file(st, S_IFDIR, true, why) ||
+        ((fs = pseudo_fs_of(dir)) != nullptr && (put_pseudo_fs(why, fs), true))) {
         ::close(dir);
         return -1;
     }
     return dir;
 }
 
-int open_listeners(int dir) {
+/** The listeners file may be appended to: else "its listeners file is REASON" in `why`. */
+bool listeners_file_ok(const struct stat& st, LineBuffer& why) {
+    char detail[96];
+    LineBuffer reason(detail, sizeof detail);
+    if (own_file(st, S_IFREG, false, reason)) return true;
+    why.put("its listeners file is ").put(reason.data(), reason.size());
+    return false;
+}
+
+/** STATE_DIR/listeners for appending; looked at before it is opened, so no FIFO or device is. */
+int open_listeners(int dir, LineBuffer& why) {
+    struct stat st;
+    if (::fstatat(dir, "listeners", &st, AT_SYMLINK_NOFOLLOW) == 0 && !listeners_file_ok(st, why))
+        return -1;
     const int fd = ::openat(dir, "listeners",
                             O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
                             0600);
     if (fd < 0) return -1;
-    struct stat st;
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
+    if (::fstat(fd, &st) != 0 || !listeners_file_ok(st, why)) {
         ::close(fd);
         return -1;
     }
@@ -145,23 +176,44 @@ int open_listeners(int dir) {
 }
 
 /**
- * Past rotate_at, the writer holding the lock renames listeners to
- * listeners.1 (when the name still refers to the file it opened: another
- * writer may have rotated first) and returns a descriptor to a fresh file.
+ * Past rotate_at, or when the next record would not fit under this process's
+ * RLIMIT_FSIZE (a server started with `ulimit -f` or LimitFSIZE=), the writer
+ * holding the lock renames listeners to listeners.1 (when the name still
+ * refers to the file it opened: another writer may have rotated first) and
+ * returns a descriptor to a fresh file.
  */
-int rotate_if_full(int dir, int fd) {
+int rotate_if_full(int dir, int fd, LineBuffer& why) {
     struct stat st;
-    if (::fstat(fd, &st) != 0 || st.st_size < rotate_at) return fd;
+    if (::fstat(fd, &st) != 0) return fd;
+    if (!fits_size_limit(fd, record_size)) {
+        // A limit below one record: rotating would only throw the registry away.
+        rlimit limit{};
+        if (::getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur < record_size) return fd;
+    } else if (st.st_size < rotate_at) {
+        return fd;
+    }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return fd; // someone else is rotating: append here
     struct stat named;
     if (::fstatat(dir, "listeners", &named, AT_SYMLINK_NOFOLLOW) == 0 && named.st_ino == st.st_ino &&
         named.st_dev == st.st_dev)
         ::renameat(dir, "listeners", dir, "listeners.1");
     ::flock(fd, LOCK_UN);
-    const int fresh = open_listeners(dir);
+    const int fresh = open_listeners(dir, why);
     if (fresh < 0) return fd;
     ::close(fd);
     return fresh;
+}
+
+/** Once per process: the state directory is refused, so nothing is recorded (sink::write_refusal). */
+__attribute__((noinline)) void report_refused(const Config& config, const char* why) {
+    char subject[sizeof config.state_dir + 32];
+    LineBuffer named(subject, sizeof subject - 1);
+    named.put("PORTSHIM_STATE_DIR=").put(config.state_dir);
+    subject[named.size()] = '\0';
+    sink::write_refusal(config, sink::Note::state_dir_refused, subject, why,
+                        "listening sockets are not recorded, so a later inherited-fd report "
+                        "cannot name the opener of a socket once it has exited",
+                        stderr_identity());
 }
 
 } // namespace
@@ -178,17 +230,24 @@ void record_listen(const Config& config, const listeners::ListenFd& fd, int open
     if (config.state_dir[0] == '\0' || opener <= 0) return;
     const int saved = errno;
     char record[record_size];
+    char reason[128];
+    LineBuffer why(reason, sizeof reason - 1);
     if (build_record(fd, opener, record)) {
-        const int dir = open_state_dir(config.state_dir);
+        const int dir = open_state_dir(config.state_dir, why);
         if (dir >= 0) {
-            int file = open_listeners(dir);
+            int file = open_listeners(dir, why);
             if (file >= 0) {
-                file = rotate_if_full(dir, file);
+                file = rotate_if_full(dir, file, why);
+                // Whole or not at all: safe_write skips a record the limit would cut.
                 safe_write(file, record, sizeof record);
                 ::close(file);
             }
             ::close(dir);
         }
+    }
+    if (why.size() > 0) {
+        reason[why.size()] = '\0';
+        report_refused(config, reason);
     }
     errno = saved;
 }

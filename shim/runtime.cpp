@@ -10,7 +10,10 @@
 #include "events.hpp"
 #include "listeners.hpp"
 #include "rate_limit.hpp"
+#include "own_stack.hpp"
+#include "seccomp_state.hpp"
 #include "signal_context.hpp"
+#include "sink.hpp"
 #include "zeroed_map.hpp"
 #include "real.hpp"
 #include "safe_write.hpp"
@@ -56,6 +59,8 @@ std::atomic<int> g_threaded_fork_parent{0};
 constexpr int tracked_fds = 65536;
 constexpr unsigned char reuseaddr_chosen = 1;  // SO_REUSEADDR set by the program, either value
 constexpr unsigned char reuseport_on = 2;      // SO_REUSEPORT set to non-zero
+constexpr unsigned char type_stream = 4;       // socket() made it SOCK_STREAM
+constexpr unsigned char type_dgram = 8;        // socket() made it SOCK_DGRAM
 using FdOptions = std::atomic<unsigned char>;
 std::atomic<FdOptions*> g_fd_options{nullptr};
 
@@ -177,10 +182,6 @@ bool load_engine() {
 
 /** Without the engine there is no diagnosis, but the operator still learns why. */
 void report_engine_missing(int err) {
-    struct stat st;
-    if (::fstat(2, &st) != 0 || S_ISSOCK(st.st_mode)) return;
-    if (g_stderr.recorded && (!g_stderr.open || st.st_dev != g_stderr.dev || st.st_ino != g_stderr.ino))
-        return; // fd 2 is no longer the stderr we were given
     char line[512];
     std::size_t len = 0;
     append(line, sizeof line, len, "portshim[");
@@ -190,7 +191,7 @@ void report_engine_missing(int err) {
     append(line, sizeof line, len, ", but the diagnosis engine could not be loaded: ");
     append(line, sizeof line, len, g_engine.error);
     append(line, sizeof line, len, "\n");
-    safe_write(2, line, len);
+    sink::write_event(config(), Level::error, line, len, &g_stderr, sink::Origin::own_failure);
 }
 
 void init_slow() noexcept {
@@ -228,13 +229,32 @@ void without_cancellation(Fn fn) {
     ::pthread_setcancelstate(old, nullptr);
 }
 
+/**
+ * Runs `fn` (the engine, the unwinder) on a stack of its own, with thread
+ * cancellation disabled: the host's thread may have a few KiB of stack left
+ * (PTHREAD_STACK_MIN, a coroutine), the engine needs far more. Returns false,
+ * without running it, when no stack could be mapped.
+ */
+template <typename Fn>
+bool on_own_stack(Fn fn) {
+    bool ran = false;
+    without_cancellation([&] {
+        ran = run_on_own_stack([](void* p) { (*static_cast<Fn*>(p))(); }, &fn);
+    });
+    return ran;
+}
+
 /** Once per process, at the first hook call: the configuration errors found at load. */
 void report_config_errors() noexcept {
     if (g_unsafe_child) return;
     if (!g_errors_pending.exchange(false, std::memory_order_acq_rel)) return;
     const int saved = errno;
+    if (seccomp::in_force_cached()) {
+        errno = saved;
+        return;
+    }
     Guard guard;
-    without_cancellation([] {
+    on_own_stack([] {
         if (load_engine())
             g_engine.config_errors.load(std::memory_order_relaxed)(&g_config, &g_errors, &g_stderr);
     });
@@ -283,7 +303,7 @@ void scan_inherited() {
     inherited.config = &cfg;
     inherited.stderr_identity = &g_stderr;
     Guard guard;
-    without_cancellation([&inherited] {
+    on_own_stack([&inherited] {
         if (load_engine()) g_engine.inherited.load(std::memory_order_relaxed)(&inherited);
     });
 }
@@ -297,7 +317,29 @@ const Config& config_for_spawn() noexcept {
 
 const StderrIdentity* stderr_identity() noexcept { return &g_stderr; }
 
-void note_listening(int fd) noexcept { listeners::note_listen(fd); }
+void note_listening(int fd) noexcept {
+    if (!seccomp::recorded()) listeners::note_listen(fd);
+}
+
+void note_socket(int fd, int type) noexcept {
+    // Also under a seccomp filter: mmap, its only system call, is one the loader made.
+    if (fd < 0 || fd >= tracked_fds) return;
+    const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const unsigned char bits = base == SOCK_STREAM ? type_stream : base == SOCK_DGRAM ? type_dgram : 0;
+    // Nothing to remember until a table exists for other reasons, or a type is known.
+    if (bits == 0 && fd_options() == nullptr) return;
+    const int saved = errno;
+    FdOptions* table = fd_options_for_update();
+    errno = saved;
+    if (table == nullptr) return;
+    // A new socket: the options noted for an earlier one with this number are gone.
+    table[fd].store(bits, std::memory_order_relaxed);
+}
+
+int socket_type(int fd) noexcept {
+    const unsigned char f = fd_flags(fd);
+    return (f & type_stream) != 0 ? SOCK_STREAM : (f & type_dgram) != 0 ? SOCK_DGRAM : 0;
+}
 
 void load() noexcept {
     const int saved = errno;
@@ -347,6 +389,7 @@ void forget_reuseaddr_choice(int fd) noexcept {
 
 bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept {
     if (!config().reuseaddr || addr == nullptr || len < sizeof(sa_family_t)) return false;
+    if (seccomp::recorded()) return false; // getsockopt may not be the host's to make
     sa_family_t family;
     std::memcpy(&family, addr, sizeof family);
     if (family != AF_INET && family != AF_INET6) return false;
@@ -374,13 +417,14 @@ void forking(bool threaded) noexcept {
 
 namespace {
 
-/** Why the engine must not run in this context, or nullptr when it may. */
-const char* unsafe_context() {
-    if (g_unsafe_child) return "in a child forked from a multi-threaded program before exec";
+/** Why the engine must not run in this context, or nullptr when it may. Walks the stack: call it on our own. */
+const events::NotDiagnosed* unsafe_context() {
+    static constexpr events::NotDiagnosed child = events::NotDiagnosed::threaded_child;
+    static constexpr events::NotDiagnosed handler = events::NotDiagnosed::signal_handler;
+    if (g_unsafe_child) return &child;
     const int parent = g_threaded_fork_parent.load(std::memory_order_relaxed);
-    if (parent != 0 && parent != static_cast<int>(::getpid()))
-        return "in a child forked from a multi-threaded program before exec";
-    if (in_signal_handler()) return "in a signal handler";
+    if (parent != 0 && parent != static_cast<int>(::getpid())) return &child;
+    if (in_signal_handler()) return &handler;
     return nullptr;
 }
 
@@ -392,6 +436,10 @@ void check_reuseport_sharing(int fd) noexcept {
     if (fd < 0 || config().level < Level::warn || g_unsafe_child) return;
     if (fd < tracked_fds && (fd_flags(fd) & reuseport_on) == 0) return;
     const int saved = errno;
+    if (seccomp::in_force_cached()) {
+        errno = saved;
+        return;
+    }
     int reuseport = 0;
     socklen_t n = sizeof reuseport;
     if (::getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &n) != 0 || reuseport == 0) {
@@ -399,8 +447,8 @@ void check_reuseport_sharing(int fd) noexcept {
         return;
     }
     Guard guard;
-    without_cancellation([fd] {
-        if (!load_engine()) return;
+    on_own_stack([fd] {
+        if (unsafe_context() != nullptr || !load_engine()) return;
         Failure f;
         f.call = 1;
         f.fd = fd;
@@ -432,48 +480,95 @@ int retry_bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
     }
 }
 
-bool report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err,
-                    bool reuseaddr_injected) noexcept {
-    const int saved = errno;
-    if (const char* where = unsafe_context()) {
-        events::report_undiagnosed(config(), &g_stderr, call == Call::listen, fd, addr, len, err,
-                                   where);
-        errno = saved;
-        return false;
+namespace {
+
+/** One failure on its way to the engine, run on a stack of our own (see report_failure). */
+struct FailureJob {
+    Call call;
+    int fd;
+    const sockaddr* addr;
+    socklen_t len;
+    int err;
+    bool reuseaddr_injected;
+    bool retry = false;       ///< out: PORTSHIM_WAIT applies
+};
+
+void report_undiagnosed(Call call, int fd, const sockaddr* addr, socklen_t len, int err,
+                        events::NotDiagnosed why) {
+    events::report_undiagnosed(config(), &g_stderr, call == Call::listen, fd, addr, len, err,
+                               socket_type(fd), why);
+}
+
+/**
+ * The rate limit under a seccomp filter, where the address table's system
+ * calls are not ours to make: the first 8 lines, then one per 10 s.
+ * CLOCK_MONOTONIC is read through the vDSO.
+ */
+bool seccomp_line_due() {
+    static std::atomic<unsigned> lines{0};
+    static std::atomic<long long> last_s{0};
+    if (lines.fetch_add(1, std::memory_order_relaxed) < 8) return true;
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    long long last = last_s.load(std::memory_order_relaxed);
+    return now.tv_sec - last >= 10 &&
+           last_s.compare_exchange_strong(last, now.tv_sec, std::memory_order_relaxed);
+}
+
+void run_failure(FailureJob& job) {
+    if (const events::NotDiagnosed* why = unsafe_context()) {
+        report_undiagnosed(job.call, job.fd, job.addr, job.len, job.err, *why);
+        return;
     }
-    rate_limit::Ticket ticket = rate_limit::check(call == Call::listen, fd, addr, len);
+    rate_limit::Ticket ticket = rate_limit::check(job.call == Call::listen, job.fd, job.addr, job.len);
     if (!ticket.report) {
-        errno = saved;
-        return ticket.retry; // a repeat within 10 s: counted, summarised later
+        job.retry = ticket.retry; // a repeat within 10 s: counted, summarised later
+        return;
     }
-    Guard guard;
-    int cancel = PTHREAD_CANCEL_ENABLE;
-    bool retry = false;
     const char* cause = "";
     Failure f;
-    ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     if (load_engine()) {
-        f.call = call == Call::listen ? 1 : 0;
-        f.fd = fd;
-        f.err = err;
-        f.addr = addr;
-        f.addr_len = len;
+        f.call = job.call == Call::listen ? 1 : 0;
+        f.fd = job.fd;
+        f.err = job.err;
+        f.addr = job.addr;
+        f.addr_len = job.len;
         f.real_bind = &real::bind;
         f.config = &config();
         f.stderr_identity = &g_stderr;
-        f.reuseaddr_injected = reuseaddr_injected;
+        f.reuseaddr_injected = job.reuseaddr_injected;
         f.repeats = ticket.repeats > 0 ? ticket.repeats + 1 : 0; // the skipped ones and this one
         std::memcpy(f.cause, ticket.cause, sizeof f.cause);
         g_engine.report.load(std::memory_order_relaxed)(&f);
-        retry = f.retry;
+        job.retry = f.retry;
         cause = f.cause;
     } else {
-        report_engine_missing(err);
+        report_engine_missing(job.err);
     }
-    rate_limit::done(ticket, cause, retry);
-    ::pthread_setcancelstate(cancel, nullptr);
+    rate_limit::done(ticket, cause, job.retry);
+}
+
+} // namespace
+
+bool report_failure(Call call, int fd, const sockaddr* addr, socklen_t len, int err,
+                    bool reuseaddr_injected) noexcept {
+    const int saved = errno;
+    // Under a seccomp filter any call the host did not make may kill it: the
+    // short line only, from this stack, before anything else is touched.
+    if (seccomp::in_force()) {
+        if (seccomp_line_due())
+            report_undiagnosed(call, fd, addr, len, err, events::NotDiagnosed::seccomp);
+        errno = saved;
+        return false;
+    }
+    Guard guard;
+    FailureJob job{call, fd, addr, len, err, reuseaddr_injected};
+    // Everything from here (the signal-frame walk, the engine) runs on a stack
+    // of its own: the host's may be a 16 KiB thread stack or a small coroutine.
+    if (!on_own_stack([&job] { run_failure(job); }))
+        report_undiagnosed(call, fd, addr, len, err, events::NotDiagnosed::no_stack);
     errno = saved;
-    return retry;
+    return job.retry;
 }
 
 } // namespace portshim

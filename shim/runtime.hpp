@@ -85,6 +85,15 @@ bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept;
 /** A successful setsockopt of the program: notes SO_REUSEADDR choices and SO_REUSEPORT. */
 void note_socket_option(int fd, int level, int name, const void* value, socklen_t len) noexcept;
 
+/**
+ * After a successful socket(): remembers its type, so a report under a seccomp
+ * filter can name tcp or udp without asking the socket. Keeps errno.
+ */
+void note_socket(int fd, int type) noexcept;
+
+/** SOCK_STREAM or SOCK_DGRAM as socket() made `fd`, 0 when not known. */
+int socket_type(int fd) noexcept;
+
 /** `fd` is bound: a later socket with the same number starts without a choice. */
 void forget_reuseaddr_choice(int fd) noexcept;
 

@@ -3,13 +3,18 @@
 #include "sink.hpp"
 
 #include "diag/escape.hpp"
+#include "diag/markup.hpp"
 #include "line_buffer.hpp"
+#include "own_files.hpp"
 #include "safe_write.hpp"
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -21,17 +26,108 @@ namespace portshim::sink {
 
 namespace {
 
-std::atomic<bool> g_refusal_told{false}; // lock-free, so usable from a signal handler
+/** One more event no sink could take at once (Config::dropped). */
+void count_dropped(const Config& config) { __atomic_fetch_add(&config.dropped, 1, __ATOMIC_RELAXED); }
 
 /**
  * fd 2 is ours to write: open, not a socket (journald's stream, a client
- * connection), and the same file as at load when that was recorded.
+ * connection), and the same file as at load when that was recorded. `st`
+ * receives what fd 2 is.
  */
-bool stderr_usable(const StderrIdentity* identity) {
-    struct stat st;
+bool stderr_usable(const StderrIdentity* identity, struct stat& st) {
     if (::fstat(2, &st) != 0 || S_ISSOCK(st.st_mode)) return false;
     if (identity == nullptr || !identity->recorded) return true;
     return identity->open && st.st_dev == identity->dev && st.st_ino == identity->ino;
+}
+
+bool stderr_usable(const StderrIdentity* identity) {
+    struct stat st;
+    return stderr_usable(identity, st);
+}
+
+/** fd 2 can take a write now without blocking (a free pipe slot, room in a terminal's buffer). */
+bool writable_now(int fd) {
+    pollfd p{fd, POLLOUT, 0};
+    int r;
+    while ((r = ::poll(&p, 1, 0)) < 0 && errno == EINTR) {
+    }
+    return r == 1 && (p.revents & POLLOUT) != 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) == 0;
+}
+
+/**
+ * A pipe or FIFO `fd` has room for `len` more bytes. Writes up to PIPE_BUF are
+ * atomic: the non-blocking write itself says whether they fit. A longer one is
+ * written only when the pipe's free capacity (F_GETPIPE_SZ less FIONREAD, with
+ * two pages of slack for the kernel's page-sized slots) holds it whole.
+ */
+bool pipe_has_room(int fd, std::size_t len) {
+    if (len <= PIPE_BUF) return true;
+    int queued = 0;
+    const int capacity = ::fcntl(fd, F_GETPIPE_SZ);
+    if (capacity <= 0 || ::ioctl(fd, FIONREAD, &queued) != 0 || queued < 0) return false;
+    return static_cast<std::size_t>(capacity - queued) >= len + 2 * 4096;
+}
+
+/**
+ * The bytes to fd 2 without blocking. A regular file is written as it is. A
+ * pipe or FIFO gets a descriptor of its own through /proc/self/fd/2, opened
+ * O_NONBLOCK: the host's open file description, and its flags, stay untouched.
+ * Anything else (a terminal), or a pipe without /proc, only when poll(2) says
+ * it can take the bytes now. Never reopens a character device: /dev/ptmx or a
+ * tape would not be the same file again.
+ */
+bool write_stderr_now(const struct stat& st, const char* text, std::size_t len) {
+    if (S_ISREG(st.st_mode)) return safe_write(2, text, len);
+    if (S_ISFIFO(st.st_mode)) {
+        const int fd = ::open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (fd >= 0) {
+            struct stat own;
+            bool ok = false;
+            if (::fstat(fd, &own) == 0 && own.st_dev == st.st_dev && own.st_ino == st.st_ino)
+                ok = pipe_has_room(fd, len) && safe_write(fd, text, len);
+            ::close(fd);
+            return ok;
+        }
+        // No reader left (ENXIO) or no /proc: at most one atomic write, only if it fits now.
+        if (len > PIPE_BUF) return false;
+    }
+    return writable_now(2) && safe_write(2, text, len);
+}
+
+/**
+ * "N earlier reports were dropped" in the event's format, or 0 bytes when none
+ * were; `*dropped` receives the count it covers, for note_written().
+ */
+std::size_t dropped_note(const Config& config, char* buf, std::size_t size, unsigned* dropped) {
+    *dropped = __atomic_load_n(&config.dropped, __ATOMIC_RELAXED);
+    const unsigned told = __atomic_load_n(&config.dropped_told, __ATOMIC_RELAXED);
+    if (*dropped == told) return 0;
+    const unsigned count = *dropped - told;
+    LineBuffer line(buf, size);
+    if (config.format == Format::json) {
+        put_json_event_head(line, "reports-dropped");
+        line.put(",\"count\":").put_uint(count).put('}');
+    } else {
+        line.put("portshim[").put_int(::getpid()).put("]: warning: ").put_uint(count)
+            .put(count == 1 ? " earlier report was" : " earlier reports were")
+            .put(" dropped: their destination could not take them at once (a full pipe, a "
+                 "stopped terminal, a busy syslog or a file at its size limit)");
+    }
+    return line.end_line().size();
+}
+
+/** The note covering `dropped` events was written. */
+void note_written(const Config& config, unsigned dropped) {
+    __atomic_store_n(&config.dropped_told, dropped, __ATOMIC_RELAXED);
+}
+
+/** Writes to fd 2 (`st`), preceded by the note of dropped events; counts a failure. */
+void to_stderr(const Config& config, const struct stat& st, const char* text, std::size_t len) {
+    char note[512];
+    unsigned dropped = 0;
+    const std::size_t note_len = dropped_note(config, note, sizeof note, &dropped);
+    if (note_len > 0 && write_stderr_now(st, note, note_len)) note_written(config, dropped);
+    if (!write_stderr_now(st, text, len)) count_dropped(config);
 }
 
 int severity(Level level) {
@@ -45,7 +141,7 @@ int severity(Level level) {
 }
 
 /** One datagram per line to /dev/log, tagged portshim[PID] (RFC 3164 without timestamp). */
-void to_syslog(Level level, const char* text, std::size_t len) {
+void to_syslog(const Config& config, Level level, const char* text, std::size_t len) {
     const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return;
     sockaddr_un addr{};
@@ -73,8 +169,11 @@ void to_syslog(Level level, const char* text, std::size_t len) {
                 *text == '{' ? escape::json_fit(text, line, storage + head, sizeof storage - head) : 0;
             if (fitted == 0) msg.put(text, line);
             // MSG_DONTWAIT: a stalled journald must cost the report, never block the host.
-            ::sendto(fd, msg.data(), fitted != 0 ? head + fitted : msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
-                     reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+            if (::sendto(fd, msg.data(), fitted != 0 ? head + fitted : msg.size(),
+                         MSG_NOSIGNAL | MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&addr),
+                         sizeof addr) < 0 &&
+                (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
+                count_dropped(config);
         }
         text = line_end + 1;
     }
@@ -82,41 +181,100 @@ void to_syslog(Level level, const char* text, std::size_t len) {
 }
 
 /**
- * Appends to the log file. O_NONBLOCK so a FIFO planted at the path cannot
- * block the open; O_NOFOLLOW refuses a symlink; then only a regular file owned
- * by our effective uid is written. Returns false when the file was refused.
+ * Appends to the log file, or says in `why` why the path is refused. lstat
+ * and statfs first, so a symlink, FIFO, device or kernel file at the path is
+ * never even opened; then O_NONBLOCK (a FIFO planted meanwhile cannot block
+ * the open), O_NOFOLLOW (nor can a symlink be followed) and the same checks on
+ * what was opened, which must be the file looked at. An event that would not
+ * fit whole under RLIMIT_FSIZE is dropped and counted (safe_write). Returns
+ * false when the file was refused.
  */
-bool to_file(const char* path, const char* text, std::size_t len) {
+bool to_file(const Config& config, const char* text, std::size_t len, LineBuffer& why) {
+    const char* path = config.log_path;
+    struct stat seen;
+    const bool existed = ::lstat(path, &seen) == 0;
+    if (!existed && errno != ENOENT) {
+        why.put("cannot be looked at: ");
+        put_errno(why, errno);
+        return false;
+    }
+    if (existed && !own_file(seen, S_IFREG, false, why)) return false;
+    if (const char* fs = existed ? pseudo_fs_at(path) : nullptr) {
+        put_pseudo_fs(why, fs);
+        return false;
+    }
     const int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
                                     O_NOCTTY | O_NONBLOCK,
                           0600);
-    if (fd < 0) return false;
+    if (fd < 0) {
+        why.put("cannot be opened: ");
+        put_errno(why, errno);
+        return false;
+    }
     struct stat st;
-    const bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid();
-    if (ok) safe_write(fd, text, len);
+    bool ok = ::fstat(fd, &st) == 0 && own_file(st, S_IFREG, false, why);
+    if (ok && existed && (st.st_dev != seen.st_dev || st.st_ino != seen.st_ino)) {
+        why.put("replaced by another file while being opened");
+        ok = false;
+    }
+    if (const char* fs = ok ? pseudo_fs_of(fd) : nullptr) {
+        put_pseudo_fs(why, fs);
+        ok = false;
+    }
+    if (ok) {
+        char note[512];
+        unsigned dropped = 0;
+        const std::size_t note_len = dropped_note(config, note, sizeof note, &dropped);
+        if (note_len > 0 && safe_write(fd, note, note_len)) note_written(config, dropped);
+        if (!safe_write(fd, text, len)) count_dropped(config);
+    }
     ::close(fd);
     return ok;
 }
 
-/** The warning that PORTSHIM_LOG was refused, as text or a config-error JSON event. */
-std::size_t refusal_note(const Config& config, char* buf, std::size_t size) {
-    constexpr const char* why = " refused (a symlink, a FIFO or device, not a regular file owned "
-                                "by this user, or not writable); reports go here instead";
+/** True the first time `note` is due in this process (see Config::notes_told). */
+bool first_time(const Config& config, Note note) {
+    const auto bit = static_cast<unsigned>(note);
+    return (__atomic_fetch_or(&config.notes_told, bit, __ATOMIC_RELAXED) & bit) == 0;
+}
+
+/**
+ * "SUBJECT refused (WHY); CONSEQUENCE" as a config-error: a text warning
+ * line, a JSON object or a GitHub annotation like the engine's.
+ */
+__attribute__((noinline)) std::size_t refusal_note(const Config& config, const char* subject,
+                                                  const char* why, const char* consequence,
+                                                  char* buf, std::size_t size) {
+    char message[sizeof config.log_path + 512];
+    LineBuffer m(message, sizeof message);
+    m.put(subject).put(" refused (").put(why).put("); ").put(consequence);
+    message[m.size()] = '\0';
     LineBuffer line(buf, size);
     if (config.format == Format::json) {
         char exe[256];
         const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
         exe[n > 0 ? n : 0] = '\0';
-        char message[sizeof config.log_path + 160];
-        LineBuffer m(message, sizeof message);
-        m.put("PORTSHIM_LOG=").put(config.log_path).put(why);
-        message[m.size()] = '\0';
         line.put("{\"event\":\"config-error\",\"time\":\"").put_time_now().put("\",\"pid\":")
             .put_int(::getpid()).put(",\"exe\":").put_json(exe).put(",\"message\":").put_json(message).put('}');
+    } else if (config.format == Format::github) {
+        line.put("::").put(markup::github_command(Level::warn)).put(" title=")
+            .escape(LineBuffer::Escape::github_property).put("portshim: configuration")
+            .escape(LineBuffer::Escape::none).put("::")
+            .escape(LineBuffer::Escape::github_message).put(message).escape(LineBuffer::Escape::none);
     } else {
-        line.put("portshim[").put_int(::getpid()).put("]: warning: PORTSHIM_LOG=").put(config.log_path).put(why);
+        line.put("portshim[").put_int(::getpid()).put("]: warning: ").put(message);
     }
     return line.end_line().size();
+}
+
+/** The note for the refused log file. Out of line: its buffers are for the rare path. */
+__attribute__((noinline)) std::size_t log_refusal_note(const Config& config, const char* why,
+                                                      char* buf, std::size_t size) {
+    char subject[sizeof config.log_path + 16];
+    LineBuffer named(subject, sizeof subject - 1);
+    named.put("PORTSHIM_LOG=").put(config.log_path);
+    subject[named.size()] = '\0';
+    return refusal_note(config, subject, why, "reports go here instead", buf, size);
 }
 
 } // namespace
@@ -129,28 +287,63 @@ bool stderr_is_terminal(const StderrIdentity* identity) noexcept {
     return terminal;
 }
 
-void write_event(const Config& config, Level level, const char* text, std::size_t len,
-                 const StderrIdentity* identity) noexcept {
+void write_restricted(const Config& config, const char* text, std::size_t len,
+                      const StderrIdentity* identity) noexcept {
     const int saved = errno;
-    const bool refused = config.sink == Sink::file && !to_file(config.log_path, text, len);
+    struct stat st;
+    // Not safe_write: its signal mask and size-limit calls may not be the host's to make.
+    // poll said a reader is there and there is room: no SIGPIPE, and no wait.
+    bool ok = stderr_usable(identity, st) && (S_ISREG(st.st_mode) || len <= PIPE_BUF) &&
+              (S_ISREG(st.st_mode) || writable_now(2));
+    while (ok && len > 0) {
+        const ssize_t n = ::write(2, text, len);
+        if (n < 0 && errno == EINTR) continue;
+        ok = n > 0;
+        if (ok) text += n, len -= static_cast<std::size_t>(n);
+    }
+    if (!ok) count_dropped(config);
+    errno = saved;
+}
+
+void write_event(const Config& config, Level level, const char* text, std::size_t len,
+                 const StderrIdentity* identity, Origin origin) noexcept {
+    const int saved = errno;
+    char why_storage[160]; // why the log file was refused
+    LineBuffer why(why_storage, sizeof why_storage - 1);
+    const bool refused = config.sink == Sink::file && !to_file(config, text, len, why);
+    why_storage[why.size()] = '\0';
     if (config.sink == Sink::file && !refused) {
     } else if (config.sink == Sink::syslog) {
-        to_syslog(level, text, len);
+        to_syslog(config, level, text, len);
     } else {
         // Once per process, say why the report is not in the configured file.
         char note[1536];
         std::size_t note_len = 0;
-        if (refused && !g_refusal_told.exchange(true)) {
-            note_len = refusal_note(config, note, sizeof note);
-        }
-        if (stderr_usable(identity)) {
-            if (note_len > 0) safe_write(2, note, note_len);
-            safe_write(2, text, len);
+        if (refused && first_time(config, Note::log_refused))
+            note_len = log_refusal_note(config, why_storage, note, sizeof note);
+        struct stat st;
+        termios mode;
+        // Rule 13: only a failure of this process may go to a stderr a parent could read as data.
+        if (stderr_usable(identity, st) &&
+            (origin == Origin::own_failure || config.stderr_asked || ::tcgetattr(2, &mode) == 0)) {
+            if (note_len > 0) to_stderr(config, st, note, note_len);
+            to_stderr(config, st, text, len);
         } else {
-            if (note_len > 0) to_syslog(Level::warn, note, note_len);
-            to_syslog(level, text, len);
+            if (note_len > 0) to_syslog(config, Level::warn, note, note_len);
+            to_syslog(config, level, text, len);
         }
     }
+    errno = saved;
+}
+
+void write_refusal(const Config& config, Note note, const char* subject, const char* why,
+                   const char* consequence, const StderrIdentity* identity) noexcept {
+    if (config.level < Level::warn || !first_time(config, note)) return;
+    const int saved = errno;
+    char storage[1536];
+    const std::size_t len = refusal_note(config, subject, why, consequence, storage, sizeof storage);
+    // Said from fork and exec paths: not about a failure of this process (rule 13).
+    write_event(config, Level::warn, storage, len, identity, Origin::other);
     errno = saved;
 }
 

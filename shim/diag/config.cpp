@@ -76,7 +76,8 @@ Config parse_config(EnvGetter get, bool secure, ConfigErrors& errors) noexcept {
         else add(errors, "PORTSHIM_LEVEL", v, "error, warn, info or debug");
     }
     if (const char* v = get("PORTSHIM_LOG")) {
-        if (equals(v, "stderr") || *v == '\0') c.sink = Sink::stderr_;
+        if (equals(v, "stderr")) c.sink = Sink::stderr_, c.stderr_asked = true;
+        else if (*v == '\0') c.sink = Sink::stderr_;
         else if (equals(v, "syslog")) c.sink = Sink::syslog;
         else if (secure) add(errors, "PORTSHIM_LOG", v, nullptr, true);
         else if (!copy_path(v, c.log_path))

@@ -18,8 +18,11 @@ namespace portshim::registry {
 
 namespace {
 
-// A record is 512 bytes; a longer line is not one, and is skipped whole.
-constexpr std::size_t line_limit = 4096;
+// A record is 511 bytes and its '\n'. A longer line is the torn start of a
+// record (a writer cut short: disk full, an older writer at RLIMIT_FSIZE)
+// glued to the whole record written after it: only its last 511 bytes can be
+// a record, so no more than that of any line is kept.
+constexpr std::size_t record_line = 511;
 
 int hex_digit(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -66,12 +69,18 @@ std::uint64_t quick_inode(std::string_view line) {
     return procfs::parse_u64(rest, inode) ? inode : 0;
 }
 
+/** The part of a line that can hold a record: a longer line's last record_line bytes. */
+std::string_view candidate(std::string_view line) {
+    return line.size() > record_line ? line.substr(line.size() - record_line) : line;
+}
+
 /** Latest record so far for each wanted inode (parallel to the sorted `wanted`). */
 struct Search {
     std::vector<std::uint64_t> wanted;
     std::vector<std::optional<ListenRecord>> latest;
 
     void offer(std::string_view line) {
+        line = candidate(line);
         const std::uint64_t inode = quick_inode(line);
         const auto it = std::lower_bound(wanted.begin(), wanted.end(), inode);
         if (inode == 0 || it == wanted.end() || *it != inode) return;
@@ -80,36 +89,33 @@ struct Search {
     }
 };
 
-/** Feeds every complete line of an open file to `search`, up to file_limit bytes. */
+/**
+ * Feeds every complete line of an open file to `search`, up to file_limit
+ * bytes; of a line longer than a record only its last record_line bytes.
+ */
 int scan_lines(int fd, Search& search) {
-    std::string buf(16 * 1024, '\0');
-    std::size_t have = 0, total = 0;
-    bool skipping = false;  // inside a line too long to be a record
+    constexpr std::size_t chunk = 16 * 1024;
+    std::string buf(record_line + chunk, '\0');
+    std::size_t have = 0, total = 0; // buf[0, have): the start of a line not yet ended
     while (total < file_limit) {
-        const std::size_t want = std::min(buf.size() - have, file_limit - total);
-        const ssize_t n = ::read(fd, &buf[have], want);
+        const ssize_t n = ::read(fd, &buf[have], std::min(chunk, file_limit - total));
         if (n < 0) {
             if (errno == EINTR) continue;
             return errno;
         }
         if (n == 0) break;
         total += static_cast<std::size_t>(n);
-        have += static_cast<std::size_t>(n);
+        const std::size_t end = have + static_cast<std::size_t>(n);
         std::size_t start = 0;
-        while (const void* nl = std::memchr(&buf[start], '\n', have - start)) {
-            const auto end = static_cast<std::size_t>(static_cast<const char*>(nl) - buf.data());
-            if (!skipping && end - start <= line_limit)
-                search.offer(std::string_view(buf.data() + start, end - start));
-            skipping = false;
-            start = end + 1;
+        while (const void* nl = std::memchr(&buf[start], '\n', end - start)) {
+            const auto at = static_cast<std::size_t>(static_cast<const char*>(nl) - buf.data());
+            search.offer(std::string_view(buf.data() + start, at - start));
+            start = at + 1;
         }
-        buf.erase(0, start);
-        buf.resize(16 * 1024);
-        have -= start;
-        if (have == buf.size()) {
-            skipping = true;
-            have = 0;
-        }
+        // Keep the unfinished line's last record_line bytes: all that can matter of it.
+        const std::size_t keep = std::min(end - start, record_line);
+        std::memmove(&buf[0], &buf[end - keep], keep);
+        have = keep;
     }
     // A last line without '\n' is a record still being written, or cut: skipped.
     return 0;
@@ -186,6 +192,18 @@ std::optional<ListenRecord> parse_listen_record(std::string_view line) {
     } catch (const std::bad_alloc&) {
         return std::nullopt;
     }
+}
+
+std::vector<ListenRecord> parse_listen_records(std::string_view text) {
+    std::vector<ListenRecord> records;
+    for (std::size_t start = 0;;) {
+        const std::size_t nl = text.find('\n', start);
+        if (nl == std::string_view::npos) break; // being written, or cut: skipped
+        if (auto r = parse_listen_record(candidate(text.substr(start, nl - start))))
+            records.push_back(std::move(*r));
+        start = nl + 1;
+    }
+    return records;
 }
 
 std::string encode_registry_field(std::string_view value) {

@@ -23,6 +23,16 @@ inline constexpr std::size_t file_limit = 2 * 1024 * 1024;
  */
 std::optional<ListenRecord> parse_listen_record(std::string_view line);
 
+/**
+ * Every well-formed record in the text of a registry file, in order. A line
+ * is a record only whole: a torn record (a writer cut short) and whatever is
+ * not a record are skipped, and a torn start glued to the record written
+ * after it costs only itself (a line longer than a record is read by its last
+ * 511 bytes). A last line without '\n' is skipped. find_listen_records reads
+ * files the same way.
+ */
+std::vector<ListenRecord> parse_listen_records(std::string_view text);
+
 /** The writer's encoding of a value: bytes outside 0x21..0x7e and '%' as %XX; "" as "-". */
 std::string encode_registry_field(std::string_view value);
 

@@ -305,7 +305,10 @@ TEST_CASE("inherited-fd: without a registry record the opener of a posix_spawn h
 TEST_CASE("fork: the log names the 4 workers of a prefork server")
 {
     const TempDir state;
-    Process master({prefork_server(), "-w", "4"}, with_state(state, true));
+    // fork events are debug: forking workers is how servers work (sshd forks per connection).
+    Launch launch = with_state(state, true);
+    launch.env.emplace_back("PORTSHIM_LEVEL", "debug");
+    Process master({prefork_server(), "-w", "4"}, launch);
     KillAtEnd guard; // workers die with the master too (PR_SET_PDEATHSIG)
     const int port = read_port(master);
     std::vector<int> workers;
@@ -378,6 +381,7 @@ TEST_CASE("fork stress: 200 forks while 8 threads bind and fail under the preloa
     const TempDir dir;
     Launch launch = with_state(dir, true);
     launch.env.emplace_back("PORTSHIM_LOG", dir / "log");
+    launch.env.emplace_back("PORTSHIM_LEVEL", "debug"); // the fork events
     const auto start = std::chrono::steady_clock::now();
     Process stress({fork_stress(), "-t", "8", "-f", "200"}, launch);
     const int status = stress.wait(45s);

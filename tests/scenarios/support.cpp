@@ -108,6 +108,9 @@ std::vector<std::string> child_environment(const Launch& launch)
     if (launch.preload) {
         env.push_back("LD_PRELOAD=" + require_library());
         env.push_back("PORTSHIM_FORMAT=json");
+        // Every event on the captured stderr, even those a default run sends only
+        // to a terminal (rule 13); the data-stream scenarios set PORTSHIM_LOG="".
+        env.push_back("PORTSHIM_LOG=stderr");
     }
     // Extra variables replace earlier ones: getenv() would return the first.
     for (const auto& [name, value] : launch.env) {

@@ -39,7 +39,7 @@ bool readable_by_nobody(const std::vector<std::string>& paths);
 
 /** How to start a program. */
 struct Launch {
-    bool preload = false;   ///< LD_PRELOAD=library() and PORTSHIM_FORMAT=json
+    bool preload = false;   ///< LD_PRELOAD=library(), PORTSHIM_FORMAT=json, PORTSHIM_LOG=stderr
     bool as_nobody = false; ///< setgroups/setgid/setuid to nobody before exec
     std::vector<std::pair<std::string, std::string>> env; ///< extra variables
 };

@@ -608,7 +608,7 @@ TEST_CASE("escape: the hooks' undiagnosed line quotes a unix path in its command
         ::unlink(log.c_str());
         std::memcpy(c.log_path, log.c_str(), log.size() + 1);
         events::report_undiagnosed(c, nullptr, false, sock, reinterpret_cast<const sockaddr*>(&addr),
-                                   sizeof addr, EADDRINUSE, "in a signal handler");
+                                   sizeof addr, EADDRINUSE, SOCK_STREAM, events::NotDiagnosed::signal_handler);
         std::ifstream in(log, std::ios::binary);
         std::stringstream text;
         text << in.rdbuf();

@@ -86,8 +86,7 @@ std::string hook_events(Format format) {
     addr.sin_family = AF_INET;
     addr.sin_port = htons(8080);
     events::report_undiagnosed(c, nullptr, false, sock, reinterpret_cast<const sockaddr*>(&addr),
-                               sizeof addr, EADDRINUSE,
-                               "in a child forked from a multi-threaded program before exec");
+                               sizeof addr, EADDRINUSE, 0, events::NotDiagnosed::threaded_child);
     ::close(sock);
 
     std::ifstream in(log, std::ios::binary);
@@ -226,4 +225,66 @@ TEST_CASE("colour: a hook's warning is yellow on a terminal, plain with NO_COLOR
     const std::string plain = warn_on_terminal(false);
     CHECK(contains(plain, "]: warning: exec-leak: running /usr/bin/helper"));
     CHECK(plain.find('\x1b') == std::string::npos);
+}
+
+namespace {
+
+/** What a write_refusal call and a repeat of it put in a file sink, in `format`. */
+std::string refusal_notes(Format format) {
+    TempDir dir("events");
+    Config c;
+    c.format = format;
+    c.sink = Sink::file;
+    const std::string log = dir.path + "/log";
+    std::memcpy(c.log_path, log.c_str(), log.size() + 1);
+    for (int i = 0; i < 2; ++i)
+        sink::write_refusal(c, sink::Note::state_dir_refused, "PORTSHIM_STATE_DIR=/run/x:y",
+                            "a symbolic link", "nothing is recorded", nullptr);
+    std::ifstream in(log, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return replace_all(text.str(), "portshim[" + std::to_string(::getpid()) + "]", "portshim[PID]");
+}
+
+} // namespace
+
+TEST_CASE("a refusal note: once per process, as text, annotation or config-error", "[events]") {
+    CHECK(refusal_notes(Format::text) ==
+          "portshim[PID]: warning: PORTSHIM_STATE_DIR=/run/x:y refused (a symbolic link); "
+          "nothing is recorded\n");
+    CHECK(refusal_notes(Format::github) ==
+          "::warning title=portshim%3A configuration::PORTSHIM_STATE_DIR=/run/x:y refused (a "
+          "symbolic link); nothing is recorded\n");
+    const std::string json = refusal_notes(Format::json);
+    CHECK(json.rfind("{\"event\":\"config-error\",\"time\":\"", 0) == 0);
+    CHECK(contains(json, "\"message\":\"PORTSHIM_STATE_DIR=/run/x:y refused (a symbolic link); "
+                         "nothing is recorded\"}\n"));
+    CHECK(std::count(json.begin(), json.end(), '\n') == 1);
+}
+
+TEST_CASE("a log file on proc is refused before a byte is written: the host keeps its name", "[events]") {
+    // In a child: its fd 2 becomes a pipe, and its name is its own to lose.
+    const std::string seen = in_child([] {
+        int err[2];
+        if (::pipe2(err, O_CLOEXEC) != 0 || ::dup2(err[1], 2) != 2) ::_exit(2);
+        Config c;
+        c.sink = Sink::file;
+        std::strcpy(c.log_path, "/proc/self/comm");
+        sink::write_event(c, Level::warn, "portshim[1]: a report\n", 22, nullptr, sink::Origin::own_failure);
+        sink::write_event(c, Level::warn, "portshim[1]: another\n", 21, nullptr, sink::Origin::own_failure);
+        std::ifstream comm("/proc/self/comm");
+        std::string name;
+        std::getline(comm, name);
+        char buf[4096];
+        const ssize_t n = ::read(err[0], buf, sizeof buf);
+        const std::string written(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+        return name + "|" + replace_all(written, "portshim[" + std::to_string(::getpid()) + "]",
+                                        "portshim[PID]");
+    });
+    std::ifstream comm("/proc/self/comm");
+    std::string own_name;
+    std::getline(comm, own_name);
+    CHECK(seen == own_name + "|portshim[PID]: warning: PORTSHIM_LOG=/proc/self/comm refused (on "
+                             "proc, a kernel interface rather than an ordinary file system); "
+                             "reports go here instead\nportshim[1]: a report\nportshim[1]: another\n");
 }

@@ -138,6 +138,53 @@ TEST_CASE("lines that are not records are skipped, the rest still read", "[regis
     CHECK(r->pid == 42);
 }
 
+TEST_CASE("torn and short records and garbage between good ones cost only themselves", "[registry]") {
+    const std::string long_exe = "/opt/" + std::string(200, 'a') + "/server";
+    // Each torn record is what a writer cut short leaves: a record's first
+    // bytes and no '\n', so the next record written is glued to it.
+    const std::string text =
+        record_line(1001, 11, 1, "/srv/a") +
+        record_line(1002, 12, 1, "/srv/torn").substr(0, 300) +        // cut mid-record
+        record_line(1003, 13, 1, "/srv/c") +
+        "garbage\n" +
+        "L1 netns=0 inode=1004 proto=tcp\n" +                           // short: keys missing
+        record_line(1005, 15, 1, "/srv/padding").substr(0, 480) +       // cut in the padding
+        record_line(1006, 16, 1, "/srv/e") +
+        std::string(512, '\0') +                                        // zeros of a crash
+        record_line(1007, 17, 1, "/srv/f") +
+        record_line(1008, 18, 1, long_exe).substr(0, 100) +             // cut inside exe=
+        record_line(1008, 19, 1, "/srv/h") +                            // same inode: this one
+        record_line(1009, 20, 1, "/srv/i").substr(0, 500) +             // torn, then torn again
+        record_line(1010, 21, 1, "/srv/j").substr(0, 40) +
+        record_line(1011, 22, 1, "/srv/k") +
+        record_line(1012, 23, 1, "/srv/last").substr(0, 200);           // last, unfinished
+    const auto records = registry::parse_listen_records(text);
+    std::vector<std::uint64_t> inodes;
+    std::vector<std::string> exes;
+    for (const auto& r : records) {
+        inodes.push_back(r.inode);
+        exes.push_back(r.exe);
+    }
+    CHECK(inodes == std::vector<std::uint64_t>{1001, 1003, 1006, 1007, 1008, 1011});
+    CHECK(exes == std::vector<std::string>{"/srv/a", "/srv/c", "/srv/e", "/srv/f", "/srv/h", "/srv/k"});
+
+    // The file reader agrees, also across its 16 KiB reads: the same text
+    // behind 40 records, so the torn lines straddle a read boundary.
+    std::string before;
+    for (std::uint64_t i = 0; i < 40; ++i) before += record_line(2000 + i, 30, 1, "/srv/before");
+    TempDir dir("registry");
+    dir.write("listeners", before + text);
+    std::vector<std::string> evidence;
+    const auto found = registry::find_listen_records(
+        dir.path, {1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 2039},
+        evidence);
+    std::vector<std::uint64_t> found_inodes;
+    for (const auto& r : found) found_inodes.push_back(r.inode);
+    CHECK(found_inodes == std::vector<std::uint64_t>{1001, 1003, 1006, 1007, 1008, 1011, 2039});
+    CHECK(find(dir.path, 1008, evidence)->exe == "/srv/h");
+    CHECK(evidence.empty());
+}
+
 TEST_CASE("no state directory, or none set: no records and nothing to report", "[registry]") {
     std::vector<std::string> evidence;
     CHECK_FALSE(find("", 5555, evidence));
