@@ -260,9 +260,10 @@ __attribute__((noinline)) std::size_t refusal_note(const Config& config, const c
         line.put("::").put(markup::github_command(Level::warn)).put(" title=")
             .escape(LineBuffer::Escape::github_property).put("portshim: configuration")
             .escape(LineBuffer::Escape::none).put("::")
-            .escape(LineBuffer::Escape::github_message).put(message).escape(LineBuffer::Escape::none);
+            .escape(LineBuffer::Escape::github_message).put_visible(message).escape(LineBuffer::Escape::none);
     } else {
-        line.put("portshim[").put_int(::getpid()).put("]: warning: ").put(message);
+        // The subject names a path from the environment: shown, never obeyed (rule 11).
+        line.put("portshim[").put_int(::getpid()).put("]: warning: ").put_visible(message);
     }
     return line.end_line().size();
 }
