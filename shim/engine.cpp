@@ -139,8 +139,12 @@ InheritedReport describe_inherited(const Inherited& found, const Holder& me) {
     r.more = found.more;
     r.ppid = static_cast<int>(::getppid());
     Holder parent;
-    if (owners::read_process("/proc", r.ppid, parent))
+    // Under secure execution another user's parent is his to name (rule 12).
+    if (owners::read_process("/proc", r.ppid, parent) &&
+        (!found.config->secure || parent.uid == ::getuid()))
         r.parent_exe = parent.exe.empty() ? parent.comm : parent.exe;
+    else
+        parent = Holder{};
 
     std::vector<std::string> evidence;  // the event has no room for it
     const std::vector<RecordedListen> records =
@@ -182,6 +186,7 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
             ProbeEnv env;
             env.bind_fn = f->real_bind;
             env.state_dir = f->config->state_dir;
+            env.secure = f->config->secure;
             const Observation obs = observe(req, env);
             const Verdict verdict = diagnose(req, obs);
             ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
@@ -189,7 +194,10 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
                               colour_for(*f->config, f->stderr_identity)};
             const bool same_cause = f->repeats > 0 && verdict.cause == f->cause;
             // The full report names the calling code; the rate limit's summary line does not.
-            if (f->config->backtrace && !same_cause) ctx.backtrace = capture_backtrace();
+            // Under secure execution its addresses would show the user the layout
+            // (ASLR) of a program he may not read (rule 12).
+            if (f->config->backtrace && !same_cause && !f->config->secure)
+                ctx.backtrace = capture_backtrace();
             std::string out = same_cause ? render_repeated(f->config->format, req, verdict, f->repeats, ctx)
                                          : render(f->config->format, req, verdict, ctx);
             std::snprintf(f->cause, sizeof f->cause, "%s", verdict.cause.c_str());
@@ -216,6 +224,7 @@ PORTSHIM_EXPORT void portshim_engine_listened(portshim::Failure* f) {
             describe_request(*f, req) && req.proto == Proto::tcp) {
             ProbeEnv env; // no scratch bind and no openers: nothing failed
             env.find_openers = false;
+            env.secure = f->config->secure;
             const Observation obs = observe(req, env);
             const std::vector<Holder> others = reuseport_strangers(req, obs);
             if (!others.empty()) {

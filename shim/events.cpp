@@ -4,6 +4,7 @@
 #include "events.hpp"
 
 #include "diag/inet_address.hpp"
+#include "diag/escape.hpp"
 #include "diag/markup.hpp"
 #include "line_buffer.hpp"
 #include "sink.hpp"
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <initializer_list>
 #include <netinet/in.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -21,6 +23,8 @@ namespace {
 
 constexpr int listed_fds = 16;        // the rest is counted, so a line stays one write
 constexpr std::size_t target_max = 512;
+constexpr char withheld_target[] = "a program (its command line is withheld under secure execution)";
+static_assert(sizeof withheld_target <= target_max + 1);
 
 const char* proto_of(const listeners::ListenFd& fd) {
     if (fd.family == AF_UNIX) return "unix";
@@ -47,18 +51,35 @@ void unix_path_of(const listeners::ListenFd& fd, char (&out)[sizeof(sockaddr_un:
     out[len] = '\0';
 }
 
-/** "0.0.0.0:8080", "[::]:8080", "/run/app.sock". */
+/** "0.0.0.0:8080", "[::]:8080", "/run/app.sock" (a path escaped visibly). */
 void put_endpoint(LineBuffer& out, const listeners::ListenFd& fd) {
     if (fd.family == AF_UNIX) {
         char path[sizeof(sockaddr_un::sun_path) + 2];
         unix_path_of(fd, path);
-        out.put(path);
+        out.put_visible(path);
     } else {
         if (fd.family == AF_INET6) out.put('[');
         out.put_address(reinterpret_cast<const sockaddr*>(&fd.addr));
         if (fd.family == AF_INET6) out.put(']');
         out.put(':').put_int(port_of(fd));
     }
+}
+
+/** `prefix` and `value` as one shell word: as they are, or single-quoted (escape::shell_plain). */
+void put_shell_word(LineBuffer& out, const char* prefix, const char* value) {
+    char word[sizeof(sockaddr_un::sun_path) + 16];
+    LineBuffer joined(word, sizeof word);
+    joined.put(prefix).put(value);
+    if (escape::shell_plain(joined.data(), joined.size())) {
+        out.put(joined.data(), joined.size());
+        return;
+    }
+    out.put('\'');
+    for (std::size_t i = 0; i < joined.size(); ++i) {
+        if (joined.data()[i] == '\'') out.put("'\\''");
+        else out.put(joined.data()[i]);
+    }
+    out.put('\'');
 }
 
 /** "fd 3 (tcp 0.0.0.0:8080)", "fd 4 (tcp [::]:8080)", "fd 5 (unix /run/app.sock)". */
@@ -165,11 +186,18 @@ void put_label(LineBuffer& out, const Style& style, const char* label) {
     put_painted(out, style, markup::bold, label).put(": ");
 }
 
-/** `target` and `tail`, joined and cut to target_max bytes, NUL-terminated. */
+/** `target` and `tail`, joined and cut to target_max bytes (never inside a character), NUL-terminated. */
 void join_target(const char* target, const char* tail, char (&out)[target_max + 1]) {
     std::size_t len = 0;
-    for (const char* p = target; p != nullptr && *p != '\0' && len < target_max; ++p) out[len++] = *p;
-    for (const char* p = tail; p != nullptr && *p != '\0' && len < target_max; ++p) out[len++] = *p;
+    for (const char* part : {target, tail}) {
+        for (const char* p = part; p != nullptr && *p != '\0'; ++p) {
+            if (len == target_max) {
+                out[escape::utf8_cut(out, len, *p)] = '\0';
+                return;
+            }
+            out[len++] = *p;
+        }
+    }
     out[len] = '\0';
 }
 
@@ -248,11 +276,17 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
     const bool known = sock.addr_len > 0 &&
                        (sock.family == AF_UNIX || sock.family == AF_INET || sock.family == AF_INET6);
     if (sock.type == SOCK_DGRAM && sock.family != AF_UNIX) advice.put("--udp ");
-    if (sock.family == AF_UNIX) advice.put("unix:");
-    else if (sock.family == AF_INET6) advice.put('[').put_address(reinterpret_cast<const sockaddr*>(&sock.addr)).put("]:");
-    if (sock.family == AF_UNIX) put_endpoint(advice, sock);
-    else if (known) advice.put_int(port_of(sock));
-    else advice.put("PORT (the port of fd ").put_int(fd).put(')');
+    if (sock.family == AF_UNIX) {
+        char path[sizeof(sockaddr_un::sun_path) + 2];
+        unix_path_of(sock, path);
+        put_shell_word(advice, "unix:", path); // a command to paste: one argument whatever the path
+    } else if (known) {
+        if (sock.family == AF_INET6)
+            advice.put('[').put_address(reinterpret_cast<const sockaddr*>(&sock.addr)).put("]:");
+        advice.put_int(port_of(sock));
+    } else {
+        advice.put("PORT (the port of fd ").put_int(fd).put(')');
+    }
     fix[advice.size()] = '\0';
     char storage[1280];
     LineBuffer out(storage, sizeof storage);
@@ -293,7 +327,7 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
         out.put(why_not);
         if (style.github) put_label(out, style, "fix");
         else out.put("; ");
-        out.put(fix);
+        out.put_visible(fix);
     }
     if (seccomp) {
         out.escape(LineBuffer::Escape::none).end_line();
@@ -329,7 +363,10 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
                       Handover handover, const listeners::FdList& fds) noexcept {
     if (config.level < level || fds.count == 0) return;
     char what[target_max + 1];
-    join_target(target, target_tail, what);
+    // Under secure execution the command line a setuid program runs is not
+    // the user's to read (rule 12): he learns that one runs, not what.
+    if (config.secure) std::memcpy(what, withheld_target, sizeof withheld_target);
+    else join_target(target, target_tail, what);
     char storage[6144];
     LineBuffer out(storage, sizeof storage);
     const char* why = handover == Handover::listen_fds  ? "listen-fds"
@@ -337,7 +374,9 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
                                                         : nullptr;
     if (config.format == Format::json) {
         put_json_head(out, "exec-leak");
-        out.put(",\"target\":").put_json(what);
+        out.put(",\"target\":");
+        if (config.secure) out.put("null");
+        else out.put_json(what);
         put_fds_json(out, fds);
         out.put(",\"closed\":").put(closed ? "true" : "false").put(",\"handover\":");
         if (why != nullptr) out.put('"').put(why).put('"');
@@ -351,15 +390,15 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
     if (handover != Handover::none) {
         out.put("handing ");
         put_fds_text(out, fds);
-        out.put(" to ").put(what).put(" on purpose (")
+        out.put(" to ").put_visible(what).put(" on purpose (")
             .put(handover == Handover::listen_fds ? "LISTEN_FDS hand-over" : "it re-executes its own program")
             .put(')');
     } else if (closed) {
         out.put("PORTSHIM_CLOEXEC=1 kept ");
         put_fds_text(out, fds);
-        out.put(" out of ").put(what);
+        out.put(" out of ").put_visible(what);
     } else {
-        out.put("running ").put(what).put(" with ");
+        out.put("running ").put_visible(what).put(" with ");
         put_fds_text(out, fds);
         out.put(" open without O_CLOEXEC: it and the programs it starts keep the port busy after pid ")
             .put_int(::getpid()).put(" exits");

@@ -2,6 +2,7 @@
 // caller's buffer plus clock_gettime(2), which POSIX lists as async-signal-safe.
 #include "line_buffer.hpp"
 
+#include "diag/escape.hpp"
 #include "diag/markup.hpp"
 
 #include <climits>
@@ -16,16 +17,6 @@ namespace portshim {
 namespace {
 
 const char hex_digits[] = "0123456789abcdef";
-
-/** Length of a valid UTF-8 sequence at s[0..n), 0 when invalid (same rule as report.cpp). */
-std::size_t utf8_length(const unsigned char* s, std::size_t n) {
-    const unsigned char c = s[0];
-    const std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (len == 0 || len > n) return 0;
-    for (std::size_t k = 1; k < len; ++k)
-        if ((s[k] >> 6) != 0x2) return 0;
-    return len;
-}
 
 /** Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's civil_from_days). */
 void civil_from_days(long long days, long long& year, unsigned& month, unsigned& day) {
@@ -102,21 +93,48 @@ LineBuffer& LineBuffer::put(const char* text) noexcept {
     return text == nullptr ? *this : put(text, std::strlen(text));
 }
 
-LineBuffer& LineBuffer::put(char c) noexcept {
-    const char* escaped = escape_ == Escape::none
-                              ? nullptr
-                              : markup::github_escape(c, escape_ == Escape::github_property);
-    const std::size_t n = escaped != nullptr ? std::strlen(escaped) : 1;
-    // One byte kept for end_line's '\n'. An escape is written whole or not at
-    // all, and nothing after a byte that did not fit: the text stays a prefix.
-    if (truncated_ || len_ + n >= cap_) {
+LineBuffer& LineBuffer::put(char c) noexcept { return put_whole(&c, 1); }
+
+LineBuffer& LineBuffer::put_whole(const char* text, std::size_t n) noexcept {
+    const auto escaped = [this](char c) {
+        return escape_ == Escape::none ? nullptr
+                                       : markup::github_escape(c, escape_ == Escape::github_property);
+    };
+    std::size_t need = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const char* e = escaped(text[i]);
+        need += e != nullptr ? std::strlen(e) : 1;
+    }
+    // One byte kept for end_line's '\n'. Nothing after a piece that did not
+    // fit is written either: the text stays a prefix.
+    if (truncated_ || len_ + need >= cap_) {
+        if (!truncated_ && n > 0) len_ = escape::utf8_cut(data_, len_, text[0]);
         truncated_ = true;
         return *this;
     }
-    if (escaped != nullptr) std::memcpy(data_ + len_, escaped, n);
-    else data_[len_] = c;
-    len_ += n;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (const char* e = escaped(text[i])) {
+            std::memcpy(data_ + len_, e, std::strlen(e));
+            len_ += std::strlen(e);
+        } else {
+            data_[len_++] = text[i];
+        }
+    }
     return *this;
+}
+
+LineBuffer& LineBuffer::put_visible(const char* text, std::size_t n) noexcept {
+    if (text == nullptr) return *this;
+    for (std::size_t i = 0; i < n;) {
+        const escape::Piece p = escape::text_piece(text + i, n - i);
+        put_whole(p.data(text + i), p.size);
+        i += p.consumed;
+    }
+    return *this;
+}
+
+LineBuffer& LineBuffer::put_visible(const char* text) noexcept {
+    return text == nullptr ? *this : put_visible(text, std::strlen(text));
 }
 
 LineBuffer& LineBuffer::put_uint(unsigned long long value) noexcept {
@@ -134,25 +152,11 @@ LineBuffer& LineBuffer::put_int(long long value) noexcept {
 
 LineBuffer& LineBuffer::put_json(const char* text) noexcept {
     put('"');
-    const auto* s = reinterpret_cast<const unsigned char*>(text != nullptr ? text : "");
-    std::size_t n = std::strlen(reinterpret_cast<const char*>(s));
-    while (n > 0) {
-        const unsigned char c = *s;
-        const char* escape = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n"
-                           : c == '\r' ? "\\r" : c == '\t' ? "\\t" : nullptr;
-        if (escape != nullptr) {
-            put(escape);
-            ++s, --n;
-        } else if (c < 0x20 || c == 0x7f) {
-            put("\\u00").put(hex_digits[c >> 4]).put(hex_digits[c & 0xf]);
-            ++s, --n;
-        } else if (const std::size_t len = utf8_length(s, n); len == 0) {
-            put("\xef\xbf\xbd"); // U+FFFD: paths are bytes, JSON is UTF-8
-            ++s, --n;
-        } else {
-            put(reinterpret_cast<const char*>(s), len);
-            s += len, n -= len;
-        }
+    const char* s = text != nullptr ? text : "";
+    for (std::size_t i = 0, n = std::strlen(s); i < n;) {
+        const escape::Piece p = escape::json_piece(s + i, n - i);
+        put_whole(p.data(s + i), p.size);
+        i += p.consumed;
     }
     return put('"');
 }

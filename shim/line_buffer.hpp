@@ -9,7 +9,10 @@
 
 namespace portshim {
 
-/** Appends to a caller-owned buffer; silently truncates and remembers it. */
+/**
+ * Appends to a caller-owned buffer; silently truncates, never inside a UTF-8
+ * sequence or an escape, and remembers it.
+ */
 class LineBuffer {
 public:
     /** What put() does with the bytes a GitHub workflow command must escape (diag/markup.hpp). */
@@ -35,7 +38,14 @@ public:
     LineBuffer& put(char c) noexcept;
     LineBuffer& put_int(long long value) noexcept;
     LineBuffer& put_uint(unsigned long long value) noexcept;
-    /** A JSON string literal with quotes; invalid UTF-8 becomes U+FFFD, as the engine does. */
+    /**
+     * A value from outside (a path, a command line) in text: control
+     * characters escaped visibly (diag/escape.hpp text_piece), each character
+     * whole or not at all.
+     */
+    LineBuffer& put_visible(const char* text) noexcept;
+    LineBuffer& put_visible(const char* text, std::size_t n) noexcept;
+    /** A JSON string literal with quotes, valid UTF-8 (escape::json_piece), as the engine writes it. */
     LineBuffer& put_json(const char* text) noexcept;
     /** Now as RFC 3339 UTC with milliseconds: "2026-11-26T08:05:12.345Z". */
     LineBuffer& put_time_now() noexcept;
@@ -45,6 +55,12 @@ public:
     LineBuffer& end_line() noexcept;
 
 private:
+    /**
+     * Writes text[0..n), each byte escaped as escape_ says, whole or not at
+     * all; when not, drops what the cut leaves of a UTF-8 sequence.
+     */
+    LineBuffer& put_whole(const char* text, std::size_t n) noexcept;
+
     char* data_;
     std::size_t cap_;
     std::size_t len_ = 0;

@@ -2,6 +2,7 @@
 // syslog(3) (it keeps a descriptor open and calls malloc), no allocation.
 #include "sink.hpp"
 
+#include "diag/escape.hpp"
 #include "diag/markup.hpp"
 #include "line_buffer.hpp"
 #include "own_files.hpp"
@@ -161,10 +162,16 @@ void to_syslog(const Config& config, Level level, const char* text, std::size_t 
             char storage[2048];
             LineBuffer msg(storage, sizeof storage);
             msg.put('<').put_int(LOG_DAEMON | severity(level)).put('>');
-            msg.put(tag.data(), tag.size()).put(text, static_cast<std::size_t>(line_end - text));
+            msg.put(tag.data(), tag.size());
+            const std::size_t head = msg.size(), line = static_cast<std::size_t>(line_end - text);
+            // A JSON event is shortened to fit the datagram, never cut mid-object.
+            const std::size_t fitted =
+                *text == '{' ? escape::json_fit(text, line, storage + head, sizeof storage - head) : 0;
+            if (fitted == 0) msg.put(text, line);
             // MSG_DONTWAIT: a stalled journald must cost the report, never block the host.
-            if (::sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
-                         reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0 &&
+            if (::sendto(fd, msg.data(), fitted != 0 ? head + fitted : msg.size(),
+                         MSG_NOSIGNAL | MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&addr),
+                         sizeof addr) < 0 &&
                 (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
                 count_dropped(config);
         }
@@ -253,9 +260,10 @@ __attribute__((noinline)) std::size_t refusal_note(const Config& config, const c
         line.put("::").put(markup::github_command(Level::warn)).put(" title=")
             .escape(LineBuffer::Escape::github_property).put("portshim: configuration")
             .escape(LineBuffer::Escape::none).put("::")
-            .escape(LineBuffer::Escape::github_message).put(message).escape(LineBuffer::Escape::none);
+            .escape(LineBuffer::Escape::github_message).put_visible(message).escape(LineBuffer::Escape::none);
     } else {
-        line.put("portshim[").put_int(::getpid()).put("]: warning: ").put(message);
+        // The subject names a path from the environment: shown, never obeyed (rule 11).
+        line.put("portshim[").put_int(::getpid()).put("]: warning: ").put_visible(message);
     }
     return line.end_line().size();
 }

@@ -6,6 +6,7 @@
 #include "address.hpp"
 #include "causes.hpp"
 #include "config.hpp"
+#include "escape.hpp"
 #include "host.hpp"
 #include "observe.hpp"
 #include "report.hpp"
@@ -241,9 +242,13 @@ int cmd_wait(const Options& o) {
             print_error(fmt::format("{} still in use after {} s", describe_target(*target), o.timeout));
             return 1;
         }
+        // The summary names the holder (its exe, its command line): escaped, cut on a character.
+        const std::string summary = visible(v.summary);
         if (tty) {
-            std::printf("\r\033[Kwaiting for %s — %s: %.120s (%.0f s left)",
-                        describe_target(*target).c_str(), v.cause.c_str(), v.summary.c_str(), left);
+            std::printf("\r\033[Kwaiting for %s — %s: %s (%.0f s left)",
+                        describe_target(*target).c_str(), v.cause.c_str(),
+                        summary.substr(0, escape::utf8_prefix(summary.data(), summary.size(), 120)).c_str(),
+                        left);
             std::fflush(stdout);
         } else if (v.cause != last_cause || elapsed - last_line >= 10) {
             // Plain lines for logs: on every change of cause, else every 10 s.
@@ -254,7 +259,7 @@ int cmd_wait(const Options& o) {
                             json_string(v.cause).c_str(), json_string(v.summary).c_str(), left);
             else
                 std::printf("portshim: waiting for %s — %s: %s (%.0f s left)\n",
-                            describe_target(*target).c_str(), v.cause.c_str(), v.summary.c_str(),
+                            describe_target(*target).c_str(), v.cause.c_str(), summary.c_str(),
                             left);
             std::fflush(stdout);
             last_cause = v.cause;

@@ -6,6 +6,7 @@
 #include "causes_common.hpp"
 #include "causes_inherited.hpp"
 #include "causes_unix.hpp"
+#include "escape.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -153,6 +154,8 @@ void add_probe_evidence(const Request& req, const Observation& obs,
         req.local.port, proto_name(req.proto), listening, live, remnants,
         format_address(req.local)));
     if (!obs.proc_ok) v.evidence.push_back("could not scan /proc for socket owners");
+    else if (const std::string withheld = withheld_reason(obs); !withheld.empty() && v.cause != "hidden-owner")
+        v.evidence.push_back(withheld);
     else if (obs.pids_unreadable > 0)
         v.evidence.push_back(fmt::format(
             "{} process(es) of other users could not be inspected (their /proc/PID/fd is "
@@ -586,23 +589,27 @@ const CgroupFacts* cgroup_of(const Observation& obs, const SocketEntry& s) {
  * returns the words for the fix ("; it runs in the systemd unit nginx.service").
  */
 std::string add_cgroup(const CgroupFacts& c, Verdict& v) {
-    const std::string short_id = c.container_id.substr(0, 12);
+    // The names come from cgroup directories, which their owners name at will:
+    // each is one quoted argument, after "--" or "=" so it cannot be an option.
+    const std::string short_id =
+        c.container_id.substr(0, escape::utf8_prefix(c.container_id.data(), c.container_id.size(), 12));
     std::string owner, command;
     switch (c.kind) {
     case CgroupKind::container:
         owner = fmt::format("{} container {}", c.engine.empty() ? "a" : c.engine, short_id);
         if (c.engine == "docker" || c.engine == "podman")
-            command = fmt::format("{} ps --filter id={}", c.engine, short_id);
+            command = fmt::format("{} ps --filter {}", c.engine, shell_quote("id=" + short_id));
         else if (c.engine == "containerd" || c.engine == "cri-o")
-            command = fmt::format("crictl ps --id {}", short_id);
+            command = fmt::format("crictl ps {}", shell_quote("--id=" + short_id));
         break;
     case CgroupKind::unit:
         owner = fmt::format("the systemd {}unit {}", c.user_unit ? "user " : "", c.name);
-        command = fmt::format("systemctl {}status {}", c.user_unit ? "--user " : "", c.name);
+        command = fmt::format("systemctl {}status -- {}", c.user_unit ? "--user " : "",
+                              shell_quote(c.name));
         break;
     case CgroupKind::scope:
         owner = fmt::format("the systemd scope {}", c.name);
-        command = fmt::format("systemctl status {}", c.name);
+        command = fmt::format("systemctl status -- {}", shell_quote(c.name));
         break;
     case CgroupKind::none:
         break;
@@ -633,7 +640,8 @@ Verdict rule_hidden(const Request& req, const Observation& obs, const SocketEntr
     // Not root and the socket is another user's, or some fd tables were
     // unreadable: permissions hide the owner. Otherwise every process in sight
     // was read, so the owner is out of sight: in another PID namespace.
-    const bool not_root = obs.self.uid != 0 && (s.uid != obs.self.uid || obs.pids_unreadable > 0);
+    const std::uint32_t viewer = viewer_uid(obs);
+    const bool not_root = viewer != 0 && (s.uid != viewer || obs.pids_unreadable + obs.pids_withheld > 0);
     const std::string ss = ss_listeners(req, obs);
     std::string fix;
     if (!obs.proc_ok || obs.scan_error != 0) {
@@ -648,11 +656,14 @@ Verdict rule_hidden(const Request& req, const Observation& obs, const SocketEntr
         fix = fmt::format("name the owner from a shell that sees the host's processes: {} — then "
                           "stop it or move one of the services",
                           ss);
+    } else if (const std::string withheld = withheld_reason(obs); !withheld.empty()) {
+        v.why.push_back(withheld);
+        fix = fmt::format("name the owner with: {} — then stop it or move one of the services", ss);
     } else if (not_root) {
         v.why.push_back(fmt::format(
             "this process runs as {}, not root: the descriptors of other users' processes "
             "cannot be read, so their sockets show no owner{}",
-            user_of(obs, obs.self.uid),
+            user_of(obs, viewer),
             obs.pids_unreadable > 0 ? fmt::format(" ({} processes were unreadable)",
                                                   obs.pids_unreadable)
                                     : std::string()));

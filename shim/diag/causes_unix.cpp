@@ -111,10 +111,12 @@ Verdict hidden_verdict(const Request& req, const Observation& obs, const UnixSoc
     v.summary = fmt::format("a unix socket of {} (inode {}) {} {}, but no process visible from "
                             "here holds it",
                             user_of(obs, s->uid), s->inode, held_as(*s), req.unix_path);
-    if (obs.self.uid != 0)
+    if (const std::string withheld = withheld_reason(obs); !withheld.empty())
+        v.why.push_back(withheld);
+    else if (viewer_uid(obs) != 0)
         v.why.push_back(fmt::format("this process runs as {}, not root: the descriptors of other "
                                     "users' processes cannot be read",
-                                    user_of(obs, obs.self.uid)));
+                                    user_of(obs, viewer_uid(obs))));
     else
         v.why.push_back("this process runs as root and still no process holds the socket: its "
                         "owner lives in another PID namespace");

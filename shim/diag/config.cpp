@@ -61,6 +61,7 @@ const char* level_name(Level level) {
 
 Config parse_config(EnvGetter get, bool secure, ConfigErrors& errors) noexcept {
     Config c;
+    c.secure = secure;
     if (const char* v = get("PORTSHIM_FORMAT")) {
         if (equals(v, "text")) c.format = Format::text;
         else if (equals(v, "json")) c.format = Format::json;

@@ -37,6 +37,12 @@ struct Config {
      */
     char state_dir[512] = {};
     /**
+     * Secure execution (AT_SECURE: setuid, setgid, capabilities gained at
+     * exec): a report shows only what the real user could see himself
+     * (DESIGN.md rule 12).
+     */
+    bool secure = false;
+    /**
      * Not a setting: the once-per-process notes the sink has written (bits of
      * sink::Note). It lives here because both libraries write through the
      * hooks' Config (the engine gets a pointer to it), so a note is said once

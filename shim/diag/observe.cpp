@@ -58,6 +58,26 @@ bool held(const Observation& obs, std::uint64_t inode) {
                        [&](const Holder& h) { return h.inode == inode; });
 }
 
+// Rule 12: under secure execution the probes run with rights the user who
+// started the program lacks (root's, for a setuid-root program run by alice),
+// and /proc may hide other users' processes from him (hidepid=2). Only what he
+// could read himself stays: his own processes and this one. Other holders are
+// counted, never named, and no opener or library of theirs is read.
+void withhold_foreign(const ProbeEnv& env, int self_pid, Observation& obs) {
+    if (!env.secure) return;
+    obs.self.secure = true;
+    obs.self.real_uid = static_cast<std::uint32_t>(::getuid());
+    std::vector<int> withheld;
+    const auto foreign = [&](const Holder& h) {
+        if (h.pid == self_pid || h.uid == obs.self.real_uid) return false;
+        withheld.push_back(h.pid);
+        return true;
+    };
+    obs.holders.erase(std::remove_if(obs.holders.begin(), obs.holders.end(), foreign), obs.holders.end());
+    std::sort(withheld.begin(), withheld.end());
+    obs.pids_withheld = static_cast<int>(std::unique(withheld.begin(), withheld.end()) - withheld.begin());
+}
+
 // Only for live sockets no visible process holds (hidden-owner): which PID
 // namespace we are in, and the cgroup each socket was created in, which names
 // the unit or container behind it.
@@ -67,7 +87,9 @@ void probe_hidden(const ProbeEnv& env, int self_pid, Observation& obs) {
     for (const SocketEntry& s : obs.sockets) {
         if (s.inode == 0 || held(obs, s.inode)) continue;
         hidden = true;
-        if (s.cgroup_id != 0) ids.push_back(s.cgroup_id);
+        // Under secure execution another user's cgroup is his to tell (rule 12).
+        if (s.cgroup_id != 0 && (!obs.self.secure || s.uid == obs.self.real_uid))
+            ids.push_back(s.cgroup_id);
     }
     if (!hidden) return;
 
@@ -100,6 +122,14 @@ void probe_hidden(const ProbeEnv& env, int self_pid, Observation& obs) {
         }
         obs.cgroups.push_back(std::move(facts));
     }
+}
+
+/** Under secure execution the report speaks of the real user: his name. */
+void name_viewer(const ProbeEnv& env, Observation& obs) {
+    const std::uint32_t uid = obs.self.real_uid;
+    if (obs.self.secure && std::none_of(obs.user_names.begin(), obs.user_names.end(),
+                                        [&](const auto& named) { return named.first == uid; }))
+        obs.user_names.emplace_back(uid, host::user_name(env.passwd_path, uid));
 }
 
 /** Registry records of the live sockets, then inference facts for listeners without one. */
@@ -242,7 +272,9 @@ Observation observe(const Request& req, const ProbeEnv& env) {
 
     if (req.proto != Proto::tcp && req.proto != Proto::udp) {
         unix_sockets::observe_unix(req, env, obs);
+        withhold_foreign(env, self_pid, obs);
         probe_openers(req, env, self_pid, obs);
+        name_viewer(env, obs);
         return obs;
     }
     sockets::collect(req.proto, req.local.port, env.proc_root, obs);
@@ -269,6 +301,7 @@ Observation observe(const Request& req, const ProbeEnv& env) {
         obs.proc_ok = true;
     }
 
+    withhold_foreign(env, self_pid, obs);
     probe_hidden(env, self_pid, obs);
     probe_openers(req, env, self_pid, obs);
 
@@ -279,6 +312,7 @@ Observation observe(const Request& req, const ProbeEnv& env) {
     uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
     for (std::uint32_t uid : uids)
         obs.user_names.emplace_back(uid, host::user_name(env.passwd_path, uid));
+    name_viewer(env, obs);
 
     // TIME_WAIT only: a scratch bind tells whether the remnants carry SO_REUSEADDR.
     bool live = false, remnant = false;

@@ -25,6 +25,12 @@ struct ProbeEnv {
     std::string state_dir;
     /** Registry records and inference facts about who opened the sockets; false skips them. */
     bool find_openers = true;
+    /**
+     * Secure execution (Config::secure): what the probes read with the
+     * elevated rights about other users' processes (holders, their cgroups)
+     * is left out, so the report shows only what getuid() could see (rule 12).
+     */
+    bool secure = false;
 };
 
 /**

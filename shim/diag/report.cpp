@@ -4,6 +4,7 @@
 #include "report.hpp"
 
 #include "address.hpp"
+#include "escape.hpp"
 #include "markup.hpp"
 
 #include <ctime>
@@ -110,38 +111,40 @@ struct ReportLine {
 /**
  * The lines after the headline, the same in text and annotations: why, fix,
  * confirm, the caller's top frames, then as much evidence as fits, so the
- * whole report stays within about 12 lines.
+ * whole report stays within about 12 lines. Their text is escaped (visible()):
+ * holders' names, paths and command lines are in it.
  */
 std::vector<ReportLine> report_lines(const Verdict& v, const ReportContext& ctx) {
     std::vector<ReportLine> lines;
     int budget = 10;
     for (const std::string& w : v.why)
-        if (budget-- > 0) lines.push_back({"why", w});
-    if (!v.fix.empty()) lines.push_back({"fix", v.fix}), --budget;
+        if (budget-- > 0) lines.push_back({"why", visible(w)});
+    if (!v.fix.empty()) lines.push_back({"fix", visible(v.fix)}), --budget;
     if (!v.confirm.empty()) {
         std::string joined;
         for (const std::string& c : v.confirm) joined += (joined.empty() ? "" : "; ") + c;
-        lines.push_back({"confirm", std::move(joined)});
+        lines.push_back({"confirm", visible(joined)});
         --budget;
     }
-    if (!ctx.backtrace.empty()) lines.push_back({"called from", describe_backtrace(ctx.backtrace)}), --budget;
+    if (!ctx.backtrace.empty())
+        lines.push_back({"called from", visible(describe_backtrace(ctx.backtrace))}), --budget;
     // Evidence is secondary: only as much as fits.
     for (const std::string& e : v.evidence)
-        if (budget-- > 0) lines.push_back({"seen", e});
+        if (budget-- > 0) lines.push_back({"seen", visible(e)});
     return lines;
 }
 
-/** Text: "portshim[PID]:   LABEL: TEXT", the label bold on a terminal. */
+/** Text: "portshim[PID]:   LABEL: TEXT", the label bold on a terminal; TEXT already visible(). */
 void append_text_line(std::string& out, const ReportContext& ctx, std::string_view label,
                       std::string_view text) {
     fmt::format_to(std::back_inserter(out), "portshim[{}]:   {}: {}\n", ctx.pid,
                    paint(ctx.colour, markup::bold, label), text);
 }
 
-/** Text: "portshim[PID]: warning: TEXT", the word yellow on a terminal. */
+/** Text: "portshim[PID]: warning: TEXT", the word yellow on a terminal, TEXT escaped. */
 std::string text_warning(const ReportContext& ctx, std::string_view text) {
     return fmt::format("portshim[{}]: {} {}\n", ctx.pid, paint(ctx.colour, markup::yellow, "warning:"),
-                       text);
+                       visible(text));
 }
 
 void append_github_escaped(std::string& out, std::string_view s, bool property) {
@@ -151,16 +154,6 @@ void append_github_escaped(std::string& out, std::string_view s, bool property) 
     }
 }
 
-/** Length of a valid UTF-8 sequence starting at s[i], 0 when invalid. */
-std::size_t utf8_length(std::string_view s, std::size_t i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return 0;
-    for (std::size_t k = 1; k < n; ++k)
-        if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return 0;
-    return n;
-}
-
 } // namespace
 
 std::string json_string(std::string_view s) {
@@ -168,30 +161,22 @@ std::string json_string(std::string_view s) {
     out.reserve(s.size() + 2);
     out += '"';
     for (std::size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        switch (c) {
-        case '"': out += "\\\""; ++i; continue;
-        case '\\': out += "\\\\"; ++i; continue;
-        case '\n': out += "\\n"; ++i; continue;
-        case '\r': out += "\\r"; ++i; continue;
-        case '\t': out += "\\t"; ++i; continue;
-        default: break;
-        }
-        if (c < 0x20 || c == 0x7f) {
-            fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-            ++i;
-            continue;
-        }
-        const std::size_t n = utf8_length(s, i);
-        if (n == 0) {
-            out += "\xef\xbf\xbd"; // U+FFFD: exe paths and cmdlines are bytes, JSON is UTF-8
-            ++i;
-            continue;
-        }
-        out.append(s.substr(i, n));
-        i += n;
+        const escape::Piece p = escape::json_piece(s.data() + i, s.size() - i);
+        out.append(p.data(s.data() + i), p.size);
+        i += p.consumed;
     }
     out += '"';
+    return out;
+}
+
+std::string visible(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        const escape::Piece p = escape::text_piece(s.data() + i, s.size() - i);
+        out.append(p.data(s.data() + i), p.size);
+        i += p.consumed;
+    }
     return out;
 }
 
@@ -211,12 +196,14 @@ std::string describe_call(const Request& req) {
     return fmt::format("{}({}/{})", call, format_endpoint(req.local), proto_name(req.proto));
 }
 
-std::string github_annotation(Level level, std::string_view title, std::string_view message) {
+std::string github_annotation(Level level, std::string_view title,
+                              const std::vector<std::string>& lines) {
     std::string out = fmt::format("::{} title=", markup::github_command(level));
     append_github_escaped(out, "portshim: ", true);
-    append_github_escaped(out, title, true);
+    append_github_escaped(out, visible(title), true);
     out += "::";
-    append_github_escaped(out, message, false);
+    for (std::size_t i = 0; i < lines.size(); ++i)
+        append_github_escaped(out, (i != 0 ? "\n" : "") + visible(lines[i]), false);
     out += '\n';
     return out;
 }
@@ -228,21 +215,24 @@ std::string describe_backtrace(const std::vector<Frame>& frames, std::size_t cou
     return out;
 }
 
+// Text: every value is escaped before the line is painted and assembled, so
+// only the renderer's own '\n' ends a line and only its own SGR colours it.
 std::string render_text(const Request& req, const Verdict& v, const ReportContext& ctx) {
-    std::string out = fmt::format("portshim[{}]: {} failed: {} — {}: {}\n", ctx.pid, describe_call(req),
-                                  errno_name(req.err), paint(ctx.colour, markup::bold_red, v.cause),
-                                  v.summary);
+    std::string out = fmt::format("portshim[{}]: {} failed: {} — {}: {}\n", ctx.pid,
+                                  visible(describe_call(req)), errno_name(req.err),
+                                  paint(ctx.colour, markup::bold_red, visible(v.cause)),
+                                  visible(v.summary));
     for (const ReportLine& line : report_lines(v, ctx)) append_text_line(out, ctx, line.label, line.text);
     return out;
 }
 
 std::string render_github(const Request& req, const Verdict& v, const ReportContext& ctx) {
-    std::string message = v.summary;
+    std::vector<std::string> lines{v.summary};
     for (const ReportLine& line : report_lines(v, ctx))
-        fmt::format_to(std::back_inserter(message), "\n{}: {}", line.label, line.text);
+        lines.push_back(fmt::format("{}: {}", line.label, line.text));
     return github_annotation(
         Level::error, fmt::format("{} failed: {} — {}", describe_call(req), errno_name(req.err), v.cause),
-        message);
+        lines);
 }
 
 std::string render_json(const Request& req, const Verdict& v, const ReportContext& ctx) {
@@ -304,9 +294,10 @@ std::string render_repeated(Format format, const Request& req, const Verdict& v,
         fmt::format("{} failed {} more time{}", describe_call(req), repeats, repeats == 1 ? "" : "s");
     if (format == Format::github)
         return github_annotation(Level::info, head,
-                                 fmt::format("since the last report, same cause: {}: {}", v.cause, v.summary));
-    return fmt::format("portshim[{}]: {} since the last report, same cause: {}: {}\n", ctx.pid, head,
-                       paint(ctx.colour, markup::bold_red, v.cause), v.summary);
+                                 {fmt::format("since the last report, same cause: {}: {}", v.cause, v.summary)});
+    return fmt::format("portshim[{}]: {} since the last report, same cause: {}: {}\n", ctx.pid,
+                       visible(head), paint(ctx.colour, markup::bold_red, visible(v.cause)),
+                       visible(v.summary));
 }
 
 std::string render_waiting(Format format, const Request& req, const Verdict& v,
@@ -327,8 +318,8 @@ std::string render_waiting(Format format, const Request& req, const Verdict& v,
     const std::string head = "PORTSHIM_WAIT: retrying " + describe_call(req);
     const std::string rest =
         fmt::format("for up to {} s ({} clears by itself{})", wait_seconds, v.cause, why);
-    if (format == Format::github) return github_annotation(Level::info, head, rest);
-    return fmt::format("portshim[{}]: {} {}\n", ctx.pid, head, rest);
+    if (format == Format::github) return github_annotation(Level::info, head, {rest});
+    return fmt::format("portshim[{}]: {}\n", ctx.pid, visible(head + " " + rest));
 }
 
 std::string render_reuseport_shared(Format format, const Request& req,
@@ -355,7 +346,7 @@ std::string render_reuseport_shared(Format format, const Request& req,
         "with {}: the kernel now splits incoming connections between them, so requests randomly "
         "reach the other program; stop it unless this is intended",
         names);
-    if (format == Format::github) return github_annotation(Level::warn, head, rest);
+    if (format == Format::github) return github_annotation(Level::warn, head, {rest});
     return text_warning(ctx, head + " " + rest);
 }
 
@@ -410,9 +401,9 @@ std::string render_inherited(Format format, const InheritedReport& r, const Repo
             r.opener && !r.opener->alive ? "although the opener is gone,"
                                          : "even after the opener exits,",
             several ? "them" : "it", several ? "listening sockets" : "the listening socket");
-    if (format == Format::github) return github_annotation(Level::info, "inherited", what + "\nwhy: " + why);
-    std::string out = fmt::format("portshim[{}]: inherited: {}\n", ctx.pid, what);
-    append_text_line(out, ctx, "why", why);
+    if (format == Format::github) return github_annotation(Level::info, "inherited", {what, "why: " + why});
+    std::string out = fmt::format("portshim[{}]: inherited: {}\n", ctx.pid, visible(what));
+    append_text_line(out, ctx, "why", visible(why));
     return out;
 }
 
@@ -432,7 +423,7 @@ std::string render_config_error(Format format, std::string_view message, const R
                            "\"message\":{}}}\n",
                            json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe),
                            json_string(message));
-    if (format == Format::github) return github_annotation(Level::warn, "configuration", message);
+    if (format == Format::github) return github_annotation(Level::warn, "configuration", {std::string(message)});
     return text_warning(ctx, message);
 }
 

@@ -52,11 +52,14 @@ std::string render(Format format, const Request& req, const Verdict& v, const Re
 
 /**
  * One GitHub Actions workflow command and a newline:
- * "::error title=portshim: TITLE::MESSAGE" (warning, notice by `level`, see
- * markup::github_command), the title escaped as a property value and the
- * message as data (markup::github_escape), so it is one line whatever they hold.
+ * "::error title=portshim: TITLE::LINE%0ALINE…" (warning, notice by `level`,
+ * see markup::github_command): the title and each line escaped visibly
+ * (visible()), then the title as a property value and the lines as data
+ * (markup::github_escape), so it is one line whatever they hold and only the
+ * lines given start a line in the annotation.
  */
-std::string github_annotation(Level level, std::string_view title, std::string_view message);
+std::string github_annotation(Level level, std::string_view title,
+                              const std::vector<std::string>& lines);
 
 /**
  * The caller's first `count` frames, innermost first: "fn+0x1c (/lib/mod.so) <
@@ -107,8 +110,20 @@ std::string render_config_error(Format format, std::string_view message, const R
 /** "bind(0.0.0.0:8080/tcp)" or "bind(/run/app.sock/unix)". */
 std::string describe_call(const Request& req);
 
-/** JSON string literal with quotes; invalid UTF-8 bytes become U+FFFD. */
+/**
+ * JSON string literal with quotes, always valid UTF-8: what is not strict
+ * UTF-8 becomes U+FFFD, controls and the characters visible() escapes become
+ * \uNNNN (escape::json_piece).
+ */
 std::string json_string(std::string_view s);
+
+/**
+ * Outside bytes (exe paths, command lines, cgroup and unix paths) for text:
+ * control characters escaped visibly, "\n", "\x1b", "\u202e"
+ * (escape::text_piece), so no value can start a line, drive a terminal or
+ * reorder what is shown. Printable text and valid UTF-8 stay as they are.
+ */
+std::string visible(std::string_view s);
 
 /** RFC 3339 UTC time with milliseconds, "2026-11-26T08:05:12.345Z". */
 std::string rfc3339(double epoch_seconds);

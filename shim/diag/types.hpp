@@ -137,6 +137,9 @@ struct SelfInfo {
     std::vector<std::string> argv;
     std::vector<int> fds;             ///< fds in this process holding a socket on the port (from owners)
     int init_pid_ns = -1;             ///< 1: in the host's (initial) PID namespace, 0: in another, -1 unknown
+    /** Secure execution (ProbeEnv::secure): the report is for real_uid, who sees only his own processes. */
+    bool secure = false;
+    std::uint32_t real_uid = 0;
 };
 
 /** Result of binding a scratch SO_REUSEADDR socket to the wanted address. */
@@ -216,6 +219,8 @@ struct Observation {
     bool procnet_used = false;        ///< /proc/net/{tcp,udp}[6] was read instead
     bool proc_ok = false;             ///< /proc could be scanned for owners
     int pids_unreadable = 0;          ///< processes whose fd table we could not read
+    /** Processes of other users holding the sockets, left out under secure execution (rule 12). */
+    int pids_withheld = 0;
     int scan_error = 0;               ///< EMFILE/ENFILE/ENOMEM cut the owner scan short (0: none)
     int pids_scanned = 0;             ///< processes whose descriptors were looked at (0: no scan)
     std::vector<CgroupFacts> cgroups; ///< cgroups of sockets without a visible holder

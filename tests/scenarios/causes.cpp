@@ -8,10 +8,8 @@
 #include <regex>
 #include <cstdlib>
 #include <cerrno>
-#include <linux/magic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 using namespace portshim::test;
@@ -223,43 +221,6 @@ std::string require_unshare_pid()
     return unshare;
 }
 
-/**
- * A cgroup of the test's own (NAME.scope on the cgroup v2 hierarchy), so the report
- * can name where the hidden socket was made; path() is empty when none could be made.
- */
-class ScratchCgroup {
-public:
-    explicit ScratchCgroup(const std::string& name)
-    {
-        for (const std::string root : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
-            struct statfs fs {};
-            if (::statfs(root.c_str(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
-                continue;
-            const std::string dir = root + "/" + name;
-            if (::mkdir(dir.c_str(), 0755) == 0)
-                path_ = dir;
-            return;
-        }
-    }
-    ~ScratchCgroup()
-    {
-        // The holder's namespace dies with the unshare process (--kill-child), a moment
-        // later; rmdir fails with EBUSY until its last process has left.
-        for (int tries = 0; !path_.empty() && tries < 500; ++tries) {
-            if (::rmdir(path_.c_str()) == 0 || errno != EBUSY)
-                break;
-            ::usleep(10000);
-        }
-    }
-    ScratchCgroup(const ScratchCgroup&) = delete;
-    ScratchCgroup& operator=(const ScratchCgroup&) = delete;
-
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
-
 } // namespace
 
 TEST_CASE("hidden-owner: root cannot see a holder in another PID namespace")
@@ -308,7 +269,7 @@ TEST_CASE("hidden-owner: root cannot see a holder in another PID namespace")
     if (!cgroup.path().empty()) {
         CHECK_THAT(why, Contains("the socket was created in cgroup /" + scope +
                                  ": the systemd scope " + scope));
-        CHECK_THAT(joined(event["confirm"]), Contains("systemctl status " + scope));
+        CHECK_THAT(joined(event["confirm"]), Contains("systemctl status -- " + scope));
     }
     gallery("hidden-owner-pidns", argv, launch);
 }

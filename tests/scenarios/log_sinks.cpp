@@ -9,7 +9,6 @@
 #include <iterator>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,8 +16,6 @@ using namespace portshim::test;
 using Catch::Matchers::StartsWith;
 
 namespace {
-
-std::string syslog_catcher() { return PORTSHIM_TEST_SYSLOG_CATCHER; }
 
 // What legacy_server writes to stderr on a failed bind, without the shim.
 const std::string own_stderr = "bind: Address already in use\n";
@@ -100,48 +97,6 @@ public:
 private:
     mode_t saved_;
 };
-
-/** What syslog_catcher saw: the command's status and output, and each datagram. */
-struct Caught {
-    int status = -1;
-    std::string out, err;
-    std::vector<std::string> datagrams;
-};
-
-/**
- * Runs `command` (its environment from `launch`, the preload included) under
- * syslog_catcher with a private /dev/log; skips where that namespace is refused.
- */
-Caught catch_syslog(const std::vector<std::string>& command, const Launch& launch,
-                    const std::string& stderr_mode = "")
-{
-    require_root("syslog_catcher mounts a private /dev to own /dev/log");
-    Caught caught;
-    {
-        const TempDir dir;
-        std::vector<std::string> argv{syslog_catcher()};
-        if (!stderr_mode.empty())
-            argv.insert(argv.end(), {"-e", stderr_mode});
-        // env applies the preload to the command only, never to the catcher itself.
-        argv.insert(argv.end(), {dir / "datagrams", "/usr/bin/env"});
-        if (launch.preload)
-            argv.insert(argv.end(), {"LD_PRELOAD=" + require_library(), "PORTSHIM_FORMAT=json"});
-        for (const auto& [name, value] : launch.env)
-            argv.push_back(name + "=" + value);
-        argv.insert(argv.end(), command.begin(), command.end());
-
-        Process catcher(argv, Launch{});
-        caught.status = catcher.wait();
-        caught.out = catcher.out();
-        caught.err = catcher.err();
-        std::istringstream lines(file_contents(dir / "datagrams"));
-        for (std::string line; std::getline(lines, line);)
-            caught.datagrams.push_back(line);
-    }
-    if (caught.status == 77)
-        skip("no private /dev/log here: " + caught.err);
-    return caught;
-}
 
 /** The JSON after "<27>portshim[PID]: " (facility daemon, severity err), PID the event's. */
 Json datagram_event(const std::string& datagram)

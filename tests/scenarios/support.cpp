@@ -13,13 +13,16 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <grp.h>
+#include <linux/magic.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdexcept>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -706,6 +709,84 @@ private:
     std::string_view text_;
     std::size_t pos_ = 0;
 };
+
+Caught catch_syslog(const std::vector<std::string>& command, const Launch& launch,
+                    const std::string& stderr_mode)
+{
+    require_root("syslog_catcher mounts a private /dev to own /dev/log");
+    Caught caught;
+    {
+        const TempDir dir;
+        std::vector<std::string> argv{PORTSHIM_TEST_SYSLOG_CATCHER};
+        if (!stderr_mode.empty())
+            argv.insert(argv.end(), {"-e", stderr_mode});
+        // env applies the preload to the command only, never to the catcher itself.
+        argv.insert(argv.end(), {dir / "datagrams", "/usr/bin/env"});
+        if (launch.preload)
+            argv.insert(argv.end(), {"LD_PRELOAD=" + require_library(), "PORTSHIM_FORMAT=json"});
+        for (const auto& [name, value] : launch.env)
+            argv.push_back(name + "=" + value);
+        argv.insert(argv.end(), command.begin(), command.end());
+
+        Process catcher(argv, Launch{});
+        caught.status = catcher.wait();
+        caught.out = catcher.out();
+        caught.err = catcher.err();
+        std::ifstream in(dir / "datagrams");
+        for (std::string line; std::getline(in, line);)
+            caught.datagrams.push_back(line);
+    }
+    if (caught.status == 77)
+        skip("no private /dev/log here: " + caught.err);
+    return caught;
+}
+
+SetuidTree::SetuidTree()
+{
+    require_root("a setuid-root program");
+    // Everything nobody runs must be reachable by nobody: a 0755 tree of copies.
+    REQUIRE(::chmod(dir_.path().c_str(), 0755) == 0);
+    std::filesystem::create_directories(dir_ / "lib");
+    const auto library_dir = std::filesystem::path(require_library()).parent_path();
+    for (const auto& entry : std::filesystem::directory_iterator(library_dir))
+        if (entry.is_regular_file() && entry.path().extension() == ".so")
+            std::filesystem::copy_file(entry.path(), dir_ / ("lib/" + entry.path().filename().string()));
+    library_ = dir_ / ("lib/" + std::filesystem::path(require_library()).filename().string());
+    std::filesystem::create_directories(dir_ / "staging");
+}
+
+std::string SetuidTree::setuid_copy(const std::string& program, const std::string& name) const
+{
+    const std::string copy = dir_ / name;
+    std::filesystem::copy_file(program, copy);
+    REQUIRE(::chown(copy.c_str(), 0, 0) == 0);
+    REQUIRE(::chmod(copy.c_str(), 04755) == 0);
+    return copy;
+}
+
+ScratchCgroup::ScratchCgroup(const std::string& name)
+{
+    for (const std::string root : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+        struct statfs fs {};
+        if (::statfs(root.c_str(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+            continue;
+        const std::string dir = root + "/" + name;
+        if (::mkdir(dir.c_str(), 0755) == 0)
+            path_ = dir;
+        return;
+    }
+}
+
+ScratchCgroup::~ScratchCgroup()
+{
+    // A holder's namespace may die a moment after its unshare process (--kill-child);
+    // rmdir fails with EBUSY until the cgroup's last process has left.
+    for (int tries = 0; !path_.empty() && tries < 500; ++tries) {
+        if (::rmdir(path_.c_str()) == 0 || errno != EBUSY)
+            break;
+        ::usleep(10000);
+    }
+}
 
 Json parse_json(std::string_view text)
 {

@@ -118,6 +118,59 @@ int read_port(Process& server);
 /** Connects to 127.0.0.1:port, reads to EOF and closes (the server closed first). */
 std::string fetch(int port);
 
+/** What syslog_catcher saw: the command's status and output, and each datagram. */
+struct Caught {
+    int status = -1;
+    std::string out, err;
+    std::vector<std::string> datagrams;
+};
+
+/**
+ * Runs `command` (its environment from `launch`, the preload included) under
+ * syslog_catcher with a private /dev/log; skips where that namespace is refused.
+ * `stderr_mode`: "" (a pipe), "closed" or "socket" (syslog_catcher -e).
+ */
+Caught catch_syslog(const std::vector<std::string>& command, const Launch& launch,
+                    const std::string& stderr_mode = "");
+
+/**
+ * For secure execution (tests/progs/secure_exec): a 0755 directory nobody can
+ * run from, with copies of the built libraries in lib/ and a staging/ directory;
+ * skips unless root.
+ */
+class SetuidTree {
+public:
+    SetuidTree();
+    /** A root-owned setuid (04755) copy of `program` named `name` in the tree. */
+    std::string setuid_copy(const std::string& program, const std::string& name) const;
+    /** The copy of libportshim.so. */
+    const std::string& library() const { return library_; }
+    std::string staging() const { return dir_ / "staging"; }
+    const TempDir& dir() const { return dir_; }
+
+private:
+    TempDir dir_;
+    std::string library_;
+};
+
+/**
+ * A cgroup of the test's own (NAME, e.g. "x.scope", on the cgroup v2 hierarchy), so
+ * the report can name where a hidden socket was made; path() is empty when none
+ * could be made. Removed at the end, once its last process has left.
+ */
+class ScratchCgroup {
+public:
+    explicit ScratchCgroup(const std::string& name);
+    ~ScratchCgroup();
+    ScratchCgroup(const ScratchCgroup&) = delete;
+    ScratchCgroup& operator=(const ScratchCgroup&) = delete;
+
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
 /** A parsed JSON value; missing keys and out-of-range indexes yield a null value. */
 class Json {
 public:

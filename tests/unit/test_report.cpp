@@ -231,13 +231,14 @@ TEST_CASE("text report in colour: cause bold red, labels bold, nothing else", "[
     CHECK(render_github(req, v, coloured) == render_github(req, v, ctx));
 }
 
-TEST_CASE("workflow commands escape %, CR and LF, and ':' and ',' in the title", "[report]") {
-    CHECK(github_annotation(Level::error, "a:b,c%d\r\ne", "x:y,z%w\r\nv") ==
-          "::error title=portshim%3A a%3Ab%2Cc%25d%0D%0Ae::x:y,z%25w%0D%0Av\n");
-    CHECK(github_annotation(Level::warn, "t", "m") == "::warning title=portshim%3A t::m\n");
-    CHECK(github_annotation(Level::info, "t", "m") == "::notice title=portshim%3A t::m\n");
-    CHECK(github_annotation(Level::debug, "t", "m") == "::notice title=portshim%3A t::m\n");
-    CHECK(github_annotation(Level::error, "", "100%") == "::error title=portshim%3A ::100%25\n");
+TEST_CASE("workflow commands escape %, ':' and ',' in the title, and only their own lines break", "[report]") {
+    // A CR or LF inside a title or line is shown, never obeyed; the lines given are joined by %0A.
+    CHECK(github_annotation(Level::error, "a:b,c%d\r\ne", {"x:y,z%w\r\nv", "w"}) ==
+          "::error title=portshim%3A a%3Ab%2Cc%25d\\r\\ne::x:y,z%25w\\r\\nv%0Aw\n");
+    CHECK(github_annotation(Level::warn, "t", {"m"}) == "::warning title=portshim%3A t::m\n");
+    CHECK(github_annotation(Level::info, "t", {"m"}) == "::notice title=portshim%3A t::m\n");
+    CHECK(github_annotation(Level::debug, "t", {"m"}) == "::notice title=portshim%3A t::m\n");
+    CHECK(github_annotation(Level::error, "", {"100%"}) == "::error title=portshim%3A ::100%25\n");
 }
 
 TEST_CASE("github report: one ::error line with the cause in the title", "[report]") {
