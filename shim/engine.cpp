@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -72,6 +73,12 @@ bool describe_request(const Failure& f, Request& req) {
     if (family == AF_UNIX) {
         req.proto = type == SOCK_STREAM ? Proto::unix_stream : Proto::unix_dgram;
         req.unix_path = unix_path_of(addr, len);
+        // A relative path is relative to the host's directory, not to the one the
+        // operator pastes the fix in: name it absolutely.
+        char cwd[PATH_MAX];
+        if (!req.unix_path.empty() && req.unix_path[0] != '/' && req.unix_path[0] != '@' &&
+            ::getcwd(cwd, sizeof cwd) != nullptr)
+            req.unix_path = std::string(cwd) + (cwd[1] != '\0' ? "/" : "") + req.unix_path;
     } else if (family == AF_INET || family == AF_INET6) {
         if (type == SOCK_STREAM) req.proto = Proto::tcp;
         else if (type == SOCK_DGRAM) req.proto = Proto::udp;
@@ -282,8 +289,9 @@ PORTSHIM_EXPORT void portshim_engine_config_errors(const portshim::Config* confi
             for (int i = 0; i < errors->count; ++i)
                 out += render_config_error(config->format, config_error_message(errors->items[i]),
                                            ctx);
-            // About this process's own variables: reported like its own failures.
-            log::emit(*config, Level::warn, out, identity, sink::Origin::own_failure);
+            // At the first hook of any process, a curl run by popen("... 2>&1") too: not
+            // into a piped stderr unless asked (rule 13; a refused PORTSHIM_LOG asks).
+            log::emit(*config, Level::warn, out, identity, sink::Origin::other);
         }
     } catch (...) {
     }

@@ -111,7 +111,12 @@ __attribute__((noinline)) bool targets_self(const Target& t) {
 bool shares_parent_memory() {
     const pid_t parent = ::getppid();
     if (parent == 0) return false; // the first process of a PID namespace
-    return ::syscall(SYS_kcmp, ::getpid(), parent, KCMP_VM, 0, 0) <= 0;
+    const long same = ::syscall(SYS_kcmp, ::getpid(), parent, KCMP_VM, 0, 0);
+    if (same >= 0) return same == 0;
+    // kcmp refused (EPERM: a parent of another user, as for most services; no
+    // kcmp): a vfork child sees its parent's memory, where the pid noted at
+    // load and in the fork hook's child is the parent's, not its own.
+    return process_pid() != static_cast<int>(::getpid());
 }
 
 /**
@@ -270,7 +275,8 @@ void undo(Plan& plan) noexcept {
 
 void before_fork() noexcept {
     if (reentered() || !listeners::any() || seccomp::in_force_cached()) return;
-    registry::record_pending(config_for_spawn());
+    // The records are built on a stack of our own: fork may come from a small one.
+    run_on_own_stack([](void*) { registry::record_pending(config_for_spawn()); }, nullptr);
 }
 
 void after_fork(pid_t child) noexcept {
@@ -278,15 +284,19 @@ void after_fork(pid_t child) noexcept {
     // fork events are debug (below): at other levels a fork costs nothing more.
     if (config_for_spawn().level < Level::debug || seccomp::in_force_cached()) return;
     const int saved = errno;
-    listeners::FdList held;
-    listeners::collect_held(held);
-    int more = 0;
-    if (held.count > 0 && listeners::fork_line_due(more)) {
-        // Debug: forking workers that share the listening socket is how servers
-        // work (sshd and prefork servers fork per connection); leaks show up as
-        // exec-leak and inherited events and in the inherited-fd cause.
-        events::report_fork(config_for_spawn(), stderr_identity(), Level::debug, child, more, held);
-    }
+    run_on_own_stack(
+        [](void* p) {
+            listeners::FdList held;
+            listeners::collect_held(held);
+            int more = 0;
+            // Debug: forking workers that share the listening socket is how servers
+            // work (sshd and prefork servers fork per connection); leaks show up as
+            // exec-leak and inherited events and in the inherited-fd cause.
+            if (held.count > 0 && listeners::fork_line_due(more))
+                events::report_fork(config_for_spawn(), stderr_identity(), Level::debug,
+                                    *static_cast<pid_t*>(p), more, held);
+        },
+        &child);
     errno = saved;
 }
 

@@ -87,9 +87,10 @@ PORTSHIM_EXPORT long syscall(long number, ...) {
     long a[6];
     for (long& v : a) v = va_arg(ap, long);
     va_end(ap);
-    if ((number == SYS_seccomp &&
-         (a[0] == SECCOMP_SET_MODE_FILTER || a[0] == SECCOMP_SET_MODE_STRICT)) ||
-        (number == SYS_prctl && a[0] == PR_SET_SECCOMP))
+    // The kernel reads these arguments as unsigned int and int: their low 32 bits.
+    const auto op = static_cast<unsigned>(a[0]);
+    if ((number == SYS_seccomp && (op == SECCOMP_SET_MODE_FILTER || op == SECCOMP_SET_MODE_STRICT)) ||
+        (number == SYS_prctl && static_cast<int>(op) == PR_SET_SECCOMP))
         portshim::seccomp::note_install();
     return portshim::real::syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

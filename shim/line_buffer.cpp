@@ -197,21 +197,18 @@ LineBuffer& LineBuffer::end_line() noexcept {
 }
 
 void put_json_event_head(LineBuffer& out, const char* event, bool no_syscalls) noexcept {
-    char exe[PATH_MAX];
-    exe[0] = '\0';
-    if (no_syscalls) {
-        const auto* execfn = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
-        if (execfn != nullptr) {
-            std::size_t n = 0;
-            while (execfn[n] != '\0' && n + 1 < sizeof exe) exe[n] = execfn[n], ++n;
-            exe[n] = '\0';
-        }
-    } else {
-        const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-        exe[n > 0 ? n : 0] = '\0';
-    }
     out.put("{\"event\":\"").put(event).put("\",\"time\":\"").put_time_now();
-    out.put("\",\"pid\":").put_int(::getpid()).put(",\"exe\":").put_json(exe);
+    out.put("\",\"pid\":").put_int(::getpid()).put(",\"exe\":");
+    if (no_syscalls) {
+        // Straight from the aux vector: no copy on a stack that may be small.
+        const auto* execfn = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
+        out.put_json(execfn != nullptr ? execfn : "");
+        return;
+    }
+    char exe[PATH_MAX];
+    const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    out.put_json(exe);
 }
 
 } // namespace portshim

@@ -5,6 +5,8 @@
 // sockets already warned about (one warning per server, not per child).
 #include "listeners.hpp"
 
+#include "seccomp_state.hpp"
+
 #include "zeroed_map.hpp"
 
 #include <atomic>
@@ -157,6 +159,9 @@ __attribute__((noinline)) bool poll_block(int first, FdList& out) {
     for (const pollfd& p : probe) {
         if ((p.revents & POLLNVAL) != 0) continue;
         any_open = true;
+        // A socket is open: looking closer takes getsockopt, which a filter
+        // inherited at exec may punish (rule 10). fstat the loader made too.
+        if (inode_of(p.fd) != 0 && seccomp::in_force_cached()) return true;
         // Sockets a constructor that ran before ours listened on went through
         // the listen hook: they are this process's own, not inherited.
         if (describe(p.fd, lf) && !listened_on(p.fd)) out.add(lf);

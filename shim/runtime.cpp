@@ -52,6 +52,8 @@ bool g_unsafe_child = false;
 // running in a pid other than this one is in the child, even inside
 // real::fork (pthread_atfork child handlers run before fork returns there).
 std::atomic<int> g_threaded_fork_parent{0};
+// See process_pid(): written at load and in the fork hook's child only.
+std::atomic<int> g_pid{0};
 
 // What the program set on each fd through setsockopt, so the hot paths need
 // no system call: one byte per fd in 64 KiB mapped at the first setsockopt of
@@ -344,6 +346,7 @@ int socket_type(int fd) noexcept {
 
 void load() noexcept {
     const int saved = errno;
+    g_pid.store(static_cast<int>(::getpid()), std::memory_order_relaxed);
     struct stat st;
     g_stderr.open = ::fstat(2, &st) == 0;
     if (g_stderr.open) {
@@ -390,7 +393,7 @@ void forget_reuseaddr_choice(int fd) noexcept {
 
 bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept {
     if (!config().reuseaddr || addr == nullptr || len < sizeof(sa_family_t)) return false;
-    if (seccomp::recorded()) return false; // getsockopt may not be the host's to make
+    if (seccomp::in_force_cached()) return false; // getsockopt may not be the host's to make
     sa_family_t family;
     std::memcpy(&family, addr, sizeof family);
     // No system call for the binds that cannot be inet ones (AF_UNIX, AF_NETLINK, ...).
@@ -416,7 +419,12 @@ bool inject_reuseaddr(int fd, const sockaddr* addr, socklen_t len) noexcept {
     return injected;
 }
 
-void entered_fork_child(bool parent_threaded) noexcept { g_unsafe_child = parent_threaded; }
+void entered_fork_child(bool parent_threaded) noexcept {
+    g_unsafe_child = parent_threaded;
+    g_pid.store(static_cast<int>(::getpid()), std::memory_order_relaxed);
+}
+
+int process_pid() noexcept { return g_pid.load(std::memory_order_relaxed); }
 
 void forking(bool threaded) noexcept {
     if (threaded) g_threaded_fork_parent.store(static_cast<int>(::getpid()), std::memory_order_relaxed);
@@ -502,8 +510,11 @@ struct FailureJob {
 
 void report_undiagnosed(Call call, int fd, const sockaddr* addr, socklen_t len, int err,
                         events::NotDiagnosed why) {
-    events::report_undiagnosed(config(), &g_stderr, call == Call::listen, fd, addr, len, err,
-                               socket_type(fd), why);
+    // The type socket() noted only where asking the socket is not ours to do:
+    // an fd from accept or dup2 keeps the entry of the socket it replaced.
+    const int type = why == events::NotDiagnosed::seccomp ? socket_type(fd) : 0;
+    events::report_undiagnosed(config(), &g_stderr, call == Call::listen, fd, addr, len, err, type,
+                               why);
 }
 
 /**

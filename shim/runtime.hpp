@@ -36,6 +36,13 @@ void entered_fork_child(bool parent_threaded) noexcept;
 /** Before real fork(): remembers our pid when other threads exist (see entered_fork_child). */
 void forking(bool threaded) noexcept;
 
+/**
+ * This process's pid as noted at load and in the child of our fork hook: in a
+ * vfork child (which shares its parent's memory) it is the parent's. 0 when
+ * no hook has run yet.
+ */
+int process_pid() noexcept;
+
 /** fd 2 as it was at load, for the sink. */
 const StderrIdentity* stderr_identity() noexcept;
 

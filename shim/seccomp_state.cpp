@@ -59,7 +59,8 @@ int read_mode() {
         // filter only if the filter allows prctl; no filter was seen being
         // installed, and the engine would make far riskier calls anyway.
         const int r = ::prctl(PR_GET_SECCOMP, 0, 0, 0, 0);
-        mode = r == 0 ? 1 : 2;
+        // EINVAL: a kernel without CONFIG_SECCOMP, so no filter either.
+        mode = r == 0 || (r < 0 && errno == EINVAL) ? 1 : 2;
     }
     errno = saved;
     return mode;

@@ -15,8 +15,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <termios.h>
@@ -78,19 +80,25 @@ bool pipe_has_room(int fd, std::size_t len) {
  */
 bool write_stderr_now(const struct stat& st, const char* text, std::size_t len) {
     if (S_ISREG(st.st_mode)) return safe_write(2, text, len);
-    if (S_ISFIFO(st.st_mode)) {
+    // A pseudo-terminal slave (/dev/pts/N: majors 136-143) or a virtual console
+    // (major 4) opens again as the same terminal, never as a new one.
+    const unsigned major_dev = S_ISCHR(st.st_mode) ? major(st.st_rdev) : 0;
+    const bool terminal = major_dev == 4 || (major_dev >= 136 && major_dev <= 143);
+    if (S_ISFIFO(st.st_mode) || terminal) {
         const int fd = ::open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         if (fd >= 0) {
             struct stat own;
             bool ok = false;
             if (::fstat(fd, &own) == 0 && own.st_dev == st.st_dev && own.st_ino == st.st_ino)
-                ok = pipe_has_room(fd, len) && safe_write(fd, text, len);
+                ok = (terminal || pipe_has_room(fd, len)) && safe_write(fd, text, len);
             ::close(fd);
             return ok;
         }
         // No reader left (ENXIO) or no /proc: at most one atomic write, only if it fits now.
         if (len > PIPE_BUF) return false;
     }
+    // Any other device: poll promises room for a little, not for a whole report.
+    if (S_ISCHR(st.st_mode) && !terminal && len > 1024) return false;
     return writable_now(2) && safe_write(2, text, len);
 }
 
@@ -118,7 +126,12 @@ std::size_t dropped_note(const Config& config, char* buf, std::size_t size, unsi
 
 /** The note covering `dropped` events was written. */
 void note_written(const Config& config, unsigned dropped) {
-    __atomic_store_n(&config.dropped_told, dropped, __ATOMIC_RELAXED);
+    // Only ever raised: a note written by another thread meanwhile may have covered more.
+    unsigned told = __atomic_load_n(&config.dropped_told, __ATOMIC_RELAXED);
+    while (static_cast<int>(dropped - told) > 0 &&
+           !__atomic_compare_exchange_n(&config.dropped_told, &told, dropped, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
 }
 
 /** Writes to fd 2 (`st`), preceded by the note of dropped events; counts a failure. */
@@ -296,6 +309,13 @@ void write_restricted(const Config& config, const char* text, std::size_t len,
     // poll said a reader is there and there is room: no SIGPIPE, and no wait.
     bool ok = stderr_usable(identity, st) && (S_ISREG(st.st_mode) || len <= PIPE_BUF) &&
               (S_ISREG(st.st_mode) || writable_now(2));
+    // A file past RLIMIT_FSIZE would raise SIGXFSZ, and no signal may be masked
+    // here: skip what would not fit. (getrlimit: glibc's start-up made it.)
+    rlimit limit{};
+    if (ok && S_ISREG(st.st_mode) && ::getrlimit(RLIMIT_FSIZE, &limit) == 0 &&
+        limit.rlim_cur != RLIM_INFINITY &&
+        static_cast<rlim_t>(st.st_size) + len > limit.rlim_cur)
+        ok = false;
     while (ok && len > 0) {
         const ssize_t n = ::write(2, text, len);
         if (n < 0 && errno == EINTR) continue;
@@ -324,9 +344,11 @@ void write_event(const Config& config, Level level, const char* text, std::size_
             note_len = log_refusal_note(config, why_storage, note, sizeof note);
         struct stat st;
         termios mode;
-        // Rule 13: only a failure of this process may go to a stderr a parent could read as data.
+        // Rule 13: only a failure of this process may go to a stderr a parent could
+        // read as data, unless stderr was asked for (or stands in for a refused file).
         if (stderr_usable(identity, st) &&
-            (origin == Origin::own_failure || config.stderr_asked || ::tcgetattr(2, &mode) == 0)) {
+            (origin == Origin::own_failure || config.stderr_asked || refused ||
+             ::tcgetattr(2, &mode) == 0)) {
             if (note_len > 0) to_stderr(config, st, note, note_len);
             to_stderr(config, st, text, len);
         } else {

@@ -79,9 +79,10 @@ Config parse_config(EnvGetter get, bool secure, ConfigErrors& errors) noexcept {
         if (equals(v, "stderr")) c.sink = Sink::stderr_, c.stderr_asked = true;
         else if (*v == '\0') c.sink = Sink::stderr_;
         else if (equals(v, "syslog")) c.sink = Sink::syslog;
-        else if (secure) add(errors, "PORTSHIM_LOG", v, nullptr, true);
+        // A destination was asked for but cannot be had: stderr instead, as if asked.
+        else if (secure) add(errors, "PORTSHIM_LOG", v, nullptr, true), c.stderr_asked = true;
         else if (!copy_path(v, c.log_path))
-            add(errors, "PORTSHIM_LOG", v, "stderr, syslog or an absolute file path");
+            add(errors, "PORTSHIM_LOG", v, "stderr, syslog or an absolute file path"), c.stderr_asked = true;
         else c.sink = Sink::file;
     }
     if (const char* v = get("PORTSHIM_REUSEADDR"); v && !parse_bool(v, c.reuseaddr))

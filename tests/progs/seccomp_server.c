@@ -2,11 +2,13 @@
  * seccomp filter that kills the process (SECCOMP_RET_KILL_PROCESS) on a system
  * call it never makes itself, then binds to a busy port and fails as any
  * daemon does: perror, "errno=98" on stdout, exit 1.
- * Usage: seccomp_server -p PORT -m prctl|seccomp|raw|exec -k netlink|unix|openat
+ * Usage: seccomp_server -p PORT -m prctl|seccomp|raw|exec -k netlink|unix|openat|getsockopt [-l]
  *   prctl:   prctl(PR_SET_SECCOMP) through libc
  *   seccomp: syscall(SYS_seccomp) through libc
  *   raw:     the seccomp system call made with an instruction, past libc (x86_64)
  *   exec:    installed, then this program exec'd again: the filter is inherited
+ *   -l:      with exec, a listening socket without FD_CLOEXEC crosses the exec too
+ *            (a worker handed its listener by a sandboxing parent)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,6 +40,7 @@ static int install(const char *mode, const char *target)
     if (strcmp(target, "netlink") == 0) arg0 = AF_NETLINK;
     else if (strcmp(target, "unix") == 0) arg0 = AF_UNIX;
     else if (strcmp(target, "openat") == 0) nr = SYS_openat, any_arg = 1;
+    else if (strcmp(target, "getsockopt") == 0) nr = SYS_getsockopt, any_arg = 1;
     else return -1;
     struct sock_filter filter[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -76,10 +79,11 @@ static int install(const char *mode, const char *target)
 
 int main(int argc, char **argv)
 {
-    int port = -1, opt;
+    int port = -1, opt, hold = 0;
     const char *mode = "prctl", *target = "netlink";
-    while ((opt = getopt(argc, argv, "p:m:k:")) != -1) {
-        if (opt == 'p') port = atoi(optarg);
+    while ((opt = getopt(argc, argv, "p:m:k:l")) != -1) {
+        if (opt == 'l') hold = 1;
+        else if (opt == 'p') port = atoi(optarg);
         else if (opt == 'm') mode = optarg;
         else if (opt == 'k') target = optarg;
         else return 2;
@@ -89,6 +93,13 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(mode, "inherited") != 0) {
+        if (hold) {
+            const int l = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in any;
+            memset(&any, 0, sizeof any);
+            any.sin_family = AF_INET;
+            if (l < 0 || bind(l, (struct sockaddr *)&any, sizeof any) != 0 || listen(l, 8) != 0) return 2;
+        }
         if (install(mode, target) != 0) {
             perror("seccomp_server: installing the filter");
             return 77;

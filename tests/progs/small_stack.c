@@ -5,6 +5,8 @@
  *   thread:    a pthread with a PTHREAD_STACK_MIN stack (and glibc's guard page)
  *   system:    listens (no SOCK_CLOEXEC) on 0.0.0.0:0, then such a thread runs
  *              system("exit 3") (exec-leak territory): prints "status=3", exit 0
+ *   fork:      listens likewise, then such a thread forks a child that exits 4
+ *              (the registry's records are written at that fork): "status=4" 
  *   coroutine: makecontext on BYTES (default 8192) with a PROT_NONE guard page below
  *   measure:   bind on a 256 KiB stack painted with a pattern; prints the bytes of
  *              it that bind() touched ("stack_bytes=N"): the caller's stack cost */
@@ -45,6 +47,15 @@ static void *thread_main(void *arg)
 }
 
 static int g_status = -1;
+
+static void *fork_main(void *arg)
+{
+    (void)arg;
+    const pid_t pid = fork();
+    if (pid == 0) _exit(4);
+    if (pid > 0) waitpid(pid, &g_status, 0);
+    return NULL;
+}
 
 static void *system_main(void *arg)
 {
@@ -111,13 +122,13 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "thread") == 0) {
         if (on_small_thread(thread_main) != 0) return 2;
-    } else if (strcmp(mode, "system") == 0) {
+    } else if (strcmp(mode, "system") == 0 || strcmp(mode, "fork") == 0) {
         const int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in addr;
         memset(&addr, 0, sizeof addr);
         addr.sin_family = AF_INET;
         if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 8) != 0) return 2;
-        if (on_small_thread(system_main) != 0) return 2;
+        if (on_small_thread(strcmp(mode, "fork") == 0 ? fork_main : system_main) != 0) return 2;
         printf("status=%d\n", WIFEXITED(g_status) ? WEXITSTATUS(g_status) : -1);
         return 0;
     } else if (strcmp(mode, "coroutine") == 0) {

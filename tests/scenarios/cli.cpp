@@ -266,7 +266,9 @@ TEST_CASE("tools: portshim-run refuses at once in one line the values the librar
         CHECK_THAT(wrapped.err(), StartsWith("portshim-run: " + option + ": " + said));
 
         Launch direct;
-        direct.env = {{"LD_PRELOAD", library}, {"PORTSHIM_FORMAT", "json"}, {name, value}};
+        // PORTSHIM_LOG=stderr: a config-error reaches a piped stderr only when asked (rule 13).
+        direct.env = {{"LD_PRELOAD", library}, {"PORTSHIM_FORMAT", "json"}, {"PORTSHIM_LOG", "stderr"},
+                      {name, value}};
         Process host({bind_probe(), "success"}, direct);
         REQUIRE(host.wait() == 0);
         bool reported = false;

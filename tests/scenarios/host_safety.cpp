@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,6 +97,21 @@ TEST_CASE("safety: seccomp: a filter inherited at exec gets the short line")
         fails_with_short_line(holder.port, "exec", target);
 }
 
+TEST_CASE("safety: seccomp: a worker started under a filter with a listening socket is not killed at load")
+{
+    // The constructor's scan finds the inherited listener; looking closer takes
+    // getsockopt, which this filter kills.
+    const Holder holder;
+    const std::vector<std::string> argv{seccomp_server(), "-p", std::to_string(holder.port), "-m", "exec",
+                                        "-k", "getsockopt", "-l"};
+    Process plain(argv, Launch{});
+    REQUIRE(plain.wait() == 1);
+    Process daemon(argv, preloaded());
+    require_failed_as_without_shim(daemon);
+    const Json event = only_bind_failed_event(daemon);
+    CHECK_THAT(event["summary"].str(), Contains("seccomp filter"));
+}
+
 TEST_CASE("safety: seccomp: under a filter that kills unix sockets PORTSHIM_LOG=syslog opens none")
 {
     // The syslog sink needs socket(AF_UNIX): under a filter the line goes to stderr only.
@@ -160,6 +176,26 @@ TEST_CASE("safety: small stacks: system() from a PTHREAD_STACK_MIN thread of a l
     REQUIRE(status == 0); // a crash here is 139
     CHECK(daemon.out() == "status=3\n");
     CHECK_THAT(daemon.err(), Contains("\"event\":\"exec-leak\""));
+}
+
+TEST_CASE("safety: small stacks: fork() from a PTHREAD_STACK_MIN thread of a listening server")
+{
+    // The registry's records are built at the first fork after listen().
+    const TempDir state;
+    Process plain({small_stack(), "-p", "0", "-m", "fork"}, Launch{});
+    REQUIRE(plain.wait() == 0);
+    REQUIRE(plain.out() == "status=4\n");
+    Launch launch = preloaded();
+    launch.env.emplace_back("PORTSHIM_STATE_DIR", state.path());
+    launch.env.emplace_back("PORTSHIM_LEVEL", "debug"); // the fork event too
+    Process daemon({small_stack(), "-p", "0", "-m", "fork"}, launch);
+    const int status = daemon.wait();
+    INFO("stdout: " << daemon.out() << "\nstderr: " << daemon.err());
+    REQUIRE(status == 0);
+    CHECK(daemon.out() == "status=4\n");
+    CHECK_THAT(daemon.err(), Contains("\"event\":\"fork\""));
+    struct stat st {};
+    CHECK(::stat((state / "listeners").c_str(), &st) == 0);
 }
 
 namespace {
@@ -298,6 +334,21 @@ TEST_CASE("behaviour: data streams: a helper read with popen 2>&1 gets no portsh
     REQUIRE(server.wait() == 0);
     INFO("stderr: " << server.err());
     CHECK(server.out().substr(server.out().find("data=")) == expected);
+
+    // A bad PORTSHIM_* value inherited by a helper that binds: its config-error
+    // (said at its first socket call) stays out of the data too.
+    const std::string binder = bind_probe() + " success";
+    Process plain_binder({popen_reader(), binder}, Launch{});
+    read_port(plain_binder);
+    REQUIRE(plain_binder.wait() == 0);
+    const std::string bound = plain_binder.out().substr(plain_binder.out().find("data="));
+    CHECK(bound == "data=rc=0 errno=0\\n\n");
+    Launch bad = launch;
+    bad.env.emplace_back("PORTSHIM_WAIT", "soon");
+    Process misconfigured({popen_reader(), binder}, bad);
+    read_port(misconfigured);
+    REQUIRE(misconfigured.wait() == 0);
+    CHECK(misconfigured.out().substr(misconfigured.out().find("data=")) == bound);
 
     // Asked for explicitly, PORTSHIM_LOG=stderr still puts every event on stderr.
     Process asked({popen_reader(), "/bin/echo hello"}, preloaded());
