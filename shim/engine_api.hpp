@@ -20,6 +20,17 @@ struct StderrIdentity {
     bool open = false;       ///< fd 2 was open at load
     dev_t dev = 0;
     ino_t ino = 0;
+    /**
+     * Not about fd 2, but kept with it because both libraries write through
+     * the hooks' StderrIdentity (the engine gets a pointer to it): the sink's
+     * once-per-process notes (bits of sink::Note), the events no sink could
+     * take at once, and how many of those a note has named. Changed only with
+     * __atomic builtins; zero, so the hooks' copy stays in .bss (a Config in
+     * .data cost every exec a page fault). Fork children inherit them.
+     */
+    mutable unsigned notes_told = 0;
+    mutable unsigned dropped = 0;
+    mutable unsigned dropped_told = 0;
 };
 
 /** Everything the engine needs to explain one failed call. */

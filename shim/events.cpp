@@ -331,7 +331,7 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
     }
     if (seccomp) {
         out.escape(LineBuffer::Escape::none).end_line();
-        sink::write_restricted(config, out.data(), out.size(), identity);
+        sink::write_restricted(out.data(), out.size(), identity);
         return;
     }
     emit(config, identity, Level::error, out, sink::Origin::own_failure);

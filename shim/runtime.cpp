@@ -30,6 +30,7 @@
 #include <pthread.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace portshim {

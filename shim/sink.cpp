@@ -28,8 +28,16 @@ namespace portshim::sink {
 
 namespace {
 
-/** One more event no sink could take at once (Config::dropped). */
-void count_dropped(const Config& config) { __atomic_fetch_add(&config.dropped, 1, __ATOMIC_RELAXED); }
+/** The counters of StderrIdentity; a stand-in where a caller has none (tests). */
+const StderrIdentity& counters(const StderrIdentity* identity) {
+    static StderrIdentity none;
+    return identity != nullptr ? *identity : none;
+}
+
+/** One more event no sink could take at once (StderrIdentity::dropped). */
+void count_dropped(const StderrIdentity* identity) {
+    __atomic_fetch_add(&counters(identity).dropped, 1, __ATOMIC_RELAXED);
+}
 
 /**
  * fd 2 is ours to write: open, not a socket (journald's stream, a client
@@ -106,9 +114,10 @@ bool write_stderr_now(const struct stat& st, const char* text, std::size_t len) 
  * "N earlier reports were dropped" in the event's format, or 0 bytes when none
  * were; `*dropped` receives the count it covers, for note_written().
  */
-std::size_t dropped_note(const Config& config, char* buf, std::size_t size, unsigned* dropped) {
-    *dropped = __atomic_load_n(&config.dropped, __ATOMIC_RELAXED);
-    const unsigned told = __atomic_load_n(&config.dropped_told, __ATOMIC_RELAXED);
+std::size_t dropped_note(const Config& config, const StderrIdentity* identity, char* buf,
+                         std::size_t size, unsigned* dropped) {
+    *dropped = __atomic_load_n(&counters(identity).dropped, __ATOMIC_RELAXED);
+    const unsigned told = __atomic_load_n(&counters(identity).dropped_told, __ATOMIC_RELAXED);
     if (*dropped == told) return 0;
     const unsigned count = *dropped - told;
     LineBuffer line(buf, size);
@@ -125,22 +134,24 @@ std::size_t dropped_note(const Config& config, char* buf, std::size_t size, unsi
 }
 
 /** The note covering `dropped` events was written. */
-void note_written(const Config& config, unsigned dropped) {
+void note_written(const StderrIdentity* identity, unsigned dropped) {
     // Only ever raised: a note written by another thread meanwhile may have covered more.
-    unsigned told = __atomic_load_n(&config.dropped_told, __ATOMIC_RELAXED);
+    unsigned& told_ref = counters(identity).dropped_told;
+    unsigned told = __atomic_load_n(&told_ref, __ATOMIC_RELAXED);
     while (static_cast<int>(dropped - told) > 0 &&
-           !__atomic_compare_exchange_n(&config.dropped_told, &told, dropped, true,
+           !__atomic_compare_exchange_n(&told_ref, &told, dropped, true,
                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
     }
 }
 
 /** Writes to fd 2 (`st`), preceded by the note of dropped events; counts a failure. */
-void to_stderr(const Config& config, const struct stat& st, const char* text, std::size_t len) {
+void to_stderr(const Config& config, const StderrIdentity* identity, const struct stat& st,
+               const char* text, std::size_t len) {
     char note[512];
     unsigned dropped = 0;
-    const std::size_t note_len = dropped_note(config, note, sizeof note, &dropped);
-    if (note_len > 0 && write_stderr_now(st, note, note_len)) note_written(config, dropped);
-    if (!write_stderr_now(st, text, len)) count_dropped(config);
+    const std::size_t note_len = dropped_note(config, identity, note, sizeof note, &dropped);
+    if (note_len > 0 && write_stderr_now(st, note, note_len)) note_written(identity, dropped);
+    if (!write_stderr_now(st, text, len)) count_dropped(identity);
 }
 
 int severity(Level level) {
@@ -154,7 +165,7 @@ int severity(Level level) {
 }
 
 /** One datagram per line to /dev/log, tagged portshim[PID] (RFC 3164 without timestamp). */
-void to_syslog(const Config& config, Level level, const char* text, std::size_t len) {
+void to_syslog(const StderrIdentity* identity, Level level, const char* text, std::size_t len) {
     const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return;
     sockaddr_un addr{};
@@ -186,7 +197,7 @@ void to_syslog(const Config& config, Level level, const char* text, std::size_t 
                          MSG_NOSIGNAL | MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&addr),
                          sizeof addr) < 0 &&
                 (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
-                count_dropped(config);
+                count_dropped(identity);
         }
         text = line_end + 1;
     }
@@ -202,7 +213,8 @@ void to_syslog(const Config& config, Level level, const char* text, std::size_t 
  * fit whole under RLIMIT_FSIZE is dropped and counted (safe_write). Returns
  * false when the file was refused.
  */
-bool to_file(const Config& config, const char* text, std::size_t len, LineBuffer& why) {
+bool to_file(const Config& config, const StderrIdentity* identity, const char* text,
+             std::size_t len, LineBuffer& why) {
     const char* path = config.log_path;
     struct stat seen;
     const bool existed = ::lstat(path, &seen) == 0;
@@ -237,18 +249,18 @@ bool to_file(const Config& config, const char* text, std::size_t len, LineBuffer
     if (ok) {
         char note[512];
         unsigned dropped = 0;
-        const std::size_t note_len = dropped_note(config, note, sizeof note, &dropped);
-        if (note_len > 0 && safe_write(fd, note, note_len)) note_written(config, dropped);
-        if (!safe_write(fd, text, len)) count_dropped(config);
+        const std::size_t note_len = dropped_note(config, identity, note, sizeof note, &dropped);
+        if (note_len > 0 && safe_write(fd, note, note_len)) note_written(identity, dropped);
+        if (!safe_write(fd, text, len)) count_dropped(identity);
     }
     ::close(fd);
     return ok;
 }
 
-/** True the first time `note` is due in this process (see Config::notes_told). */
-bool first_time(const Config& config, Note note) {
+/** True the first time `note` is due in this process (see StderrIdentity::notes_told). */
+bool first_time(const StderrIdentity* identity, Note note) {
     const auto bit = static_cast<unsigned>(note);
-    return (__atomic_fetch_or(&config.notes_told, bit, __ATOMIC_RELAXED) & bit) == 0;
+    return (__atomic_fetch_or(&counters(identity).notes_told, bit, __ATOMIC_RELAXED) & bit) == 0;
 }
 
 /**
@@ -301,7 +313,7 @@ bool stderr_is_terminal(const StderrIdentity* identity) noexcept {
     return terminal;
 }
 
-void write_restricted(const Config& config, const char* text, std::size_t len,
+void write_restricted(const char* text, std::size_t len,
                       const StderrIdentity* identity) noexcept {
     const int saved = errno;
     struct stat st;
@@ -322,7 +334,7 @@ void write_restricted(const Config& config, const char* text, std::size_t len,
         ok = n > 0;
         if (ok) text += n, len -= static_cast<std::size_t>(n);
     }
-    if (!ok) count_dropped(config);
+    if (!ok) count_dropped(identity);
     errno = saved;
 }
 
@@ -331,16 +343,16 @@ void write_event(const Config& config, Level level, const char* text, std::size_
     const int saved = errno;
     char why_storage[160]; // why the log file was refused
     LineBuffer why(why_storage, sizeof why_storage - 1);
-    const bool refused = config.sink == Sink::file && !to_file(config, text, len, why);
+    const bool refused = config.sink == Sink::file && !to_file(config, identity, text, len, why);
     why_storage[why.size()] = '\0';
     if (config.sink == Sink::file && !refused) {
     } else if (config.sink == Sink::syslog) {
-        to_syslog(config, level, text, len);
+        to_syslog(identity, level, text, len);
     } else {
         // Once per process, say why the report is not in the configured file.
         char note[1536];
         std::size_t note_len = 0;
-        if (refused && first_time(config, Note::log_refused))
+        if (refused && first_time(identity, Note::log_refused))
             note_len = log_refusal_note(config, why_storage, note, sizeof note);
         struct stat st;
         termios mode;
@@ -349,11 +361,11 @@ void write_event(const Config& config, Level level, const char* text, std::size_
         if (stderr_usable(identity, st) &&
             (origin == Origin::own_failure || config.stderr_asked || refused ||
              ::tcgetattr(2, &mode) == 0)) {
-            if (note_len > 0) to_stderr(config, st, note, note_len);
-            to_stderr(config, st, text, len);
+            if (note_len > 0) to_stderr(config, identity, st, note, note_len);
+            to_stderr(config, identity, st, text, len);
         } else {
-            if (note_len > 0) to_syslog(config, Level::warn, note, note_len);
-            to_syslog(config, level, text, len);
+            if (note_len > 0) to_syslog(identity, Level::warn, note, note_len);
+            to_syslog(identity, level, text, len);
         }
     }
     errno = saved;
@@ -361,7 +373,7 @@ void write_event(const Config& config, Level level, const char* text, std::size_
 
 void write_refusal(const Config& config, Note note, const char* subject, const char* why,
                    const char* consequence, const StderrIdentity* identity) noexcept {
-    if (config.level < Level::warn || !first_time(config, note)) return;
+    if (config.level < Level::warn || !first_time(identity, note)) return;
     const int saved = errno;
     char storage[1536];
     const std::size_t len = refusal_note(config, subject, why, consequence, storage, sizeof storage);

@@ -46,10 +46,10 @@ void write_event(const Config& config, Level level, const char* text, std::size_
  * sure a reader is there), and nowhere else (no syslog socket,
  * no file to open). Dropped and counted when fd 2 cannot take it at once.
  */
-void write_restricted(const Config& config, const char* text, std::size_t len,
+void write_restricted(const char* text, std::size_t len,
                       const StderrIdentity* identity) noexcept;
 
-/** The once-per-process notes (bits of Config::notes_told). */
+/** The once-per-process notes (bits of StderrIdentity::notes_told). */
 enum class Note : unsigned { log_refused = 1, state_dir_refused = 2 };
 
 /**

@@ -42,21 +42,6 @@ struct Config {
      * (DESIGN.md rule 12).
      */
     bool secure = false;
-    /**
-     * Not a setting: the once-per-process notes the sink has written (bits of
-     * sink::Note). It lives here because both libraries write through the
-     * hooks' Config (the engine gets a pointer to it), so a note is said once
-     * per process, not once per library; fork children inherit it. Changed
-     * only with __atomic builtins, so Config stays a copyable plain struct.
-     */
-    mutable unsigned notes_told = 0;
-    /**
-     * Not settings either, and kept here for the same reason: events that no
-     * sink could take at once (dropped), and how many of them a note has
-     * named since (dropped_told). __atomic builtins only.
-     */
-    mutable unsigned dropped = 0;
-    mutable unsigned dropped_told = 0;
 };
 
 /** One rejected variable; the strings point into the environment and static text. */

@@ -237,9 +237,10 @@ std::string refusal_notes(Format format) {
     c.sink = Sink::file;
     const std::string log = dir.path + "/log";
     std::memcpy(c.log_path, log.c_str(), log.size() + 1);
+    StderrIdentity process; // where the once-per-process marks live: a fresh process
     for (int i = 0; i < 2; ++i)
         sink::write_refusal(c, sink::Note::state_dir_refused, "PORTSHIM_STATE_DIR=/run/x:y",
-                            "a symbolic link", "nothing is recorded", nullptr);
+                            "a symbolic link", "nothing is recorded", &process);
     std::ifstream in(log, std::ios::binary);
     std::stringstream text;
     text << in.rdbuf();
