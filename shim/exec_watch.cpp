@@ -274,7 +274,11 @@ void undo(Plan& plan) noexcept {
 }
 
 void before_fork() noexcept {
-    if (reentered() || !listeners::any() || seccomp::in_force_cached()) return;
+    if (reentered() || !listeners::any()) return;
+    // Nothing new to record (every fork of a prefork server after the first):
+    // no stack to map, no system call.
+    if (config_for_spawn().state_dir[0] == '\0' || !listeners::any_unrecorded()) return;
+    if (seccomp::in_force_cached()) return;
     // The records are built on a stack of our own: fork may come from a small one.
     run_on_own_stack([](void*) { registry::record_pending(config_for_spawn()); }, nullptr);
 }

@@ -232,6 +232,19 @@ bool inherited(unsigned long long inode) noexcept {
     return false;
 }
 
+bool any_unrecorded() noexcept {
+    Private* p = g_private.load(std::memory_order_acquire);
+    if (p == nullptr) return false;
+    const int used = p->used.load(std::memory_order_acquire);
+    for (int i = 0; i < used && i < slot_count; ++i) {
+        const Slot& s = p->slots[i];
+        if (slot_fd(s) >= 0 && !s.inherited.load(std::memory_order_relaxed) &&
+            s.inode.load(std::memory_order_relaxed) == 0)
+            return true;
+    }
+    return false;
+}
+
 int take_unrecorded(ListenFd* out, int* openers, int max) noexcept {
     Private* p = g_private.load(std::memory_order_acquire);
     if (p == nullptr) return 0;

@@ -54,6 +54,12 @@ bool any() noexcept;
 bool listened_on(int fd) noexcept;
 
 /**
+ * A socket listened on since its last registry record (a memory scan, no
+ * system call): only then is there anything for take_unrecorded to find.
+ */
+bool any_unrecorded() noexcept;
+
+/**
  * The sockets this process listened on that have no registry record yet: up
  * to `max` of them into `out`, with the pid that called listen() (the opener,
  * also from a fork or vfork child) in `openers`; marks them recorded. Keeps errno.
