@@ -1,7 +1,7 @@
 // libFuzzer target: PORTSHIM_* parsing with a fuzzed environment. Input: the
 // first byte says whether this is secure execution, then one value per line
 // for the variables below in order; a line "\x7f" leaves a variable unset.
-#include "config.hpp"
+#include "common/config.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,7 +1,7 @@
 // libFuzzer target: the ELF reader (program headers, .dynsym imports, .symtab
 // functions, build-ID notes). It reads files by pread, so the input is put in
 // a memfd and read from there, like an executable from /proc/PID/exe.
-#include "elf.hpp"
+#include "diag/elf.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>

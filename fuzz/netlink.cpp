@@ -1,7 +1,7 @@
 // libFuzzer target: the sock_diag dump parsers (inet for TCP and UDP, unix) on
 // one recv() worth of bytes, as the probes feed them. Input: a selector byte, then the dump.
-#include "sockets.hpp"
-#include "unix_sockets.hpp"
+#include "diag/sockets.hpp"
+#include "diag/unix_sockets.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,11 +1,11 @@
 // libFuzzer target: the text parsers of /proc and host files (procfs, owners,
 // sockets' /proc/net fallback, host) and the address parser. Input: a selector
 // byte, then the file's text.
-#include "address.hpp"
-#include "host.hpp"
-#include "owners.hpp"
-#include "procfs.hpp"
-#include "sockets.hpp"
+#include "diag/address.hpp"
+#include "diag/host.hpp"
+#include "diag/owners.hpp"
+#include "diag/procfs.hpp"
+#include "diag/sockets.hpp"
 
 #include <netinet/in.h>
 

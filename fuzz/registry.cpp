@@ -1,7 +1,7 @@
 // libFuzzer target: the listen registry, one line and a whole file. Whatever
 // parses must survive the writer's encoding unchanged (a round trip); in a
 // file, torn records and garbage must never yield a record that is not one.
-#include "registry.hpp"
+#include "diag/registry.hpp"
 
 #include <fmt/format.h>
 

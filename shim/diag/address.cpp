@@ -2,7 +2,7 @@
 // net/ipv4/inet_connection_sock.c inet_bind_conflict and ipv6_rcv_saddr_equal).
 #include "address.hpp"
 
-#include "inet_address.hpp"
+#include "common/inet_address.hpp"
 
 #include <arpa/inet.h>
 #include <cstring>

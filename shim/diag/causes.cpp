@@ -6,7 +6,7 @@
 #include "causes_common.hpp"
 #include "causes_inherited.hpp"
 #include "causes_unix.hpp"
-#include "escape.hpp"
+#include "common/escape.hpp"
 
 #include <algorithm>
 #include <cerrno>

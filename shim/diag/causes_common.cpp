@@ -3,7 +3,7 @@
 #include "causes_common.hpp"
 
 #include "causes.hpp"
-#include "escape.hpp"
+#include "common/escape.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>

@@ -4,8 +4,8 @@
 #include "report.hpp"
 
 #include "address.hpp"
-#include "escape.hpp"
-#include "markup.hpp"
+#include "common/escape.hpp"
+#include "common/markup.hpp"
 
 #include <ctime>
 #include <fmt/format.h>

@@ -3,7 +3,7 @@
 // GitHub Actions annotation (workflow command) per event.
 #pragma once
 
-#include "config.hpp"
+#include "common/config.hpp"
 #include "types.hpp"
 
 #include <string>

@@ -2,6 +2,8 @@
 // Nothing here does I/O: probes fill these structs, diagnose() reads them.
 #pragma once
 
+#include "common/vocabulary.hpp"
+
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -12,9 +14,6 @@ namespace portshim {
 
 /** Transport of the failing socket. */
 enum class Proto : std::uint8_t { tcp, udp, unix_stream, unix_dgram };
-
-/** Which call failed with EADDRINUSE. */
-enum class Call : std::uint8_t { bind, listen };
 
 /** An IPv4 or IPv6 address with a port, in host order for the port. */
 struct Endpoint {

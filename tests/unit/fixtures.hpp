@@ -2,8 +2,8 @@
 // requests as the probes would report them.
 #pragma once
 
-#include "address.hpp"
-#include "types.hpp"
+#include "diag/address.hpp"
+#include "diag/types.hpp"
 
 #include <algorithm>
 #include <catch2/catch.hpp>

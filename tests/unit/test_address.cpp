@@ -1,6 +1,6 @@
 // Address formatting and the bind() overlap rules, on plain endpoints.
-#include "address.hpp"
-#include "inet_address.hpp"
+#include "diag/address.hpp"
+#include "common/inet_address.hpp"
 
 #include <arpa/inet.h>
 #include <cstring>

@@ -1,8 +1,8 @@
 // Every cause rule on plain data: which socket blocks, who is named, and the
 // words of the fix. No sockets or /proc are touched here.
-#include "causes.hpp"
+#include "diag/causes.hpp"
 #include "fixtures.hpp"
-#include "sharing.hpp"
+#include "diag/sharing.hpp"
 
 #include <catch2/catch.hpp>
 

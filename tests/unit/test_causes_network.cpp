@@ -1,6 +1,6 @@
 // The TCP/UDP causes of issue 3 on plain data: outbound connections, container
 // forwarders, well-known services, UDP and SO_REUSEPORT sharing, unknown's checklist.
-#include "causes.hpp"
+#include "diag/causes.hpp"
 #include "fixtures.hpp"
 
 #include <catch2/catch.hpp>

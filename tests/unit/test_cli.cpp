@@ -3,7 +3,7 @@
 #include "executable.hpp"
 #include "target.hpp"
 
-#include "address.hpp"
+#include "diag/address.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 // PORTSHIM_* parsing: defaults, every accepted value, and one message per bad value.
-#include "config.hpp"
+#include "common/config.hpp"
 #include "fixtures.hpp"
-#include "report.hpp"
+#include "diag/report.hpp"
 
 #include <catch2/catch.hpp>
 #include <cstring>

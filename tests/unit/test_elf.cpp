@@ -1,9 +1,9 @@
 // The facts that let inherited-fd be inferred without a record: ELF imports on
 // real files of this system, a live child's libraries, parents and LISTEN_PID;
 // and the ELF symbols and build IDs that name a backtrace's frames.
-#include "elf.hpp"
+#include "diag/elf.hpp"
 #include "fixtures.hpp"
-#include "owners.hpp"
+#include "diag/owners.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -2,13 +2,13 @@
 // UTF-8 in JSON, cuts on sequence boundaries, shell quoting of outside values in
 // commands, and json_fit shortening JSON lines for a datagram, with random and
 // hostile inputs. The hooks' LineBuffer and the engine must agree byte for byte.
-#include "causes.hpp"
-#include "causes_common.hpp"
-#include "escape.hpp"
-#include "events.hpp"
+#include "diag/causes.hpp"
+#include "diag/causes_common.hpp"
+#include "common/escape.hpp"
+#include "common/events.hpp"
 #include "fixtures.hpp"
-#include "line_buffer.hpp"
-#include "report.hpp"
+#include "common/line_buffer.hpp"
+#include "diag/report.hpp"
 
 #include <algorithm>
 #include <catch2/catch.hpp>

@@ -1,11 +1,11 @@
 // The hooks' own events (fork, exec-leak, an undiagnosed failure) as text and
 // GitHub annotations through a file sink, LineBuffer's escaping, and when
 // colour is used: the decision, and a real terminal (a pty as fd 2).
-#include "events.hpp"
+#include "common/events.hpp"
 #include "fixtures.hpp"
-#include "line_buffer.hpp"
-#include "markup.hpp"
-#include "sink.hpp"
+#include "common/line_buffer.hpp"
+#include "common/markup.hpp"
+#include "common/sink.hpp"
 
 #include <arpa/inet.h>
 #include <catch2/catch.hpp>

@@ -1,7 +1,7 @@
 // Host facts: the port range, reserved ports and boot time from a recorded
 // /proc (tests/unit/data/proc), user names from passwd text without NSS, and
 // cgroups found by inode in a temporary tree and named from their paths.
-#include "host.hpp"
+#include "diag/host.hpp"
 
 #include <catch2/catch.hpp>
 

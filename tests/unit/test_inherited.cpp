@@ -1,9 +1,9 @@
 // The inherited-fd rule on plain data: with a registry record (the opener
 // exited, closed its copy, or still holds it) and inferred from /proc facts
 // without one, against the daemons that look alike but opened their sockets.
-#include "causes.hpp"
+#include "diag/causes.hpp"
 #include "fixtures.hpp"
-#include "report.hpp"
+#include "diag/report.hpp"
 
 #include <catch2/catch.hpp>
 #include <sys/socket.h>

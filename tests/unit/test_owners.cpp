@@ -1,6 +1,6 @@
 // The owner probe: /proc parsers on nasty inputs, a recorded fake /proc tree
 // (tests/unit/data/proc), descriptor limits, and a live scan of this process.
-#include "owners.hpp"
+#include "diag/owners.hpp"
 
 #include <catch2/catch.hpp>
 

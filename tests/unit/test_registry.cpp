@@ -1,8 +1,8 @@
 // The listen registry reader: record lines (valid, encoded, malformed, cut),
 // which file and record win, and the ownership and symlink rules on real files.
 #include "fixtures.hpp"
-#include "observe.hpp"
-#include "registry.hpp"
+#include "diag/observe.hpp"
+#include "diag/registry.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,9 +1,9 @@
 // Renderers: golden text (plain and coloured), JSON and GitHub annotations
 // for fixed verdicts and events, JSON and workflow-command escaping, the
 // caller's backtrace, and the line budget of the text report.
-#include "causes.hpp"
+#include "diag/causes.hpp"
 #include "fixtures.hpp"
-#include "report.hpp"
+#include "diag/report.hpp"
 
 #include <algorithm>
 #include <catch2/catch.hpp>

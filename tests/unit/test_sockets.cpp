@@ -1,7 +1,7 @@
 // Unit tests for the socket table probe: request layout, dumps recorded from a
 // real kernel, /proc/net text, hostile input, and one live query per protocol.
 #include "fixtures.hpp"
-#include "sockets.hpp"
+#include "diag/sockets.hpp"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>

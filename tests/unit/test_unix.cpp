@@ -1,10 +1,10 @@
 // AF_UNIX diagnosis: the unix sock_diag request and a dump recorded from a real
 // kernel, hostile input, path facts on live sockets, and every unix rule on plain data.
-#include "causes.hpp"
-#include "causes_common.hpp"
-#include "causes_unix.hpp"
+#include "diag/causes.hpp"
+#include "diag/causes_common.hpp"
+#include "diag/causes_unix.hpp"
 #include "fixtures.hpp"
-#include "unix_sockets.hpp"
+#include "diag/unix_sockets.hpp"
 
 #include <catch2/catch.hpp>
 

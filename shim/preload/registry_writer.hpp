@@ -4,7 +4,7 @@
 // the opener has exited and a child it spawned still holds it.
 #pragma once
 
-#include "diag/config.hpp"
+#include "common/config.hpp"
 #include "listeners.hpp"
 
 namespace portshim::registry {

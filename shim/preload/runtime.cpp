@@ -6,18 +6,18 @@
 // never fails a bind pays nothing for it.
 #include "runtime.hpp"
 
-#include "diag/inet_address.hpp"
-#include "engine_api.hpp"
-#include "events.hpp"
+#include "common/inet_address.hpp"
+#include "common/engine_api.hpp"
+#include "common/events.hpp"
 #include "listeners.hpp"
 #include "rate_limit.hpp"
 #include "own_stack.hpp"
 #include "seccomp_state.hpp"
 #include "signal_context.hpp"
-#include "sink.hpp"
+#include "common/sink.hpp"
 #include "zeroed_map.hpp"
 #include "real.hpp"
-#include "safe_write.hpp"
+#include "common/safe_write.hpp"
 
 #include <atomic>
 #include <cerrno>

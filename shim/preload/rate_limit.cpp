@@ -2,7 +2,7 @@
 // least recently reported entry.
 #include "rate_limit.hpp"
 
-#include "diag/inet_address.hpp"
+#include "common/inet_address.hpp"
 #include "zeroed_map.hpp"
 
 #include <atomic>

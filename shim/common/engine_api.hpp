@@ -3,7 +3,7 @@
 // failure). Both are built from this tree together, so plain structs suffice.
 #pragma once
 
-#include "diag/config.hpp"
+#include "config.hpp"
 
 #include <sys/socket.h>
 #include <sys/types.h>

@@ -2,8 +2,8 @@
 // to plain memory reads; every other step is a system call.
 #include "exec_watch.hpp"
 
-#include "events.hpp"
-#include "line_buffer.hpp"
+#include "common/events.hpp"
+#include "common/line_buffer.hpp"
 #include "registry_writer.hpp"
 #include "own_stack.hpp"
 #include "runtime.hpp"

@@ -2,8 +2,8 @@
 // caller's buffer plus clock_gettime(2), which POSIX lists as async-signal-safe.
 #include "line_buffer.hpp"
 
-#include "diag/escape.hpp"
-#include "diag/markup.hpp"
+#include "escape.hpp"
+#include "markup.hpp"
 
 #include <climits>
 #include <cstring>

@@ -1,19 +1,19 @@
 // Entry points of libportshim-engine.so: turn a failed call into a Request,
 // run the probes and rules, render the verdict and hand it to the sink.
 // Loaded RTLD_LOCAL by libportshim.so only when something must be reported.
-#include "engine_api.hpp"
+#include "common/engine_api.hpp"
 
 #include "backtrace.hpp"
 #include "diag/address.hpp"
 #include "diag/causes.hpp"
 #include "diag/host.hpp"
-#include "diag/markup.hpp"
+#include "common/markup.hpp"
 #include "diag/observe.hpp"
 #include "diag/owners.hpp"
 #include "diag/report.hpp"
 #include "diag/sharing.hpp"
 #include "log.hpp"
-#include "sink.hpp"
+#include "common/sink.hpp"
 
 #include <algorithm>
 #include <cerrno>

@@ -2,8 +2,8 @@
 // any hook, the re-entry guard, and the failure path that runs a diagnosis.
 #pragma once
 
-#include "diag/types.hpp"
-#include "engine_api.hpp"
+#include "common/vocabulary.hpp"
+#include "common/engine_api.hpp"
 
 #include <sys/socket.h>
 

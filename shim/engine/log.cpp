@@ -1,7 +1,7 @@
 // The engine's side of the sink: rendered std::string events to sink::write_event.
 #include "log.hpp"
 
-#include "sink.hpp"
+#include "common/sink.hpp"
 
 namespace portshim::log {
 

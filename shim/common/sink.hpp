@@ -3,7 +3,7 @@
 // own events (fork, exec-leak) and the engine's log.
 #pragma once
 
-#include "diag/config.hpp"
+#include "config.hpp"
 #include "engine_api.hpp"
 
 #include <cstddef>

@@ -2,13 +2,13 @@
 // run on any thread of any host, and the hooks library has no C++ runtime.
 #include "registry_writer.hpp"
 
-#include "diag/inet_address.hpp"
-#include "line_buffer.hpp"
+#include "common/inet_address.hpp"
+#include "common/line_buffer.hpp"
 #include "listeners.hpp"
-#include "own_files.hpp"
+#include "common/own_files.hpp"
 #include "runtime.hpp"
-#include "safe_write.hpp"
-#include "sink.hpp"
+#include "common/safe_write.hpp"
+#include "common/sink.hpp"
 
 #include <cerrno>
 #include <climits>

@@ -3,9 +3,9 @@
 // GitHub annotations are titled "portshim: EVENT" like the engine's.
 #include "events.hpp"
 
-#include "diag/inet_address.hpp"
-#include "diag/escape.hpp"
-#include "diag/markup.hpp"
+#include "inet_address.hpp"
+#include "escape.hpp"
+#include "markup.hpp"
 #include "line_buffer.hpp"
 #include "sink.hpp"
 

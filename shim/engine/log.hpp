@@ -2,9 +2,9 @@
 // never stdout. Which one is decided per event (fd 2 may close meanwhile).
 #pragma once
 
-#include "diag/config.hpp"
-#include "engine_api.hpp"
-#include "sink.hpp"
+#include "common/config.hpp"
+#include "common/engine_api.hpp"
+#include "common/sink.hpp"
 
 #include <string_view>
 

@@ -2,8 +2,8 @@
 // syslog(3) (it keeps a descriptor open and calls malloc), no allocation.
 #include "sink.hpp"
 
-#include "diag/escape.hpp"
-#include "diag/markup.hpp"
+#include "escape.hpp"
+#include "markup.hpp"
 #include "line_buffer.hpp"
 #include "own_files.hpp"
 #include "safe_write.hpp"

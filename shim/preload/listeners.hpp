@@ -4,35 +4,9 @@
 // atomics only): it runs in fork children and before exec (DESIGN.md rule 7).
 #pragma once
 
-#include <sys/socket.h>
-#include <sys/types.h>
+#include "common/listen_fd.hpp"
 
 namespace portshim::listeners {
-
-/** One listening socket, described for events and the registry. */
-struct ListenFd {
-    int fd = -1;
-    bool cloexec = false;             ///< FD_CLOEXEC set
-    unsigned long long inode = 0;     ///< st_ino of the socket
-    int family = 0;                   ///< AF_INET, AF_INET6 or AF_UNIX
-    int type = 0;                     ///< SOCK_STREAM or SOCK_SEQPACKET
-    sockaddr_storage addr{};          ///< getsockname()
-    socklen_t addr_len = 0;
-    bool inherited = false;           ///< held when the library loaded (startup scan)
-};
-
-/** Up to `max` listening fds, and how many more there were. */
-struct FdList {
-    static constexpr int max = 32;
-    int count = 0;
-    int more = 0;
-    ListenFd items[max];
-
-    void add(const ListenFd& fd) noexcept {
-        if (count < max) items[count++] = fd;
-        else ++more;
-    }
-};
 
 /** Fills `out` when `fd` is a listening socket; false for anything else. Keeps errno. */
 bool describe(int fd, ListenFd& out) noexcept;

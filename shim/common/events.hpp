@@ -4,9 +4,9 @@
 // one write(2), async-signal-safe, because they happen around fork and exec (rule 7).
 #pragma once
 
-#include "diag/config.hpp"
+#include "config.hpp"
 #include "engine_api.hpp"
-#include "listeners.hpp"
+#include "listen_fd.hpp"
 
 namespace portshim::events {
 

@@ -5,7 +5,7 @@
 
 #include "diag/elf.hpp"
 #include "diag/host.hpp"
-#include "engine_api.hpp"
+#include "common/engine_api.hpp"
 
 #include <cerrno>
 #include <cstdint>
