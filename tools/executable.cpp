@@ -5,7 +5,7 @@
 // debug/buildinfo), which every Go binary since 1.13 carries.
 #include "executable.hpp"
 
-#include "elf.hpp"
+#include "diag/elf.hpp"
 
 #include <cerrno>
 #include <cstring>

@@ -3,13 +3,13 @@
 #include "executable.hpp"
 #include "target.hpp"
 
-#include "address.hpp"
-#include "causes.hpp"
-#include "config.hpp"
-#include "escape.hpp"
-#include "host.hpp"
-#include "observe.hpp"
-#include "report.hpp"
+#include "diag/address.hpp"
+#include "diag/causes.hpp"
+#include "common/config.hpp"
+#include "common/escape.hpp"
+#include "diag/host.hpp"
+#include "diag/observe.hpp"
+#include "diag/report.hpp"
 
 #include <algorithm>
 #include <cerrno>

@@ -2,7 +2,7 @@
 // wrong port in a restart unit must fail loudly rather than check something else.
 #include "target.hpp"
 
-#include "address.hpp"
+#include "diag/address.hpp"
 
 #include <netinet/in.h>
 #include <sys/un.h>

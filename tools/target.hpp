@@ -2,7 +2,7 @@
 // parsed into what a failing bind would have asked for.
 #pragma once
 
-#include "types.hpp"
+#include "diag/types.hpp"
 
 #include <optional>
 #include <string>
