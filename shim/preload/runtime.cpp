@@ -14,7 +14,6 @@
 #include "signal_context.hpp"
 #include "socket_options.hpp"
 #include "startup.hpp"
-#include "common/sink.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -111,40 +110,9 @@ void report_undiagnosed(Call call, int fd, const sockaddr* addr, socklen_t len, 
     // The type socket() noted only where asking the socket is not ours to do:
     // an fd from accept or dup2 keeps the entry of the socket it replaced.
     const int type = why == events::NotDiagnosed::seccomp ? socket_type(fd) : 0;
+    const char* detail = why == events::NotDiagnosed::no_engine ? engine_error() : nullptr;
     events::report_undiagnosed(config(), stderr_identity(), call == Call::listen, fd, addr, len, err,
-                               type, why);
-}
-
-/** Appends `text` to buf[0..size) at *len, truncating; keeps buf NUL-terminated. */
-void append(char* buf, std::size_t size, std::size_t& len, const char* text) {
-    while (*text != '\0' && len + 1 < size) buf[len++] = *text++;
-    buf[len] = '\0';
-}
-
-void append_number(char* buf, std::size_t size, std::size_t& len, long value) {
-    char digits[24];
-    int n = 0;
-    unsigned long v = value < 0 ? 0UL - static_cast<unsigned long>(value) : static_cast<unsigned long>(value);
-    do digits[n++] = static_cast<char>('0' + v % 10); while ((v /= 10) != 0 && n < 22);
-    if (value < 0) digits[n++] = '-';
-    char out[24];
-    for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
-    out[n] = '\0';
-    append(buf, size, len, out);
-}
-
-/** Without the engine there is no diagnosis, but the operator still learns why. */
-void report_engine_missing(int err) {
-    char line[512];
-    std::size_t len = 0;
-    append(line, sizeof line, len, "portshim[");
-    append_number(line, sizeof line, len, static_cast<long>(::getpid()));
-    append(line, sizeof line, len, "]: a call failed with errno ");
-    append_number(line, sizeof line, len, err);
-    append(line, sizeof line, len, ", but the diagnosis engine could not be loaded: ");
-    append(line, sizeof line, len, engine_error());
-    append(line, sizeof line, len, "\n");
-    sink::write_event(config(), Level::error, line, len, stderr_identity(), sink::Origin::own_failure);
+                               type, why, detail);
 }
 
 /**
@@ -192,7 +160,8 @@ void run_failure(FailureJob& job) {
         job.retry = f.retry;
         cause = f.cause;
     } else {
-        report_engine_missing(job.err);
+        // Without the engine there is no diagnosis, but the operator still learns why.
+        report_undiagnosed(job.call, job.fd, job.addr, job.len, job.err, events::NotDiagnosed::no_engine);
     }
     rate_limit::done(ticket, cause, job.retry);
 }
