@@ -221,7 +221,7 @@ const char* errno_word(int err) {
 
 void report_undiagnosed(const Config& config, const StderrIdentity* identity, bool listen_call,
                         int fd, const sockaddr* addr, socklen_t len, int err, int type,
-                        NotDiagnosed why) noexcept {
+                        NotDiagnosed why, const char* detail) noexcept {
     if (config.level < Level::error) return;
     const bool seccomp = why == NotDiagnosed::seccomp;
     listeners::ListenFd sock; // only the address fields: the socket does not listen
@@ -265,7 +265,8 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
                               "diagnosis could deadlock"
                         : seccomp ? "under a seccomp filter, where the system calls of a diagnosis "
                                     "could get the process killed"
-                                  : "with no memory to run a diagnosis in";
+                        : why == NotDiagnosed::no_engine ? "and the diagnosis engine could not be loaded"
+                                                         : "with no memory to run a diagnosis in";
     char why_not[192];
     LineBuffer reason(why_not, sizeof why_not);
     reason.put("the call failed ").put(where);
@@ -312,7 +313,9 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
         }
         out.put(",\"errno\":").put_int(err).put(",\"cause\":\"unknown\",\"summary\":\"")
             .put(verdict).put(": ").put(why_not).put('"');
-        out.put(",\"holders\":[],\"why\":[],\"evidence\":[],\"fix\":").put_json(fix);
+        out.put(",\"holders\":[],\"why\":[],\"evidence\":[");
+        if (detail != nullptr) out.put_json(detail);
+        out.put("],\"fix\":").put_json(fix);
         out.put(",\"confirm\":[],\"backtrace\":[]}");
     } else {
         const Style style = seccomp ? Style{config.format == Format::github, false}
@@ -325,6 +328,7 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
         put_painted(out, style, markup::bold_red, verdict);
         put_message(out, style, ": ");
         out.put(why_not);
+        if (detail != nullptr) out.put(": ").put_visible(detail);
         if (style.github) put_label(out, style, "fix");
         else out.put("; ");
         out.put_visible(fix);

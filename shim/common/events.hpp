@@ -35,6 +35,7 @@ enum class NotDiagnosed : unsigned char {
     threaded_child,   ///< a fork child of a multi-threaded program, before exec: the same
     seccomp,          ///< a seccomp filter may kill the process for any call it did not make itself
     no_stack,         ///< no stack of its own could be mapped for the engine
+    no_engine,        ///< libportshim-engine.so could not be loaded (`detail` says why)
 };
 
 /**
@@ -44,9 +45,11 @@ enum class NotDiagnosed : unsigned char {
  * it (0: ask the socket). Under seccomp no system call is made for it but
  * those of sink::write_restricted: the address comes from the call (a failed
  * listen() names only its fd) and the program's path from the aux vector.
+ * `detail` (dlerror's text for no_engine, or nullptr) follows the reason in
+ * text and is the one line of `evidence` in JSON.
  */
 void report_undiagnosed(const Config& config, const StderrIdentity* identity, bool listen_call,
                         int fd, const sockaddr* addr, socklen_t len, int err, int type,
-                        NotDiagnosed why) noexcept;
+                        NotDiagnosed why, const char* detail = nullptr) noexcept;
 
 } // namespace portshim::events

@@ -12,7 +12,6 @@
 #include "diag/owners.hpp"
 #include "diag/report.hpp"
 #include "diag/sharing.hpp"
-#include "log.hpp"
 #include "common/sink.hpp"
 
 #include <algorithm>
@@ -214,7 +213,8 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
                 out += render_waiting(f->config->format, req, verdict, f->config->wait_seconds,
                                       time_wait_left_ms(req, obs), ctx);
             }
-            log::emit(*f->config, Level::error, out, f->stderr_identity, sink::Origin::own_failure);
+            sink::write_event(*f->config, Level::error, out.data(), out.size(), f->stderr_identity,
+                              sink::Origin::own_failure);
         }
     } catch (...) {
         // Out of memory or a bug in the engine: the report is lost, the host is not.
@@ -238,9 +238,9 @@ PORTSHIM_EXPORT void portshim_engine_listened(portshim::Failure* f) {
                 const ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
                                         obs.host.now > 0 ? obs.host.now : host::wall_clock(),
                                         colour_for(*f->config, f->stderr_identity)};
-                log::emit(*f->config, Level::warn,
-                          render_reuseport_shared(f->config->format, req, others, ctx),
-                          f->stderr_identity, sink::Origin::other);
+                const std::string out = render_reuseport_shared(f->config->format, req, others, ctx);
+                sink::write_event(*f->config, Level::warn, out.data(), out.size(), f->stderr_identity,
+                                  sink::Origin::other);
             }
         }
     } catch (...) {
@@ -265,9 +265,9 @@ PORTSHIM_EXPORT void portshim_engine_inherited(const portshim::Inherited* found)
             if (!report.fds.empty() && found->config->level >= level) {
                 const ReportContext ctx{me.pid, me.exe, host::wall_clock(),
                                         colour_for(*found->config, found->stderr_identity)};
-                log::emit(*found->config, level,
-                          render_inherited(found->config->format, report, ctx),
-                          found->stderr_identity, sink::Origin::other);
+                const std::string out = render_inherited(found->config->format, report, ctx);
+                sink::write_event(*found->config, level, out.data(), out.size(),
+                                  found->stderr_identity, sink::Origin::other);
             }
         }
     } catch (...) {
@@ -291,7 +291,8 @@ PORTSHIM_EXPORT void portshim_engine_config_errors(const portshim::Config* confi
                                            ctx);
             // At the first hook of any process, a curl run by popen("... 2>&1") too: not
             // into a piped stderr unless asked (rule 13; a refused PORTSHIM_LOG asks).
-            log::emit(*config, Level::warn, out, identity, sink::Origin::other);
+            sink::write_event(*config, Level::warn, out.data(), out.size(), identity,
+                              sink::Origin::other);
         }
     } catch (...) {
     }

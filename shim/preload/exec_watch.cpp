@@ -7,6 +7,7 @@
 #include "registry_writer.hpp"
 #include "own_stack.hpp"
 #include "runtime.hpp"
+#include "startup.hpp"
 #include "seccomp_state.hpp"
 
 #include <cerrno>

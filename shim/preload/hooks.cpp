@@ -1,9 +1,12 @@
 // The only definitions of libc names in portshim. Each hook forwards to libc
-// and, when the call failed in a way worth explaining, asks runtime for a report.
+// and hands what it saw to runtime (a failure to explain), socket_options or
+// exec_watch; none holds logic of its own beyond a few lines.
 #include "exec_watch.hpp"
 #include "real.hpp"
 #include "runtime.hpp"
 #include "seccomp_state.hpp"
+#include "socket_options.hpp"
+#include "startup.hpp"
 
 #include <cerrno>
 #include <cstdarg>
@@ -21,35 +24,14 @@
 PORTSHIM_EXPORT int bind(int fd, const struct sockaddr* addr, socklen_t len) {
     portshim::ensure_init();
     if (portshim::reentered()) return portshim::real::bind(fd, addr, len);
-    const int entry_errno = errno;
-    const bool injected = portshim::inject_reuseaddr(fd, addr, len);
-    int rc = portshim::real::bind(fd, addr, len);
-    if (rc == 0) portshim::forget_reuseaddr_choice(fd);
-    if (rc == 0 || errno != EADDRINUSE) return rc;
-    const int saved = errno;
-    // PORTSHIM_WAIT: the program sees success (errno as it was) or the original error.
-    if (portshim::report_failure(portshim::Call::bind, fd, addr, len, saved, injected) &&
-        portshim::retry_bind(fd, addr, len) == 0) {
-        portshim::forget_reuseaddr_choice(fd);
-        errno = entry_errno;
-        return 0;
-    }
-    errno = saved;
-    return rc;
+    return portshim::bind_explained(fd, addr, len);
 }
 
 PORTSHIM_EXPORT int listen(int fd, int backlog) {
     portshim::ensure_init();
     if (portshim::reentered()) return portshim::real::listen(fd, backlog);
     const int rc = portshim::real::listen(fd, backlog);
-    if (rc == 0) {
-        portshim::note_listening(fd);
-        portshim::check_reuseport_sharing(fd);
-    }
-    if (rc == 0 || errno != EADDRINUSE) return rc;
-    const int saved = errno;
-    portshim::report_failure(portshim::Call::listen, fd, nullptr, 0, saved, false);
-    errno = saved;
+    portshim::after_listen(fd, rc);
     return rc;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <pthread.h>
 
 namespace portshim {
 
@@ -21,5 +22,21 @@ inline constexpr std::size_t own_stack_bytes = 512 * 1024;
  * (mmap, mprotect, munmap). Keeps errno as fn left it.
  */
 bool run_on_own_stack(void (*fn)(void*), void* arg) noexcept;
+
+/**
+ * Runs `fn` (the engine, the unwinder) on a stack of its own, with thread
+ * cancellation disabled: the engine's poll, read and write are cancellation
+ * points, and a cancellation unwinding through its catch (...) would make
+ * glibc abort the host (pthread_cancel(3)). Returns false, without running
+ * it, when no stack could be mapped.
+ */
+template <typename Fn>
+bool on_own_stack(Fn fn) noexcept {
+    int old = PTHREAD_CANCEL_ENABLE;
+    ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    const bool ran = run_on_own_stack([](void* p) { (*static_cast<Fn*>(p))(); }, &fn);
+    ::pthread_setcancelstate(old, nullptr);
+    return ran;
+}
 
 } // namespace portshim

@@ -6,7 +6,7 @@
 #include "common/line_buffer.hpp"
 #include "listeners.hpp"
 #include "common/own_files.hpp"
-#include "runtime.hpp"
+#include "startup.hpp"
 #include "common/safe_write.hpp"
 #include "common/sink.hpp"
 

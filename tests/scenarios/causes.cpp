@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <cstdlib>
 #include <cerrno>
@@ -15,6 +17,7 @@
 using namespace portshim::test;
 using Catch::Matchers::Contains;
 using Catch::Matchers::EndsWith;
+using Catch::Matchers::StartsWith;
 using Catch::Matchers::VectorContains;
 
 namespace {
@@ -286,20 +289,57 @@ TEST_CASE("listen-inuse: two SO_REUSEADDR sockets in one process both listen")
     CHECK_THAT(holder_pids(event), VectorContains(probe.pid()));
 }
 
+/** libportshim.so alone in a fresh directory, without libportshim-engine.so beside it. */
+struct LoneLibrary {
+    TempDir dir;
+    std::string path = dir / "libportshim.so";
+    LoneLibrary() { std::filesystem::copy_file(require_library(), path); }
+};
+
 TEST_CASE("engine missing: the daemon fails as before and the operator is told why")
 {
-    // libportshim.so alone, without libportshim-engine.so beside it.
-    char dir[] = "/tmp/portshim-lone-XXXXXX";
-    REQUIRE(::mkdtemp(dir) != nullptr);
-    const std::string lone = std::string(dir) + "/libportshim.so";
-    std::filesystem::copy_file(require_library(), lone);
-
+    const LoneLibrary lone;
     Process holder({legacy_server()}, Launch{});
     const int port = read_port(holder);
-    Launch launch = preloaded();
-    launch.env = {{"LD_PRELOAD", lone}};
+    Launch launch = preloaded(); // PORTSHIM_FORMAT=json
+    launch.env = {{"LD_PRELOAD", lone.path}};
     Process daemon({legacy_server(), "-p", std::to_string(port)}, launch);
     require_failed_as_without_shim(daemon);
-    CHECK_THAT(daemon.err(), Contains("errno 98, but the diagnosis engine could not be loaded"));
-    std::filesystem::remove_all(dir);
+    // The short bind-failed line of an undiagnosed call, in the configured format.
+    const Json event = only_bind_failed_event(daemon);
+    CHECK(event["call"].str() == "bind");
+    CHECK(event["port"].number() == port);
+    CHECK(event["errno"].number() == 98);
+    CHECK(event["cause"].str() == "unknown");
+    CHECK(event["summary"].str() ==
+          "not diagnosed: the call failed and the diagnosis engine could not be loaded");
+    CHECK_THAT(joined(event["evidence"]), Contains(lone.dir / "libportshim-engine.so"));
+    CHECK(event["fix"].str() == "look from outside: portshim why " + std::to_string(port));
+}
+
+TEST_CASE("engine missing: the line goes where PORTSHIM_LOG says in text and as a GitHub annotation")
+{
+    const LoneLibrary lone;
+    Process holder({legacy_server()}, Launch{});
+    const int port = read_port(holder);
+    for (const std::string format : {"text", "github"}) {
+        INFO("PORTSHIM_FORMAT=" << format);
+        const std::string log = lone.dir / ("portshim-" + format + ".log");
+        Launch launch = preloaded();
+        launch.env = {{"LD_PRELOAD", lone.path}, {"PORTSHIM_LOG", log}, {"PORTSHIM_FORMAT", format}};
+        Process daemon({legacy_server(), "-p", std::to_string(port)}, launch);
+        require_failed_as_without_shim(daemon);
+        CHECK_THAT(daemon.err(), !Contains("portshim"));
+        std::ifstream in(log);
+        const std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        CHECK_THAT(written, Contains("not diagnosed") &&
+                                Contains("the diagnosis engine could not be loaded: " +
+                                         (lone.dir / "libportshim-engine.so")) &&
+                                Contains("portshim why " + std::to_string(port)));
+        if (format == "github")
+            CHECK_THAT(written, StartsWith("::error"));
+        else
+            CHECK_THAT(written, StartsWith("portshim[") &&
+                                    Contains(":" + std::to_string(port) + "/tcp) failed: EADDRINUSE"));
+    }
 }

@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <netinet/in.h>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -590,6 +591,22 @@ TEST_CASE("escape: a holder's hostile names cannot add a line or an escape to th
     CHECK(json.find('\x1b') == std::string::npos);
 }
 
+/** What `report(config)` wrote to a log file in `dir`, with PORTSHIM_FORMAT `format`. */
+template <typename Report>
+std::string undiagnosed_line(const TempDir& dir, Format format, Report report) {
+    Config c;
+    c.format = format;
+    c.sink = Sink::file;
+    const std::string log = dir.path + "/log";
+    ::unlink(log.c_str());
+    std::memcpy(c.log_path, log.c_str(), log.size() + 1);
+    report(c);
+    std::ifstream in(log, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
 TEST_CASE("escape: the hooks' undiagnosed line quotes a unix path in its command and shows it visibly",
           "[escape][events]") {
     TempDir dir("undiagnosed");
@@ -601,18 +618,11 @@ TEST_CASE("escape: the hooks' undiagnosed line quotes a unix path in its command
     const int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(sock >= 0);
     const auto logged = [&](Format format) {
-        Config c;
-        c.format = format;
-        c.sink = Sink::file;
-        const std::string log = dir.path + "/log";
-        ::unlink(log.c_str());
-        std::memcpy(c.log_path, log.c_str(), log.size() + 1);
-        events::report_undiagnosed(c, nullptr, false, sock, reinterpret_cast<const sockaddr*>(&addr),
-                                   sizeof addr, EADDRINUSE, SOCK_STREAM, events::NotDiagnosed::signal_handler);
-        std::ifstream in(log, std::ios::binary);
-        std::stringstream text;
-        text << in.rdbuf();
-        return text.str();
+        return undiagnosed_line(dir, format, [&](const Config& c) {
+            events::report_undiagnosed(c, nullptr, false, sock, reinterpret_cast<const sockaddr*>(&addr),
+                                       sizeof addr, EADDRINUSE, SOCK_STREAM,
+                                       events::NotDiagnosed::signal_handler);
+        });
     };
     const std::string text = logged(Format::text);
     INFO(text);
@@ -623,5 +633,38 @@ TEST_CASE("escape: the hooks' undiagnosed line quotes a unix path in its command
     REQUIRE(valid_json(json.substr(0, json.size() - 1)));
     // JSON carries the command exactly; pasted, it is one argument, the path.
     CHECK(contains(json, json_string("look from outside: portshim why 'unix:" + dir.path + "/a b\n'\\''c\x1b'")));
+    ::close(sock);
+}
+
+TEST_CASE("escape: the engine loader's error in the undiagnosed line is shown visibly and stays valid JSON",
+          "[escape][events]") {
+    TempDir dir("no-engine");
+    // dlerror names the engine's path: the directory LD_PRELOAD named, any bytes.
+    const std::string error = dir.path + "/x\n\"y\x1b[2J/libportshim-engine.so: cannot open shared object file";
+    const int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(sock >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(8080);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const auto logged = [&](Format format) {
+        return undiagnosed_line(dir, format, [&](const Config& c) {
+            events::report_undiagnosed(c, nullptr, false, sock, reinterpret_cast<const sockaddr*>(&addr),
+                                       sizeof addr, EADDRINUSE, SOCK_STREAM,
+                                       events::NotDiagnosed::no_engine, error.c_str());
+        });
+    };
+    const std::string text = logged(Format::text);
+    INFO(text);
+    CHECK(std::count(text.begin(), text.end(), '\n') == 1);
+    CHECK(text.find('\x1b') == std::string::npos);
+    CHECK(contains(text, "bind(127.0.0.1:8080/tcp) failed: EADDRINUSE"));
+    CHECK(contains(text, "not diagnosed: the call failed and the diagnosis engine could not be loaded: " +
+                             dir.path + "/x\\n\"y\\x1b[2J/libportshim-engine.so"));
+    CHECK(contains(text, "; look from outside: portshim why 8080\n"));
+    const std::string json = logged(Format::json);
+    REQUIRE(valid_json(json.substr(0, json.size() - 1)));
+    CHECK(contains(json, "\"evidence\":[" + json_string(error) + "]"));
+    CHECK(contains(json, "\"summary\":\"not diagnosed: the call failed and the diagnosis engine could not be loaded\""));
     ::close(sock);
 }
