@@ -2,8 +2,8 @@
 // known from the listen registry or inferred from /proc facts. Pure: no I/O.
 #include "causes_inherited.hpp"
 
-#include "causes.hpp"
 #include "causes_common.hpp"
+#include "facts.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -80,7 +80,7 @@ Verdict inherited_verdict(const Observation& obs, const Inheritance& inh,
                           const std::vector<const Holder*>& hs, const std::string& held,
                           const std::string& ss) {
     Verdict v;
-    v.cause = "inherited-fd";
+    v.cause = Cause::inherited_fd;
     const Holder* who = principal(hs);
     add_holders(hs, who, v);
     v.opener = inh.opener;

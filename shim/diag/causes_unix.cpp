@@ -3,9 +3,10 @@
 #include "causes_unix.hpp"
 
 #include "address.hpp"
-#include "causes.hpp"
 #include "causes_common.hpp"
 #include "causes_inherited.hpp"
+#include "facts.hpp"
+#include "identity.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -51,7 +52,7 @@ Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSoc
     add_holders(hs, who, v);
     if (inh) v.opener = inh->opener;
     if (mine != nullptr) {
-        v.cause = "self";
+        v.cause = Cause::self;
         v.summary = fmt::format("this process already {} {} (fd {})", held_as(s), path, mine->fd);
         v.why.push_back("the program binds the same unix address twice: usually the socket path "
                         "configured twice");
@@ -67,7 +68,7 @@ Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSoc
     const std::string what =
         fmt::format("pid {} ({}{})", who->pid, program, age.empty() ? "" : ", " + age);
     if (same) {
-        v.cause = "previous-instance";
+        v.cause = Cause::previous_instance;
         v.summary = fmt::format("{} — another instance of this program — {} {}", what,
                                 held_as(s), path);
         if (inherited) v.why.push_back(inherited_instance_reason(*inh, *who));
@@ -75,7 +76,7 @@ Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSoc
                             "and wait for it to exit), then start this one",
                             who->pid);
     } else {
-        v.cause = "other-service";
+        v.cause = Cause::other_service;
         v.summary = fmt::format("{} {} {}", what, held_as(s), path);
         v.why.push_back(fmt::format("a different program holds the address: {}",
                                     who->argv.empty() ? program : quote_args(who->argv)));
@@ -94,7 +95,7 @@ Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSoc
 
 Verdict hidden_verdict(const Request& req, const Observation& obs, const UnixSocket* s) {
     Verdict v;
-    v.cause = "hidden-owner";
+    v.cause = Cause::hidden_owner;
     if (s == nullptr) {
         // The file accepts connections but no socket of this network namespace is bound to it.
         v.summary = fmt::format("a server accepts connections on {}, but no unix socket in this "
@@ -130,7 +131,7 @@ Verdict stale_verdict(const Request& req, const Observation& obs) {
     const UnixPath& p = obs.unix_path;
     const std::string quoted = shell_quote(req.unix_path);
     Verdict v;
-    v.cause = "stale-unix-socket";
+    v.cause = Cause::stale_unix_socket;
     const std::string age = p.mtime > 0 && obs.host.now > 0
                                 ? fmt::format(", created {} ago", format_duration(obs.host.now - p.mtime))
                                 : std::string();
@@ -155,7 +156,7 @@ Verdict unknown_verdict(const Request& req, const Observation& obs) {
     const UnixPath& p = obs.unix_path;
     const std::string quoted = shell_quote(req.unix_path);
     Verdict v;
-    v.cause = "unknown";
+    v.cause = Cause::unknown;
     v.confirm.push_back(ss_unix(req, obs));
     if (is_abstract(req) || !p.checked) {
         v.summary = obs.netlink_ok
@@ -213,10 +214,6 @@ Verdict unknown_verdict(const Request& req, const Observation& obs) {
 }
 
 } // namespace
-
-bool unix_holds_address(const UnixSocket& s) {
-    return s.type == SOCK_DGRAM || s.state != tcp_state::established;
-}
 
 Verdict diagnose_unix(const Request& req, const Observation& obs) {
     std::vector<const UnixSocket*> keeping;

@@ -21,7 +21,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -95,10 +94,6 @@ bool describe_request(const Failure& f, Request& req) {
     if (get_int_option(f.fd, SOL_SOCKET, SO_REUSEPORT, v)) req.reuseport = v != 0;
     if (family == AF_INET6 && get_int_option(f.fd, IPPROTO_IPV6, IPV6_V6ONLY, v))
         req.v6only = v != 0;
-    char dev[IFNAMSIZ + 1] = {};
-    socklen_t dev_len = IFNAMSIZ;
-    if (::getsockopt(f.fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dev_len) == 0 && dev_len > 0)
-        req.device.assign(dev, strnlen(dev, dev_len));
     struct stat st;
     if (::fstat(f.fd, &st) == 0) req.inode = st.st_ino;
     return true;
@@ -199,7 +194,7 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
             ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
                               obs.host.now > 0 ? obs.host.now : host::wall_clock(),
                               colour_for(*f->config, f->stderr_identity)};
-            const bool same_cause = f->repeats > 0 && verdict.cause == f->cause;
+            const bool same_cause = f->repeats > 0 && cause_from_id(f->cause) == verdict.cause;
             // The full report names the calling code; the rate limit's summary line does not.
             // Under secure execution its addresses would show the user the layout
             // (ASLR) of a program he may not read (rule 12).
@@ -207,7 +202,8 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
                 ctx.backtrace = capture_backtrace();
             std::string out = same_cause ? render_repeated(f->config->format, req, verdict, f->repeats, ctx)
                                          : render(f->config->format, req, verdict, ctx);
-            std::snprintf(f->cause, sizeof f->cause, "%s", verdict.cause.c_str());
+            const std::string_view id = cause_id(verdict.cause);
+            std::snprintf(f->cause, sizeof f->cause, "%.*s", static_cast<int>(id.size()), id.data());
             if (f->config->wait_seconds > 0 && req.call == Call::bind &&
                 clears_by_itself(verdict.cause)) {
                 f->retry = true;

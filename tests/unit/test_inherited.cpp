@@ -54,7 +54,7 @@ TEST_CASE("inherited-fd: the recorded opener exited, a helper holds the socket",
     Observation o = held_by(orphaned_helper());
     o.records = {recorded(5555, 4112, 1000, "/opt/legacy/server", false)};
     const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "inherited-fd");
+    CHECK(cause_id(v.cause) == "inherited-fd");
     CHECK(v.summary == "0.0.0.0:8080 was opened by pid 4112 (/opt/legacy/server), which has "
                        "exited; held now by pid 4121 (/usr/bin/sleep), which inherited it as fd 3 "
                        "without O_CLOEXEC");
@@ -83,7 +83,7 @@ TEST_CASE("inherited-fd: the opener still runs but closed its copy", "[inherited
     Observation o = held_by(orphaned_helper());
     o.records = {recorded(5555, 4112, 1000, "/opt/legacy/server", true)};
     const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "inherited-fd");
+    CHECK(cause_id(v.cause) == "inherited-fd");
     CHECK(contains(v.summary, "opened by pid 4112 (/opt/legacy/server), which still runs but has "
                               "closed its copy; held now by pid 4121"));
     REQUIRE(v.opener);
@@ -99,7 +99,7 @@ TEST_CASE("inherited-fd: the opener's pid was reused by the holder", "[inherited
     r.pid_reused = true;
     o.records = {r};
     const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "inherited-fd");
+    CHECK(cause_id(v.cause) == "inherited-fd");
     CHECK(contains(v.summary, "which has exited (its pid now belongs to a later process); held "
                               "now by pid 4112 (/usr/bin/sleep)"));
 }
@@ -113,7 +113,7 @@ TEST_CASE("the recorded opener still holding the socket is named, as other rules
     o.holders.push_back(opener);
     o.records = {recorded(5555, 4112, 1000, "/opt/other/server", true)};
     Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "other-service");
+    CHECK(cause_id(v.cause) == "other-service");
     REQUIRE(v.holders.size() == 2);
     CHECK(v.holders[0].pid == 4112);
     CHECK(contains(v.summary, "pid 4112 (/opt/other/server)"));
@@ -125,7 +125,7 @@ TEST_CASE("the recorded opener still holding the socket is named, as other rules
     o.holders[1].exe = "/opt/legacy/server";
     o.records[0].record.exe = "/opt/legacy/server";
     v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "previous-instance");
+    CHECK(cause_id(v.cause) == "previous-instance");
     CHECK(v.holders.at(0).pid == 4112);
 }
 
@@ -136,7 +136,7 @@ TEST_CASE("a forked child of this same program keeps it: still the previous inst
     Observation o = held_by(worker);
     o.records = {recorded(5555, 4112, 1000, "/opt/legacy/server", false)};
     const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "previous-instance");
+    CHECK(cause_id(v.cause) == "previous-instance");
     CHECK(v.holders.at(0).pid == 4121);
     CHECK(any_contains(v.why, "pid 4112 (/opt/legacy/server) opened the socket, which has "
                               "exited; pid 4121 holds it now, which inherited it as fd 3 without "
@@ -149,7 +149,7 @@ TEST_CASE("a forked child of this same program keeps it: still the previous inst
 TEST_CASE("inherited-fd inferred without a record when every fact holds", "[inherited]") {
     const Observation o = held_by(orphaned_helper());
     const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "inherited-fd");
+    CHECK(cause_id(v.cause) == "inherited-fd");
     CHECK(v.summary == "inferred: 0.0.0.0:8080 is held by pid 4121 (/usr/bin/sleep), which "
                        "inherited it as fd 3 without O_CLOEXEC from a parent that has exited; its "
                        "program never calls listen()");
@@ -168,48 +168,48 @@ TEST_CASE("no inference unless every fact is positive", "[inherited]") {
         daemon.exe = "/usr/sbin/legacyd";
         daemon.imports_listen = Tri::yes;
         const Verdict v = diagnose(bind_request("0.0.0.0", 8080), held_by(daemon));
-        CHECK(v.cause == "other-service");
+        CHECK(cause_id(v.cause) == "other-service");
         CHECK_FALSE(v.opener);
     }
     SECTION("the same daemon as this program is the previous instance") {
         Holder daemon = orphaned_helper();
         daemon.exe = "/opt/legacy/server";
         daemon.imports_listen = Tri::yes;
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(daemon)).cause ==
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), held_by(daemon)).cause) ==
               "previous-instance");
     }
     SECTION("imports unknown (a static or unreadable program)") {
         Holder h = orphaned_helper();
         h.imports_listen = Tri::unknown;
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause == "other-service");
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause) == "other-service");
     }
     SECTION("the descriptor has O_CLOEXEC") {
         Holder h = orphaned_helper();
         h.cloexec = true;
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause == "other-service");
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause) == "other-service");
     }
     SECTION("its parent still runs") {
         Holder h = orphaned_helper();
         h.ppid = 4000;
         h.parent_gone = Tri::no;
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause == "other-service");
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause) == "other-service");
     }
     SECTION("systemd handed it the socket (LISTEN_PID)") {
         Holder h = orphaned_helper();
         h.socket_activated = Tri::yes;
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause == "other-service");
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause) == "other-service");
     }
     SECTION("another holder of the socket imports listen()") {
         Observation o = held_by(orphaned_helper());
         Holder other = holder(500, 1, "/usr/sbin/server", {"server"}, 5555, 4, 0, 100);
         other.imports_listen = Tri::yes;
         o.holders.push_back(other);
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), o).cause == "other-service");
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), o).cause) == "other-service");
     }
     SECTION("not a listener") {
         Observation o = held_by(orphaned_helper());
         o.sockets[0].state = tcp_state::close;
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), o).cause == "other-service");
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), o).cause) == "other-service");
     }
 }
 
@@ -230,7 +230,7 @@ TEST_CASE("inherited-fd on a unix socket path", "[inherited]") {
     req.err = 98;
     req.unix_path = "/run/app.sock";
     const Verdict v = diagnose(req, o);
-    CHECK(v.cause == "inherited-fd");
+    CHECK(cause_id(v.cause) == "inherited-fd");
     CHECK(contains(v.summary, "/run/app.sock was opened by pid 4112 (/opt/legacy/server), which "
                               "has exited; held now by pid 4121"));
     CHECK(any_contains(v.confirm, "ss -xlp | grep -F -- /run/app.sock"));
