@@ -667,7 +667,7 @@ Verdict rule_visible(const Request& req, const Observation& obs, const SocketEnt
     const bool inherited = inh && inh->inherited;
     Verdict v;
     if (inherited && !same_program(who->exe, who->argv, obs.self.exe, obs.self.argv)) {
-        v = inherited_verdict(obs, *inh, hs, held_endpoint(s), ss_listeners(req, obs));
+        v = rule_inherited(obs, *inh, hs, held_endpoint(s), ss_listeners(req, obs));
         add_overlap_reason(req, s, v);
     } else if (const Runtime runtime = container_runtime(*who); runtime != Runtime::none) {
         v = rule_container(req, obs, s, hs, who, runtime);

@@ -47,7 +47,7 @@ Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSoc
     const std::string path = req.unix_path;
     const bool inherited = inh && inh->inherited;
     const bool same = same_program(who->exe, who->argv, obs.self.exe, obs.self.argv);
-    if (inherited && !same) return inherited_verdict(obs, *inh, hs, path, ss_unix(req, obs));
+    if (inherited && !same) return rule_inherited(obs, *inh, hs, path, ss_unix(req, obs));
     Verdict v;
     add_holders(hs, who, v);
     if (inh) v.opener = inh->opener;

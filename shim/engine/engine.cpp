@@ -6,6 +6,7 @@
 #include "backtrace.hpp"
 #include "diag/address.hpp"
 #include "diag/causes.hpp"
+#include "diag/causes_inherited.hpp"
 #include "diag/host.hpp"
 #include "common/markup.hpp"
 #include "diag/observe.hpp"
@@ -123,20 +124,20 @@ bool describe_fd(const InheritedFd& in, EventFd& out) {
 }
 
 /**
- * The `inherited` event for the startup scan's findings: the parent, the
- * opener from the registry, and whether this is a hand-over by design.
+ * The `inherited` event for the startup scan's findings: the fds, the parent,
+ * and the registry's records, which the inherited rules judge.
  */
 InheritedReport describe_inherited(const Inherited& found, const Holder& me) {
     InheritedReport r;
+    std::vector<StartupSocket> listed;
     std::vector<std::uint64_t> inodes;
-    bool all_listen_fds = true;
     const int count = std::min(found.count, Inherited::max_fds);
     for (int i = 0; i < count; ++i) {
         EventFd f;
         if (!describe_fd(found.fds[i], f)) continue;
         r.fds.push_back(std::move(f));
+        listed.push_back({found.fds[i].inode, found.fds[i].listen_fds});
         inodes.push_back(found.fds[i].inode);
-        all_listen_fds = all_listen_fds && found.fds[i].listen_fds;
     }
     r.more = found.more;
     r.ppid = static_cast<int>(::getppid());
@@ -151,26 +152,7 @@ InheritedReport describe_inherited(const Inherited& found, const Holder& me) {
     std::vector<std::string> evidence;  // the event has no room for it
     const std::vector<RecordedListen> records =
         recorded_listens(found.config->state_dir, "/proc", me.pid, inodes, evidence);
-    // The first fd, in the scan's order, that has a record names the opener.
-    const RecordedListen* opened = nullptr;
-    for (std::size_t i = 0; i < inodes.size() && opened == nullptr; ++i)
-        for (const RecordedListen& rl : records)
-            if (rl.record.inode == inodes[i]) opened = &rl;
-    if (opened != nullptr) {
-        const ListenRecord& rec = opened->record;
-        const bool this_process = rec.pid == me.pid && rec.start_ticks == me.start_ticks;
-        r.opener = Opener{rec.pid, rec.exe, opened->start_time, opened->alive || this_process,
-                          this_process, "registry"};
-    }
-    // Hand-overs by design: systemd's LISTEN_FDS for every fd, or a program
-    // re-executing itself (in place, or nginx-style from a child of the old master).
-    if (all_listen_fds && r.more == 0 && !r.fds.empty()) {
-        r.handover = "listen-fds";
-    } else if (opened != nullptr
-                   ? r.opener->holds || same_program(opened->record.exe, {}, me.exe, me.argv)
-                   : same_program(parent.exe, parent.argv, me.exe, me.argv)) {
-        r.handover = "self-exec";
-    }
+    rule_inherited_event(listed, records, me, parent, r);
     return r;
 }
 

@@ -2,6 +2,7 @@
 // exited, closed its copy, or still holds it) and inferred from /proc facts
 // without one, against the daemons that look alike but opened their sockets.
 #include "diag/causes.hpp"
+#include "diag/causes_inherited.hpp"
 #include "fixtures.hpp"
 #include "diag/report.hpp"
 
@@ -254,4 +255,84 @@ TEST_CASE("bind-failed JSON carries the opener only when known", "[inherited]") 
     Holder daemon = orphaned_helper();
     daemon.imports_listen = Tri::yes;
     CHECK_FALSE(contains(render_json(req, diagnose(req, held_by(daemon)), ctx), "\"opener\""));
+}
+
+// ---- the inherited event: who opened the sockets a process started with ----
+
+namespace {
+
+/** This process: the server, started at tick 3000, re-executed or started by something else. */
+Holder started_server() {
+    return holder(4200, 4112, "/opt/legacy/server", {"/opt/legacy/server", "-p", "8080"}, 0, -1,
+                  1'800'000'000 - 10, 3000);
+}
+
+InheritedReport judged(const std::vector<StartupSocket>& listed,
+                       const std::vector<RecordedListen>& records, const Holder& parent,
+                       int more = 0) {
+    InheritedReport r;
+    r.more = more;
+    rule_inherited_event(listed, records, started_server(), parent, r);
+    return r;
+}
+
+} // namespace
+
+TEST_CASE("inherited event: every socket from LISTEN_FDS is systemd's hand-over", "[inherited]") {
+    const std::vector<StartupSocket> systemd = {{5555, true}, {5556, true}};
+    CHECK(judged(systemd, {}, Holder{}).handover == "listen-fds");
+    // A socket beyond those listed, or one not passed by systemd: not all by design.
+    CHECK(judged(systemd, {}, Holder{}, 1).handover.empty());
+    CHECK(judged({{5555, true}, {5556, false}}, {}, Holder{}).handover.empty());
+    CHECK(judged({}, {}, Holder{}).handover.empty());
+    CHECK_FALSE(judged(systemd, {}, Holder{}).opener);
+}
+
+TEST_CASE("inherited event: the first listed socket with a record names the opener", "[inherited]") {
+    const std::vector<RecordedListen> records = {
+        recorded(5556, 4300, 500, "/usr/bin/other", true),
+        recorded(5555, 4112, 1000, "/usr/sbin/supervisor", false)};
+    const InheritedReport r = judged({{5555, false}, {5556, false}}, records, Holder{});
+    REQUIRE(r.opener);
+    CHECK(r.opener->pid == 4112); // 5555 comes first in the scan, though its record is second
+    CHECK(r.opener->exe == "/usr/sbin/supervisor");
+    CHECK(r.opener->source == "registry");
+    CHECK(r.opener->start_time == 1'800'000'000 - 700);
+    CHECK_FALSE(r.opener->alive);
+    CHECK_FALSE(r.opener->holds);
+    CHECK(r.handover.empty()); // another program opened it and has exited: worth telling
+
+    const InheritedReport alive = judged({{5556, false}}, records, Holder{});
+    REQUIRE(alive.opener);
+    CHECK(alive.opener->pid == 4300);
+    CHECK(alive.opener->alive);
+}
+
+TEST_CASE("inherited event: a program re-executing itself is a hand-over", "[inherited]") {
+    // In place: the record names this very process (same pid, same start ticks).
+    const InheritedReport in_place =
+        judged({{5555, false}}, {recorded(5555, 4200, 3000, "/usr/bin/old-name", false)}, Holder{});
+    REQUIRE(in_place.opener);
+    CHECK(in_place.opener->holds);
+    CHECK(in_place.opener->alive);
+    CHECK(in_place.handover == "self-exec");
+    // The same pid started later is another process: not this one.
+    const InheritedReport reused =
+        judged({{5555, false}}, {recorded(5555, 4200, 2000, "/usr/bin/old-name", false)}, Holder{});
+    REQUIRE(reused.opener);
+    CHECK_FALSE(reused.opener->holds);
+    CHECK(reused.handover.empty());
+    // nginx-style: an old master of the same program opened it.
+    CHECK(judged({{5555, false}}, {recorded(5555, 4112, 1000, "/opt/legacy/server", false)},
+                 Holder{})
+              .handover == "self-exec");
+    // Without a record the parent decides: the same program, or another one.
+    const Holder old_master = holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 0, -1);
+    const Holder shell = holder(4112, 1, "/bin/bash", {"bash", "start.sh"}, 0, -1);
+    CHECK(judged({{5555, false}}, {}, old_master).handover == "self-exec");
+    CHECK(judged({{5555, false}}, {}, shell).handover.empty());
+    CHECK(judged({{5555, false}}, {}, Holder{}).handover.empty()); // parent unknown
+    // With a record the record decides, not the parent.
+    CHECK(judged({{5555, false}}, {recorded(5555, 4300, 500, "/usr/bin/other", false)}, old_master)
+              .handover.empty());
 }
