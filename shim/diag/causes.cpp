@@ -681,62 +681,43 @@ Verdict rule_visible(const Request& req, const Observation& obs, const SocketEnt
     return v;
 }
 
-} // namespace
-
-Verdict diagnose(const Request& req, const Observation& obs) {
-    if (req.proto == Proto::unix_stream || req.proto == Proto::unix_dgram)
-        return diagnose_unix(req, obs);
-    const std::vector<const SocketEntry*> blocking = blocking_sockets(req, obs);
-    Verdict v;
-    bool decided = false;
-    const SocketEntry* chosen = nullptr; // the live socket the verdict names
-
-    // 1. This very process holds an overlapping socket.
+/**
+ * The first rule that applies, in order: this very process holds an
+ * overlapping socket; a live socket with a visible holder; a live socket
+ * nobody visible holds; only remnants of closed connections; nothing.
+ * `named` is the live socket the verdict names (nullptr for the last two).
+ */
+Verdict pick_rule(const Request& req, const Observation& obs,
+                  const std::vector<const SocketEntry*>& blocking, const SocketEntry*& named) {
     for (const SocketEntry* s : blocking) {
         const auto hs = holders_of(obs, s->inode);
-        if (std::any_of(hs.begin(), hs.end(),
-                        [&](const Holder* h) { return h->pid == obs.self.pid; })) {
-            v = rule_self(req, obs, *s, hs);
-            decided = true;
-            chosen = s;
-            break;
+        if (std::any_of(hs.begin(), hs.end(), [&](const Holder* h) { return h->pid == obs.self.pid; })) {
+            named = s;
+            return rule_self(req, obs, *s, hs);
         }
     }
-    // 2. A live socket with a visible holder; 3. a live socket nobody visible holds.
-    if (!decided) {
-        const SocketEntry* hidden = nullptr;
-        for (const SocketEntry* s : blocking) {
-            if (!is_live_state(*s)) continue;
-            const auto hs = holders_of(obs, s->inode);
-            if (!hs.empty()) {
-                v = rule_visible(req, obs, *s, hs);
-                decided = true;
-                chosen = s;
-                break;
-            }
-            if (hidden == nullptr) hidden = s;
-        }
-        if (!decided && hidden != nullptr) {
-            v = rule_hidden(req, obs, *hidden);
-            decided = true;
-            chosen = hidden;
-        }
+    for (const SocketEntry* s : blocking) {
+        if (!is_live_state(*s)) continue;
+        const auto hs = holders_of(obs, s->inode);
+        if (hs.empty()) continue;
+        named = s;
+        return rule_visible(req, obs, *s, hs);
     }
-    // 4. Only remnants of closed connections.
-    if (!decided) {
-        std::vector<const SocketEntry*> remnants;
-        for (const SocketEntry* s : blocking)
-            if (is_remnant(*s)) remnants.push_back(s);
-        if (!remnants.empty()) {
-            v = rule_time_wait(req, obs, remnants);
-            decided = true;
-        }
+    for (const SocketEntry* s : blocking) {
+        if (!is_live_state(*s)) continue;
+        named = s;
+        return rule_hidden(req, obs, *s);
     }
-    if (!decided) v = rule_unknown(req, obs);
-    if (chosen != nullptr) add_sharing_reasons(req, obs, *chosen, v);
+    std::vector<const SocketEntry*> remnants;
+    for (const SocketEntry* s : blocking)
+        if (is_remnant(*s)) remnants.push_back(s);
+    if (!remnants.empty()) return rule_time_wait(req, obs, remnants);
+    return rule_unknown(req, obs);
+}
 
-    add_probe_evidence(req, obs, blocking, v);
-    // Secondary findings: other blocking sockets than the one named.
+/** Secondary findings: the other live blocking sockets than the one the verdict names. */
+void add_other_sockets(const Observation& obs, const std::vector<const SocketEntry*>& blocking,
+                       Verdict& v) {
     for (const SocketEntry* s : blocking) {
         if (!is_live_state(*s)) continue;
         const auto hs = holders_of(obs, s->inode);
@@ -750,6 +731,26 @@ Verdict diagnose(const Request& req, const Observation& obs) {
                                                         : fmt::format("inode {} of {}", s->inode,
                                                                       user_of(obs, s->uid))));
     }
+}
+
+/** The one pass after the pick: sharing rules in words, what the probes saw, the other sockets. */
+void add_evidence(const Request& req, const Observation& obs,
+                  const std::vector<const SocketEntry*>& blocking, const SocketEntry* named,
+                  Verdict& v) {
+    if (named != nullptr) add_sharing_reasons(req, obs, *named, v);
+    add_probe_evidence(req, obs, blocking, v);
+    add_other_sockets(obs, blocking, v);
+}
+
+} // namespace
+
+Verdict diagnose(const Request& req, const Observation& obs) {
+    if (req.proto == Proto::unix_stream || req.proto == Proto::unix_dgram)
+        return diagnose_unix(req, obs);
+    const std::vector<const SocketEntry*> blocking = blocking_sockets(req, obs);
+    const SocketEntry* named = nullptr;
+    Verdict v = pick_rule(req, obs, blocking, named);
+    add_evidence(req, obs, blocking, named, v);
     return v;
 }
 
