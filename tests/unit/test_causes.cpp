@@ -1,5 +1,6 @@
 // Every cause rule on plain data: which socket blocks, who is named, and the
 // words of the fix. No sockets or /proc are touched here.
+#include "diag/cause.hpp"
 #include "diag/causes.hpp"
 #include "diag/facts.hpp"
 #include "diag/identity.hpp"
@@ -7,6 +8,7 @@
 #include "diag/sharing.hpp"
 
 #include <catch2/catch.hpp>
+#include <set>
 
 using namespace portshim;
 using namespace portshim::fixtures;
@@ -407,4 +409,44 @@ TEST_CASE("reuseport sharing: strangers are named, our parent and children are n
     CHECK(others[0].pid == 300);
     o.holders[0].exe = "/usr/bin/other"; // a different program is a stranger even as our parent
     CHECK(reuseport_strangers(r, o).size() == 2);
+}
+
+// ---- the cause table: documented ids, round trips, which causes clear by themselves ----
+
+TEST_CASE("cause table: every cause has its documented id and round-trips", "[cause]") {
+    // The ids are a contract (DESIGN.md "Causes", JSON `cause`): spelled out here once more.
+    const std::set<std::string> documented = {
+        "previous-instance", "other-service", "self", "inherited-fd", "container-proxy",
+        "hidden-owner", "time-wait", "outbound-collision", "stale-unix-socket", "unknown"};
+    std::set<std::string> ids;
+    for (const CauseInfo& info : cause_table) {
+        const std::string id(info.id);
+        CHECK(documented.count(id) == 1);
+        CHECK(ids.insert(id).second); // no id twice
+        CHECK(cause_id(info.cause) == info.id);
+        REQUIRE(cause_from_id(info.id));
+        CHECK(*cause_from_id(info.id) == info.cause);
+        CHECK_FALSE(info.meaning.empty());
+    }
+    CHECK(ids == documented);
+    CHECK(cause_count == documented.size());
+    CHECK(cause_id(Cause::previous_instance) == "previous-instance");
+    CHECK(cause_id(Cause::stale_unix_socket) == "stale-unix-socket");
+    CHECK(cause_id(Cause::unknown) == "unknown");
+}
+
+TEST_CASE("cause table: other strings name no cause", "[cause]") {
+    CHECK_FALSE(cause_from_id(""));             // the hooks' "no report yet"
+    CHECK_FALSE(cause_from_id("time_wait"));    // the enumerator's name is no id
+    CHECK_FALSE(cause_from_id("Time-Wait"));
+    CHECK_FALSE(cause_from_id("time-wait "));
+}
+
+TEST_CASE("cause table: time-wait previous-instance and inherited-fd clear by themselves", "[cause]") {
+    // README PORTSHIM_WAIT: "time-wait, previous-instance, inherited-fd; never self or other-service".
+    const std::set<std::string> clearing = {"time-wait", "previous-instance", "inherited-fd"};
+    for (const CauseInfo& info : cause_table)
+        CHECK(clears_by_itself(info.cause) == (clearing.count(std::string(info.id)) == 1));
+    CHECK_FALSE(clears_by_itself(Cause::self));
+    CHECK_FALSE(clears_by_itself(Cause::other_service));
 }
