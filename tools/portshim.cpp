@@ -19,6 +19,7 @@
 #include <ctime>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <optional>
 #include <string>
 #include <sys/auxv.h>
 #include <sys/socket.h>
@@ -199,7 +200,7 @@ int cmd_why(const Options& o) {
     req.err = EADDRINUSE;
     const Verdict v = diagnose_now(req);
     if (a.fd >= 0) ::close(a.fd);
-    if (a.err == EACCES && v.cause == "unknown") {
+    if (a.err == EACCES && v.cause == Cause::unknown) {
         print_free(*target, o, " of other sockets, but binding it needs privileges here");
         return 0;
     }
@@ -215,7 +216,7 @@ int cmd_wait(const Options& o) {
     if (!target) return usage_error(error);
     const bool tty = ::isatty(1) == 1 && !o.json;
     const double start = host::wall_clock();
-    std::string last_cause;
+    std::optional<Cause> last_cause;
     double last_line = 0;
     for (;;) {
         Attempt a = try_bind(*target, o.reuseaddr);
@@ -246,7 +247,7 @@ int cmd_wait(const Options& o) {
         const std::string summary = visible(v.summary);
         if (tty) {
             std::printf("\r\033[Kwaiting for %s — %s: %s (%.0f s left)",
-                        describe_target(*target).c_str(), v.cause.c_str(),
+                        describe_target(*target).c_str(), std::string(cause_id(v.cause)).c_str(),
                         summary.substr(0, escape::utf8_prefix(summary.data(), summary.size(), 120)).c_str(),
                         left);
             std::fflush(stdout);
@@ -256,10 +257,10 @@ int cmd_wait(const Options& o) {
                 std::printf("{\"event\":\"waiting\",\"time\":%s,\"cause\":%s,\"summary\":%s,"
                             "\"timeout_left\":%.0f}\n",
                             json_string(rfc3339(host::wall_clock())).c_str(),
-                            json_string(v.cause).c_str(), json_string(v.summary).c_str(), left);
+                            json_string(cause_id(v.cause)).c_str(), json_string(v.summary).c_str(), left);
             else
                 std::printf("portshim: waiting for %s — %s: %s (%.0f s left)\n",
-                            describe_target(*target).c_str(), v.cause.c_str(), summary.c_str(),
+                            describe_target(*target).c_str(), std::string(cause_id(v.cause)).c_str(), summary.c_str(),
                             left);
             std::fflush(stdout);
             last_cause = v.cause;

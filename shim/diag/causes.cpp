@@ -7,72 +7,22 @@
 #include "causes_inherited.hpp"
 #include "causes_unix.hpp"
 #include "common/escape.hpp"
+#include "containers.hpp"
+#include "facts.hpp"
+#include "host.hpp"
+#include "identity.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <fmt/format.h>
 #include <iterator>
 #include <sys/socket.h>
-#include <tuple>
 
 namespace portshim {
 
 namespace {
 
 using namespace detail;
-
-constexpr std::string_view deleted_suffix = " (deleted)";
-
-std::string_view strip_deleted(std::string_view exe) {
-    if (exe.size() > deleted_suffix.size() &&
-        exe.substr(exe.size() - deleted_suffix.size()) == deleted_suffix)
-        exe.remove_suffix(deleted_suffix.size());
-    return exe;
-}
-
-bool is_deleted(std::string_view exe) { return strip_deleted(exe).size() != exe.size(); }
-
-std::string_view base_name(std::string_view path) {
-    const auto slash = path.rfind('/');
-    return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
-/** Interpreters whose identity is the script they run, not their own binary. */
-bool is_interpreter(std::string_view exe) {
-    const std::string_view name = base_name(strip_deleted(exe));
-    static constexpr std::string_view prefixes[] = {"python", "perl", "ruby", "node", "java",
-                                                    "php", "bash", "dash", "sh", "lua",
-                                                    "tclsh", "busybox"};
-    for (std::string_view p : prefixes) {
-        if (name.substr(0, p.size()) != p) continue;
-        const std::string_view rest = name.substr(p.size());
-        // python3, python3.11, php8.2, nodejs: digits, dots or "js" may follow.
-        if (rest.empty() || rest == "js" ||
-            rest.find_first_not_of("0123456789.") == std::string_view::npos)
-            return true;
-    }
-    return false;
-}
-
-/** The script or module an interpreter runs: "app.py", "-m http.server", "-jar x.jar". */
-std::string script_of(const std::vector<std::string>& argv) {
-    for (std::size_t i = 1; i < argv.size(); ++i) {
-        const std::string& a = argv[i];
-        if ((a == "-m" || a == "-jar" || a == "-c" || a == "-e") && i + 1 < argv.size())
-            return a + " " + argv[i + 1];
-        if (!a.empty() && a[0] == '-') continue;
-        return a;
-    }
-    return {};
-}
-
-bool same_script(const std::string& a, const std::string& b) {
-    if (a.empty() || b.empty()) return a == b;
-    if (a == b) return true;
-    // Relative script paths depend on each process's cwd; compare the file names.
-    if (a[0] != '/' || b[0] != '/') return base_name(a) == base_name(b);
-    return false;
-}
 
 std::string describe_state(const SocketEntry& s) {
     if (s.proto == Proto::udp) return "is bound to";
@@ -154,7 +104,7 @@ void add_probe_evidence(const Request& req, const Observation& obs,
         req.local.port, proto_name(req.proto), listening, live, remnants,
         format_address(req.local)));
     if (!obs.proc_ok) v.evidence.push_back("could not scan /proc for socket owners");
-    else if (const std::string withheld = withheld_reason(obs); !withheld.empty() && v.cause != "hidden-owner")
+    else if (const std::string withheld = withheld_reason(obs); !withheld.empty() && v.cause != Cause::hidden_owner)
         v.evidence.push_back(withheld);
     else if (obs.pids_unreadable > 0)
         v.evidence.push_back(fmt::format(
@@ -196,29 +146,6 @@ bool port_has_server(const Request& req, const Observation& obs) {
     return false;
 }
 
-/** Whether `port` is in a sysctl port list such as "8080,9000-9100"; false when empty. */
-bool port_in_list(std::string_view list, int port) {
-    while (!list.empty()) {
-        const std::size_t comma = list.find(',');
-        std::string_view item = list.substr(0, comma);
-        list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
-        const std::size_t dash = item.find('-');
-        auto number = [](std::string_view t) {
-            int n = 0;
-            for (char c : t) {
-                if (c < '0' || c > '9') continue; // blanks, a trailing newline
-                n = n * 10 + (c - '0');
-                if (n > 65535) return -1;
-            }
-            return n;
-        };
-        const int low = number(item.substr(0, dash));
-        const int high = dash == std::string_view::npos ? low : number(item.substr(dash + 1));
-        if (low > 0 && low <= port && port <= high) return true;
-    }
-    return false;
-}
-
 std::string trimmed(std::string_view text) {
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\t'))
         text.remove_suffix(1);
@@ -229,7 +156,7 @@ std::string trimmed(std::string_view text) {
 Verdict rule_outbound(const Request& req, const Observation& obs, const SocketEntry& s,
                       const std::vector<const Holder*>& hs) {
     Verdict v;
-    v.cause = "outbound-collision";
+    v.cause = Cause::outbound_collision;
     const Holder* who = principal(hs);
     add_holders(hs, who, v);
     const int port = req.local.port;
@@ -242,7 +169,7 @@ Verdict rule_outbound(const Request& req, const Observation& obs, const SocketEn
     const bool range_known = host.port_range_low > 0 && host.port_range_high >= host.port_range_low;
     const bool in_range =
         range_known && host.port_range_low <= port && port <= host.port_range_high;
-    const bool reserved = port_in_list(host.reserved_ports, port);
+    const bool reserved = host::port_in_list(host.reserved_ports, port);
     const std::string range =
         fmt::format("net.ipv4.ip_local_port_range ({}-{})", host.port_range_low,
                     host.port_range_high);
@@ -283,98 +210,13 @@ Verdict rule_outbound(const Request& req, const Observation& obs, const SocketEn
     return v;
 }
 
-/** Container runtimes whose forwarders hold published host ports. */
-enum class Runtime : std::uint8_t { none, docker, containerd, podman };
-
-Runtime container_runtime(const Holder& h) {
-    struct Known {
-        std::string_view name;
-        Runtime runtime;
-        bool prefix; ///< also names that start with it: containerd-shim-runc-v2, pasta.avx2
-    };
-    static constexpr Known known[] = {
-        {"docker-proxy", Runtime::docker, false},
-        {"dockerd", Runtime::docker, false},
-        {"rootlesskit", Runtime::docker, false},
-        {"containerd-shim", Runtime::containerd, true},
-        {"containers-rootlessport", Runtime::podman, false},
-        {"rootlessport", Runtime::podman, false},
-        {"conmon", Runtime::podman, false},
-        {"pasta", Runtime::podman, false},
-        {"pasta.", Runtime::podman, true},
-        {"slirp4netns", Runtime::podman, false},
-    };
-    const std::string_view exe = base_name(strip_deleted(h.exe));
-    const std::string_view comm = h.comm;
-    for (const Known& k : known) {
-        // comm is cut to 15 characters: "containers-rootlessport" reads "containers-root".
-        if (exe == k.name || (!comm.empty() && comm == k.name.substr(0, 15))) return k.runtime;
-        if (k.prefix && (exe.substr(0, k.name.size()) == k.name ||
-                         comm.substr(0, k.name.size()) == k.name))
-            return k.runtime;
-    }
-    return Runtime::none;
-}
-
-/** A Go-style flag's value: "-name V", "--name V", "-name=V" or "--name=V". */
-std::vector<std::string> flag_values(const std::vector<std::string>& argv, std::string_view name) {
-    std::vector<std::string> out;
-    for (std::size_t i = 1; i < argv.size(); ++i) {
-        std::string_view a = argv[i];
-        if (a.size() < 2 || a[0] != '-') continue;
-        a.remove_prefix(a[1] == '-' ? 2 : 1);
-        if (a == name && i + 1 < argv.size()) out.push_back(argv[++i]);
-        else if (a.size() > name.size() && a.substr(0, name.size()) == name && a[name.size()] == '=')
-            out.emplace_back(a.substr(name.size() + 1));
-    }
-    return out;
-}
-
-std::string first_flag(const std::vector<std::string>& argv, std::string_view name) {
-    auto values = flag_values(argv, name);
-    return values.empty() ? std::string() : values.front();
-}
-
-std::string host_port(const std::string& ip, const std::string& port) {
-    return ip.find(':') != std::string::npos ? fmt::format("[{}]:{}", ip, port)
-                                            : fmt::format("{}:{}", ip, port);
-}
-
-/** The published mapping a forwarder's command line shows, or empty. */
-std::string published_mapping(const Holder& h) {
-    const std::string host = first_flag(h.argv, "host-port");
-    if (!host.empty()) { // docker-proxy
-        std::string proto = first_flag(h.argv, "proto");
-        std::string host_ip = first_flag(h.argv, "host-ip");
-        return fmt::format("{} {} -> {}", proto.empty() ? "tcp" : proto,
-                           host_port(host_ip.empty() ? "0.0.0.0" : host_ip, host),
-                           host_port(first_flag(h.argv, "container-ip"),
-                                     first_flag(h.argv, "container-port")));
-    }
-    std::string ports; // pasta -t/-u SPEC
-    for (const auto& [flag, long_flag, proto] :
-         {std::tuple{"t", "tcp-ports", "tcp"}, std::tuple{"u", "udp-ports", "udp"}}) {
-        for (std::string_view f : {flag, long_flag})
-            for (const std::string& spec : flag_values(h.argv, f))
-                if (spec != "none" && spec != "auto")
-                    ports += fmt::format("{}{} {}", ports.empty() ? "" : ", ", proto, spec);
-    }
-    if (!ports.empty()) return "ports " + ports;
-    const std::string name = first_flag(h.argv, "name"); // conmon --name / -n
-    if (!name.empty()) return "container " + name;
-    const std::string short_name = first_flag(h.argv, "n");
-    return short_name.empty() ? std::string() : "container " + short_name;
-}
-
 Verdict rule_container(const Request& req, const Observation& obs, const SocketEntry& s,
                        const std::vector<const Holder*>& hs, const Holder* who, Runtime runtime) {
     Verdict v;
-    v.cause = "container-proxy";
+    v.cause = Cause::container_proxy;
     add_holders(hs, who, v);
     const int port = req.local.port;
-    const char* name = runtime == Runtime::docker       ? "docker"
-                       : runtime == Runtime::containerd ? "containerd"
-                                                        : "podman";
+    const char* name = runtime_name(runtime);
     const std::string mapping = published_mapping(*who);
     v.summary = fmt::format("pid {} ({}) — {}'s forwarder for a published container port{} — {} {}",
                             who->pid, program_of(*who), name,
@@ -414,7 +256,7 @@ Verdict rule_container(const Request& req, const Observation& obs, const SocketE
 
 /** Hints for services that commonly hold well-known ports. */
 void add_service_hint(const Request& req, const Holder& who, Verdict& v) {
-    const std::string_view exe = base_name(strip_deleted(who.exe));
+    const std::string_view exe = program_name(who.exe);
     auto is = [&](std::string_view name) {
         // comm is cut to 15 characters ("systemd-resolve").
         return exe == name || (!who.comm.empty() && name.substr(0, 15) == who.comm);
@@ -492,7 +334,7 @@ void add_sharing_reasons(const Request& req, const Observation& obs, const Socke
 Verdict rule_self(const Request& req, const Observation& obs, const SocketEntry& s,
                   const std::vector<const Holder*>& hs) {
     Verdict v;
-    v.cause = "self";
+    v.cause = Cause::self;
     const Holder* mine = nullptr;
     for (const Holder* h : hs)
         if (h->pid == obs.self.pid) mine = h;
@@ -539,7 +381,7 @@ Verdict rule_holder(const Request& req, const Observation& obs, const SocketEntr
     const std::string age_part = age.empty() ? "" : ", " + age;
     const std::string what = fmt::format("pid {} ({}{})", who->pid, program_of(*who), age_part);
     if (same) {
-        v.cause = "previous-instance";
+        v.cause = Cause::previous_instance;
         v.summary = fmt::format("{} — another instance of this program — {} {}", what,
                                 describe_state(s), held_endpoint(s));
         if (is_deleted(who->exe))
@@ -550,7 +392,7 @@ Verdict rule_holder(const Request& req, const Observation& obs, const SocketEntr
             "to exit), then start this one; if restarts race, make them wait for pid {} to exit",
             who->pid, who->pid);
     } else {
-        v.cause = "other-service";
+        v.cause = Cause::other_service;
         v.summary = fmt::format("{} {} {}", what, describe_state(s), held_endpoint(s));
         v.why.push_back(fmt::format("a different program holds the port: {}",
                                     who->argv.empty() ? program_of(*who) : quote_args(who->argv)));
@@ -632,7 +474,7 @@ std::string add_cgroup(const CgroupFacts& c, Verdict& v) {
 
 Verdict rule_hidden(const Request& req, const Observation& obs, const SocketEntry& s) {
     Verdict v;
-    v.cause = "hidden-owner";
+    v.cause = Cause::hidden_owner;
     v.summary = fmt::format("a {} socket of {} (inode {}) {} {}, but no process visible from here "
                             "holds it",
                             proto_name(s.proto), user_of(obs, s.uid), s.inode, describe_state(s),
@@ -702,7 +544,7 @@ Verdict rule_hidden(const Request& req, const Observation& obs, const SocketEntr
 Verdict rule_time_wait(const Request& req, const Observation& obs,
                        const std::vector<const SocketEntry*>& remnants) {
     Verdict v;
-    v.cause = "time-wait";
+    v.cause = Cause::time_wait;
     std::uint32_t last_ms = 0;
     int time_wait = 0;
     for (const SocketEntry* s : remnants) {
@@ -799,7 +641,7 @@ void add_checked(const Request& req, const Observation& obs, Verdict& v) {
 
 Verdict rule_unknown(const Request& req, const Observation& obs) {
     Verdict v;
-    v.cause = "unknown";
+    v.cause = Cause::unknown;
     if (!obs.netlink_ok && !obs.procnet_used)
         v.summary = fmt::format("the socket table could not be read, so the owner of port {} is "
                                 "unknown",
@@ -825,13 +667,13 @@ Verdict rule_visible(const Request& req, const Observation& obs, const SocketEnt
     const bool inherited = inh && inh->inherited;
     Verdict v;
     if (inherited && !same_program(who->exe, who->argv, obs.self.exe, obs.self.argv)) {
-        v = inherited_verdict(obs, *inh, hs, held_endpoint(s), ss_listeners(req, obs));
+        v = rule_inherited(obs, *inh, hs, held_endpoint(s), ss_listeners(req, obs));
         add_overlap_reason(req, s, v);
     } else if (const Runtime runtime = container_runtime(*who); runtime != Runtime::none) {
         v = rule_container(req, obs, s, hs, who, runtime);
     } else {
         v = rule_holder(req, obs, s, hs, who);
-        if (v.cause == "other-service") add_service_hint(req, *who, v);
+        if (v.cause == Cause::other_service) add_service_hint(req, *who, v);
         // A child running this same program kept the socket: still the previous instance.
         if (inherited) v.why.push_back(inherited_instance_reason(*inh, *who));
     }
@@ -839,112 +681,77 @@ Verdict rule_visible(const Request& req, const Observation& obs, const SocketEnt
     return v;
 }
 
-} // namespace
-
-bool is_live_state(const SocketEntry& s) {
-    if (s.proto == Proto::udp) return true;
-    if (s.state == tcp_state::time_wait) return false;
-    // Orphaned sockets (FIN_WAIT2 after close, LAST_ACK...) have no inode: no process holds them.
-    return s.inode != 0;
-}
-
-bool same_program(const std::string& exe_a, const std::vector<std::string>& argv_a,
-                  const std::string& exe_b, const std::vector<std::string>& argv_b) {
-    if (exe_a.empty() || exe_b.empty()) {
-        // Unreadable exe: fall back to argv[0]'s file name.
-        if (argv_a.empty() || argv_b.empty()) return false;
-        return base_name(argv_a[0]) == base_name(argv_b[0]);
-    }
-    if (strip_deleted(exe_a) != strip_deleted(exe_b)) return false;
-    if (!is_interpreter(exe_a)) return true;
-    return same_script(script_of(argv_a), script_of(argv_b));
-}
-
-std::string format_duration(double seconds) {
-    if (!(seconds >= 0)) seconds = 0;
-    // No libm: the library must need libc alone at run time.
-    const long s = static_cast<long>(seconds + 0.5);
-    if (s < 120) return fmt::format("{} s", s);
-    if (s < 3600) return fmt::format("{} min", s / 60);
-    if (s < 48 * 3600) {
-        if (s % 3600 / 60 == 0) return fmt::format("{} h", s / 3600);
-        return fmt::format("{} h {} min", s / 3600, s % 3600 / 60);
-    }
-    return fmt::format("{} days", s / 86400);
-}
-
-Verdict diagnose(const Request& req, const Observation& obs) {
-    if (req.proto == Proto::unix_stream || req.proto == Proto::unix_dgram)
-        return diagnose_unix(req, obs);
-    const std::vector<const SocketEntry*> blocking = blocking_sockets(req, obs);
-    Verdict v;
-    bool decided = false;
-    const SocketEntry* chosen = nullptr; // the live socket the verdict names
-
-    // 1. This very process holds an overlapping socket.
+/**
+ * The first rule that applies, in order: this very process holds an
+ * overlapping socket; a live socket with a visible holder; a live socket
+ * nobody visible holds; only remnants of closed connections; nothing.
+ * `named` is the live socket the verdict names (nullptr for the last two).
+ */
+Verdict pick_rule(const Request& req, const Observation& obs,
+                  const std::vector<const SocketEntry*>& blocking, const SocketEntry*& named) {
     for (const SocketEntry* s : blocking) {
         const auto hs = holders_of(obs, s->inode);
-        if (std::any_of(hs.begin(), hs.end(),
-                        [&](const Holder* h) { return h->pid == obs.self.pid; })) {
-            v = rule_self(req, obs, *s, hs);
-            decided = true;
-            chosen = s;
-            break;
+        if (std::any_of(hs.begin(), hs.end(), [&](const Holder* h) { return h->pid == obs.self.pid; })) {
+            named = s;
+            return rule_self(req, obs, *s, hs);
         }
     }
-    // 2. A live socket with a visible holder; 3. a live socket nobody visible holds.
-    if (!decided) {
-        const SocketEntry* hidden = nullptr;
-        for (const SocketEntry* s : blocking) {
-            if (!is_live_state(*s)) continue;
-            const auto hs = holders_of(obs, s->inode);
-            if (!hs.empty()) {
-                v = rule_visible(req, obs, *s, hs);
-                decided = true;
-                chosen = s;
-                break;
-            }
-            if (hidden == nullptr) hidden = s;
-        }
-        if (!decided && hidden != nullptr) {
-            v = rule_hidden(req, obs, *hidden);
-            decided = true;
-            chosen = hidden;
-        }
+    for (const SocketEntry* s : blocking) {
+        if (!is_live_state(*s)) continue;
+        const auto hs = holders_of(obs, s->inode);
+        if (hs.empty()) continue;
+        named = s;
+        return rule_visible(req, obs, *s, hs);
     }
-    // 4. Only remnants of closed connections.
-    if (!decided) {
-        std::vector<const SocketEntry*> remnants;
-        for (const SocketEntry* s : blocking)
-            if (is_remnant(*s)) remnants.push_back(s);
-        if (!remnants.empty()) {
-            v = rule_time_wait(req, obs, remnants);
-            decided = true;
-        }
+    for (const SocketEntry* s : blocking) {
+        if (!is_live_state(*s)) continue;
+        named = s;
+        return rule_hidden(req, obs, *s);
     }
-    if (!decided) v = rule_unknown(req, obs);
-    if (chosen != nullptr) add_sharing_reasons(req, obs, *chosen, v);
+    std::vector<const SocketEntry*> remnants;
+    for (const SocketEntry* s : blocking)
+        if (is_remnant(*s)) remnants.push_back(s);
+    if (!remnants.empty()) return rule_time_wait(req, obs, remnants);
+    return rule_unknown(req, obs);
+}
 
-    add_probe_evidence(req, obs, blocking, v);
-    // Secondary findings: other blocking sockets than the one named.
+/** Secondary findings: the other live blocking sockets than the one the verdict names. */
+void add_other_sockets(const Observation& obs, const std::vector<const SocketEntry*>& blocking,
+                       Verdict& v) {
     for (const SocketEntry* s : blocking) {
         if (!is_live_state(*s)) continue;
         const auto hs = holders_of(obs, s->inode);
         const Holder* who = principal(hs);
         const bool named = std::any_of(v.holders.begin(), v.holders.end(),
                                        [&](const Holder& h) { return h.inode == s->inode; });
-        if (named || (v.cause == "hidden-owner" && who == nullptr)) continue;
+        if (named || (v.cause == Cause::hidden_owner && who == nullptr)) continue;
         v.evidence.push_back(fmt::format("also {} {}: {}", describe_state(*s), held_endpoint(*s),
                                          who != nullptr ? fmt::format("pid {} ({})", who->pid,
                                                                       program_of(*who))
                                                         : fmt::format("inode {} of {}", s->inode,
                                                                       user_of(obs, s->uid))));
     }
-    return v;
 }
 
-bool clears_by_itself(const std::string& cause) {
-    return cause == "time-wait" || cause == "previous-instance" || cause == "inherited-fd";
+/** The one pass after the pick: sharing rules in words, what the probes saw, the other sockets. */
+void add_evidence(const Request& req, const Observation& obs,
+                  const std::vector<const SocketEntry*>& blocking, const SocketEntry* named,
+                  Verdict& v) {
+    if (named != nullptr) add_sharing_reasons(req, obs, *named, v);
+    add_probe_evidence(req, obs, blocking, v);
+    add_other_sockets(obs, blocking, v);
+}
+
+} // namespace
+
+Verdict diagnose(const Request& req, const Observation& obs) {
+    if (req.proto == Proto::unix_stream || req.proto == Proto::unix_dgram)
+        return diagnose_unix(req, obs);
+    const std::vector<const SocketEntry*> blocking = blocking_sockets(req, obs);
+    const SocketEntry* named = nullptr;
+    Verdict v = pick_rule(req, obs, blocking, named);
+    add_evidence(req, obs, blocking, named, v);
+    return v;
 }
 
 std::uint32_t time_wait_left_ms(const Request& req, const Observation& obs) {

@@ -2,8 +2,8 @@
 // socket's holders and how to describe them. Pure: no I/O here.
 #include "causes_common.hpp"
 
-#include "causes.hpp"
 #include "common/escape.hpp"
+#include "facts.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>

@@ -2,8 +2,9 @@
 // known from the listen registry or inferred from /proc facts. Pure: no I/O.
 #include "causes_inherited.hpp"
 
-#include "causes.hpp"
 #include "causes_common.hpp"
+#include "facts.hpp"
+#include "identity.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -76,11 +77,11 @@ std::optional<Inheritance> inheritance_of(const Observation& obs, std::uint64_t 
     return inh;
 }
 
-Verdict inherited_verdict(const Observation& obs, const Inheritance& inh,
+Verdict rule_inherited(const Observation& obs, const Inheritance& inh,
                           const std::vector<const Holder*>& hs, const std::string& held,
                           const std::string& ss) {
     Verdict v;
-    v.cause = "inherited-fd";
+    v.cause = Cause::inherited_fd;
     const Holder* who = principal(hs);
     add_holders(hs, who, v);
     v.opener = inh.opener;
@@ -136,3 +137,31 @@ std::string inherited_instance_reason(const Inheritance& inh, const Holder& who)
 }
 
 } // namespace portshim::detail
+
+namespace portshim {
+
+void rule_inherited_event(const std::vector<StartupSocket>& listed,
+                     const std::vector<RecordedListen>& records, const Holder& me,
+                     const Holder& parent, InheritedReport& report) {
+    const RecordedListen* opened = nullptr;
+    for (std::size_t i = 0; i < listed.size() && opened == nullptr; ++i)
+        for (const RecordedListen& rl : records)
+            if (rl.record.inode == listed[i].inode) opened = &rl;
+    if (opened != nullptr) {
+        const ListenRecord& rec = opened->record;
+        const bool this_process = rec.pid == me.pid && rec.start_ticks == me.start_ticks;
+        report.opener = Opener{rec.pid, rec.exe, opened->start_time, opened->alive || this_process,
+                               this_process, "registry"};
+    }
+    const bool all_listen_fds =
+        std::all_of(listed.begin(), listed.end(), [](const StartupSocket& s) { return s.listen_fds; });
+    if (all_listen_fds && report.more == 0 && !listed.empty()) {
+        report.handover = "listen-fds";
+    } else if (opened != nullptr
+                   ? report.opener->holds || same_program(opened->record.exe, {}, me.exe, me.argv)
+                   : same_program(parent.exe, parent.argv, me.exe, me.argv)) {
+        report.handover = "self-exec";
+    }
+}
+
+} // namespace portshim

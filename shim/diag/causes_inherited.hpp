@@ -1,5 +1,5 @@
-// The inherited-fd rule shared by the inet and AF_UNIX rules: whether the
-// processes holding a socket opened it, from the registry or from /proc facts.
+// The inherited-fd rules: whether the processes holding a socket opened it,
+// from the registry or from /proc facts, and who opened the sockets a process started with.
 #pragma once
 
 #include "types.hpp"
@@ -35,7 +35,7 @@ std::optional<Inheritance> inheritance_of(const Observation& obs, std::uint64_t 
  * The inherited-fd verdict. `held` names the socket as the summary shows it
  * ("0.0.0.0:8080", "/run/app.sock"); `ss` is the command that lists it.
  */
-Verdict inherited_verdict(const Observation& obs, const Inheritance& inh,
+Verdict rule_inherited(const Observation& obs, const Inheritance& inh,
                           const std::vector<const Holder*>& hs, const std::string& held,
                           const std::string& ss);
 
@@ -43,3 +43,27 @@ Verdict inherited_verdict(const Observation& obs, const Inheritance& inh,
 std::string inherited_instance_reason(const Inheritance& inh, const Holder& who);
 
 } // namespace portshim::detail
+
+namespace portshim {
+
+/** One listening socket a process started with, as the start-up scan found it. */
+struct StartupSocket {
+    std::uint64_t inode = 0;
+    bool listen_fds = false;          ///< passed by systemd's LISTEN_FDS
+};
+
+/**
+ * The `inherited` event's verdict on the listening sockets `me` started with
+ * (`listed`, in the scan's order; report.more beyond them): report.opener from
+ * the registry record of the first listed socket that has one, and
+ * report.handover when it is a hand-over by design: "listen-fds" when systemd
+ * passed every socket (none beyond those listed), else "self-exec" when the
+ * recorded opener is `me` itself or runs the same program, or, without a
+ * record, when `parent` does (a program re-executing itself, in place or
+ * nginx-style from a child of the old master). `parent` is empty when unknown.
+ */
+void rule_inherited_event(const std::vector<StartupSocket>& listed,
+                     const std::vector<RecordedListen>& records, const Holder& me,
+                     const Holder& parent, InheritedReport& report);
+
+} // namespace portshim

@@ -3,9 +3,10 @@
 #include "causes_unix.hpp"
 
 #include "address.hpp"
-#include "causes.hpp"
 #include "causes_common.hpp"
 #include "causes_inherited.hpp"
+#include "facts.hpp"
+#include "identity.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -30,7 +31,7 @@ std::string ss_unix(const Request& req, const Observation& obs) {
     return fmt::format("{}ss -xlp | grep -F -- {}", sudo(obs), shell_quote(req.unix_path));
 }
 
-Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSocket& s,
+Verdict rule_unix_holder(const Request& req, const Observation& obs, const UnixSocket& s,
                        const std::vector<const Holder*>& hs) {
     const Holder* mine = nullptr;
     for (const Holder* h : hs)
@@ -46,12 +47,12 @@ Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSoc
     const std::string path = req.unix_path;
     const bool inherited = inh && inh->inherited;
     const bool same = same_program(who->exe, who->argv, obs.self.exe, obs.self.argv);
-    if (inherited && !same) return inherited_verdict(obs, *inh, hs, path, ss_unix(req, obs));
+    if (inherited && !same) return rule_inherited(obs, *inh, hs, path, ss_unix(req, obs));
     Verdict v;
     add_holders(hs, who, v);
     if (inh) v.opener = inh->opener;
     if (mine != nullptr) {
-        v.cause = "self";
+        v.cause = Cause::self;
         v.summary = fmt::format("this process already {} {} (fd {})", held_as(s), path, mine->fd);
         v.why.push_back("the program binds the same unix address twice: usually the socket path "
                         "configured twice");
@@ -67,7 +68,7 @@ Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSoc
     const std::string what =
         fmt::format("pid {} ({}{})", who->pid, program, age.empty() ? "" : ", " + age);
     if (same) {
-        v.cause = "previous-instance";
+        v.cause = Cause::previous_instance;
         v.summary = fmt::format("{} — another instance of this program — {} {}", what,
                                 held_as(s), path);
         if (inherited) v.why.push_back(inherited_instance_reason(*inh, *who));
@@ -75,7 +76,7 @@ Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSoc
                             "and wait for it to exit), then start this one",
                             who->pid);
     } else {
-        v.cause = "other-service";
+        v.cause = Cause::other_service;
         v.summary = fmt::format("{} {} {}", what, held_as(s), path);
         v.why.push_back(fmt::format("a different program holds the address: {}",
                                     who->argv.empty() ? program : quote_args(who->argv)));
@@ -92,9 +93,9 @@ Verdict holder_verdict(const Request& req, const Observation& obs, const UnixSoc
     return v;
 }
 
-Verdict hidden_verdict(const Request& req, const Observation& obs, const UnixSocket* s) {
+Verdict rule_unix_hidden(const Request& req, const Observation& obs, const UnixSocket* s) {
     Verdict v;
-    v.cause = "hidden-owner";
+    v.cause = Cause::hidden_owner;
     if (s == nullptr) {
         // The file accepts connections but no socket of this network namespace is bound to it.
         v.summary = fmt::format("a server accepts connections on {}, but no unix socket in this "
@@ -126,11 +127,11 @@ Verdict hidden_verdict(const Request& req, const Observation& obs, const UnixSoc
     return v;
 }
 
-Verdict stale_verdict(const Request& req, const Observation& obs) {
+Verdict rule_unix_stale(const Request& req, const Observation& obs) {
     const UnixPath& p = obs.unix_path;
     const std::string quoted = shell_quote(req.unix_path);
     Verdict v;
-    v.cause = "stale-unix-socket";
+    v.cause = Cause::stale_unix_socket;
     const std::string age = p.mtime > 0 && obs.host.now > 0
                                 ? fmt::format(", created {} ago", format_duration(obs.host.now - p.mtime))
                                 : std::string();
@@ -151,11 +152,11 @@ Verdict stale_verdict(const Request& req, const Observation& obs) {
     return v;
 }
 
-Verdict unknown_verdict(const Request& req, const Observation& obs) {
+Verdict rule_unix_unknown(const Request& req, const Observation& obs) {
     const UnixPath& p = obs.unix_path;
     const std::string quoted = shell_quote(req.unix_path);
     Verdict v;
-    v.cause = "unknown";
+    v.cause = Cause::unknown;
     v.confirm.push_back(ss_unix(req, obs));
     if (is_abstract(req) || !p.checked) {
         v.summary = obs.netlink_ok
@@ -212,43 +213,34 @@ Verdict unknown_verdict(const Request& req, const Observation& obs) {
     return v;
 }
 
-} // namespace
-
-bool unix_holds_address(const UnixSocket& s) {
-    return s.type == SOCK_DGRAM || s.state != tcp_state::established;
-}
-
-Verdict diagnose_unix(const Request& req, const Observation& obs) {
-    std::vector<const UnixSocket*> keeping;
-    for (const UnixSocket& s : obs.unix_sockets)
-        if (unix_holds_address(s) && (req.inode == 0 || s.inode != req.inode)) keeping.push_back(&s);
-    std::stable_sort(keeping.begin(), keeping.end(), [](const UnixSocket* a, const UnixSocket* b) {
-        return (a->state == tcp_state::listen) > (b->state == tcp_state::listen);
-    });
-
-    Verdict v;
-    bool decided = false;
-    // This process first, then any visible holder, then a socket nobody visible holds.
+/**
+ * The first rule that applies, in order: a socket this process holds; one
+ * any visible process holds; one nobody visible holds; a socket file whose
+ * connect was refused (stale) or accepted (a hidden listener); nothing known.
+ * `keeping` lists the sockets that keep the address, listeners first.
+ */
+Verdict pick_unix_rule(const Request& req, const Observation& obs,
+                       const std::vector<const UnixSocket*>& keeping) {
     for (const bool self_only : {true, false}) {
         for (const UnixSocket* s : keeping) {
             const auto hs = holders_of(obs, s->inode);
             const bool mine = std::any_of(hs.begin(), hs.end(),
                                           [&](const Holder* h) { return h->pid == obs.self.pid; });
-            if (decided || hs.empty() || (self_only && !mine)) continue;
-            v = holder_verdict(req, obs, *s, hs);
-            decided = true;
+            if (!hs.empty() && (mine || !self_only)) return rule_unix_holder(req, obs, *s, hs);
         }
     }
+    if (!keeping.empty()) return rule_unix_hidden(req, obs, keeping.front());
     const UnixPath& p = obs.unix_path;
     const bool socket_file = p.checked && p.lstat_error == 0 && p.file_type == S_IFSOCK;
-    if (!decided && !keeping.empty()) v = hidden_verdict(req, obs, keeping.front());
-    else if (!decided && !is_abstract(req) && socket_file && p.connect == UnixConnect::refused)
-        v = stale_verdict(req, obs);
-    else if (!decided && !is_abstract(req) && socket_file && p.connect == UnixConnect::accepted)
-        v = hidden_verdict(req, obs, nullptr);
-    else if (!decided)
-        v = unknown_verdict(req, obs);
+    if (!is_abstract(req) && socket_file && p.connect == UnixConnect::refused)
+        return rule_unix_stale(req, obs);
+    if (!is_abstract(req) && socket_file && p.connect == UnixConnect::accepted)
+        return rule_unix_hidden(req, obs, nullptr);
+    return rule_unix_unknown(req, obs);
+}
 
+/** The one pass after the pick: what the probes saw, and the connections that do not block. */
+void add_unix_evidence(const Request& req, const Observation& obs, Verdict& v) {
     for (const std::string& e : obs.evidence) v.evidence.push_back(e);
     const auto connections = std::count_if(obs.unix_sockets.begin(), obs.unix_sockets.end(),
                                            [](const UnixSocket& s) { return !unix_holds_address(s); });
@@ -260,6 +252,19 @@ Verdict diagnose_unix(const Request& req, const Observation& obs) {
     else if (obs.pids_unreadable > 0)
         v.evidence.push_back(fmt::format("{} process(es) of other users could not be inspected",
                                          obs.pids_unreadable));
+}
+
+} // namespace
+
+Verdict diagnose_unix(const Request& req, const Observation& obs) {
+    std::vector<const UnixSocket*> keeping;
+    for (const UnixSocket& s : obs.unix_sockets)
+        if (unix_holds_address(s) && (req.inode == 0 || s.inode != req.inode)) keeping.push_back(&s);
+    std::stable_sort(keeping.begin(), keeping.end(), [](const UnixSocket* a, const UnixSocket* b) {
+        return (a->state == tcp_state::listen) > (b->state == tcp_state::listen);
+    });
+    Verdict v = pick_unix_rule(req, obs, keeping);
+    add_unix_evidence(req, obs, v);
     return v;
 }
 

@@ -14,11 +14,4 @@ namespace portshim {
  */
 Verdict diagnose_unix(const Request& req, const Observation& obs);
 
-/**
- * Whether `s` keeps its address in use for a new bind: a listener or a bound,
- * unconnected socket, any datagram socket; not a connection accepted from a
- * listener (it shares the listener's name, but no bind conflicts with it).
- */
-bool unix_holds_address(const UnixSocket& s);
-
 } // namespace portshim

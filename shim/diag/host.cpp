@@ -156,6 +156,28 @@ std::string self_exe() {
     return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
 }
 
+bool port_in_list(std::string_view list, int port) {
+    while (!list.empty()) {
+        const std::size_t comma = list.find(',');
+        std::string_view item = list.substr(0, comma);
+        list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+        const std::size_t dash = item.find('-');
+        auto number = [](std::string_view t) {
+            int n = 0;
+            for (char c : t) {
+                if (c < '0' || c > '9') continue; // blanks, a trailing newline
+                n = n * 10 + (c - '0');
+                if (n > 65535) return -1;
+            }
+            return n;
+        };
+        const int low = number(item.substr(0, dash));
+        const int high = dash == std::string_view::npos ? low : number(item.substr(dash + 1));
+        if (low > 0 && low <= port && port <= high) return true;
+    }
+    return false;
+}
+
 double boot_time(const std::string& proc_root) {
     try {
         std::string text;

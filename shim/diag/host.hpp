@@ -19,6 +19,12 @@ std::string self_exe();
 /** Port range, reserved ports and the wall clock, read from PROC_ROOT/sys. */
 HostFacts read_facts(const std::string& proc_root);
 
+/**
+ * Whether `port` is in a sysctl port list such as net.ipv4.ip_local_reserved_ports
+ * ("8080,9000-9100", maybe with blanks and a newline); false when the list is empty.
+ */
+bool port_in_list(std::string_view list, int port);
+
 /** "btime" from PROC_ROOT/stat, seconds since the epoch; 0 unknown. */
 double boot_time(const std::string& proc_root);
 

@@ -3,7 +3,7 @@
 #include "observe.hpp"
 
 #include "address.hpp"
-#include "causes.hpp"
+#include "facts.hpp"
 #include "host.hpp"
 #include "owners.hpp"
 #include "procfs.hpp"

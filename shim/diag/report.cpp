@@ -220,7 +220,7 @@ std::string describe_backtrace(const std::vector<Frame>& frames, std::size_t cou
 std::string render_text(const Request& req, const Verdict& v, const ReportContext& ctx) {
     std::string out = fmt::format("portshim[{}]: {} failed: {} — {}: {}\n", ctx.pid,
                                   visible(describe_call(req)), errno_name(req.err),
-                                  paint(ctx.colour, markup::bold_red, visible(v.cause)),
+                                  paint(ctx.colour, markup::bold_red, visible(cause_id(v.cause))),
                                   visible(v.summary));
     for (const ReportLine& line : report_lines(v, ctx)) append_text_line(out, ctx, line.label, line.text);
     return out;
@@ -231,7 +231,7 @@ std::string render_github(const Request& req, const Verdict& v, const ReportCont
     for (const ReportLine& line : report_lines(v, ctx))
         lines.push_back(fmt::format("{}: {}", line.label, line.text));
     return github_annotation(
-        Level::error, fmt::format("{} failed: {} — {}", describe_call(req), errno_name(req.err), v.cause),
+        Level::error, fmt::format("{} failed: {} — {}", describe_call(req), errno_name(req.err), cause_id(v.cause)),
         lines);
 }
 
@@ -249,7 +249,7 @@ std::string render_json(const Request& req, const Verdict& v, const ReportContex
         fmt::format_to(out_it, ",\"address\":{},\"port\":{}", json_string(format_address(req.local)),
                        req.local.port);
     fmt::format_to(out_it, ",\"errno\":{},\"cause\":{},\"summary\":{},\"holders\":[", req.err,
-                   json_string(v.cause), json_string(v.summary));
+                   json_string(cause_id(v.cause)), json_string(v.summary));
     for (std::size_t i = 0; i < v.holders.size(); ++i) {
         if (i != 0) out += ',';
         append_holder_json(out, v.holders[i]);
@@ -288,15 +288,15 @@ std::string render_repeated(Format format, const Request& req, const Verdict& v,
                            "\"proto\":\"{}\",{},\"errno\":{},\"cause\":{},\"repeats\":{}}}\n",
                            json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe),
                            req.call == Call::listen ? "listen" : "bind", proto_name(req.proto), where,
-                           req.err, json_string(v.cause), repeats);
+                           req.err, json_string(cause_id(v.cause)), repeats);
     }
     const std::string head =
         fmt::format("{} failed {} more time{}", describe_call(req), repeats, repeats == 1 ? "" : "s");
     if (format == Format::github)
         return github_annotation(Level::info, head,
-                                 {fmt::format("since the last report, same cause: {}: {}", v.cause, v.summary)});
+                                 {fmt::format("since the last report, same cause: {}: {}", cause_id(v.cause), v.summary)});
     return fmt::format("portshim[{}]: {} since the last report, same cause: {}: {}\n", ctx.pid,
-                       visible(head), paint(ctx.colour, markup::bold_red, visible(v.cause)),
+                       visible(head), paint(ctx.colour, markup::bold_red, visible(cause_id(v.cause))),
                        visible(v.summary));
 }
 
@@ -311,13 +311,13 @@ std::string render_waiting(Format format, const Request& req, const Verdict& v,
                            "\"wait_seconds\":{},\"expected_seconds\":{}}}\n",
                            json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe),
                            json_string(format_address(req.local)), req.local.port,
-                           json_string(v.cause), holder, wait_seconds, expected_s);
+                           json_string(cause_id(v.cause)), holder, wait_seconds, expected_s);
     std::string why;
     if (expected_ms > 0) why = fmt::format("; the last TIME_WAIT remnant expires in {} s", expected_s);
     else if (holder != 0) why = fmt::format("; until pid {} lets go of it", holder);
     const std::string head = "PORTSHIM_WAIT: retrying " + describe_call(req);
     const std::string rest =
-        fmt::format("for up to {} s ({} clears by itself{})", wait_seconds, v.cause, why);
+        fmt::format("for up to {} s ({} clears by itself{})", wait_seconds, cause_id(v.cause), why);
     if (format == Format::github) return github_annotation(Level::info, head, {rest});
     return fmt::format("portshim[{}]: {}\n", ctx.pid, visible(head + " " + rest));
 }

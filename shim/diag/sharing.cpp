@@ -4,7 +4,7 @@
 #include "sharing.hpp"
 
 #include "address.hpp"
-#include "causes.hpp"
+#include "identity.hpp"
 
 namespace portshim {
 

@@ -2,6 +2,7 @@
 // Nothing here does I/O: probes fill these structs, diagnose() reads them.
 #pragma once
 
+#include "cause.hpp"
 #include "common/vocabulary.hpp"
 
 #include <array>
@@ -122,9 +123,7 @@ struct Request {
     int reuseaddr = -1;               ///< our SO_REUSEADDR at failure time; -1 unknown
     int reuseport = -1;
     int v6only = -1;                  ///< our IPV6_V6ONLY (AF_INET6 only)
-    bool reuseaddr_by_program = false;///< the program set SO_REUSEADDR itself
     bool reuseaddr_injected = false;  ///< PORTSHIM_REUSEADDR=1 set SO_REUSEADDR before this bind
-    std::string device;               ///< SO_BINDTODEVICE name, empty = any
 };
 
 /** This process, as the rules need to compare holders against it. */
@@ -233,7 +232,7 @@ struct Observation {
 
 /** One diagnosis: a stable cause id and what the operator should read. */
 struct Verdict {
-    std::string cause;                ///< previous-instance, other-service, self, ...
+    Cause cause = Cause::unknown;     ///< its id (cause_id): previous-instance, other-service, self, ...
     std::string summary;              ///< the headline after the cause id
     std::vector<Holder> holders;
     std::vector<std::string> why;     ///< explanation lines (overlap rules in words)

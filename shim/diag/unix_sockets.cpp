@@ -3,8 +3,7 @@
 #include "unix_sockets.hpp"
 
 #include "address.hpp"
-#include "causes.hpp"
-#include "causes_unix.hpp"
+#include "facts.hpp"
 #include "host.hpp"
 #include "netlink.hpp"
 #include "owners.hpp"

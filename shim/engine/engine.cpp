@@ -6,6 +6,7 @@
 #include "backtrace.hpp"
 #include "diag/address.hpp"
 #include "diag/causes.hpp"
+#include "diag/causes_inherited.hpp"
 #include "diag/host.hpp"
 #include "common/markup.hpp"
 #include "diag/observe.hpp"
@@ -20,7 +21,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -94,10 +94,6 @@ bool describe_request(const Failure& f, Request& req) {
     if (get_int_option(f.fd, SOL_SOCKET, SO_REUSEPORT, v)) req.reuseport = v != 0;
     if (family == AF_INET6 && get_int_option(f.fd, IPPROTO_IPV6, IPV6_V6ONLY, v))
         req.v6only = v != 0;
-    char dev[IFNAMSIZ + 1] = {};
-    socklen_t dev_len = IFNAMSIZ;
-    if (::getsockopt(f.fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dev_len) == 0 && dev_len > 0)
-        req.device.assign(dev, strnlen(dev, dev_len));
     struct stat st;
     if (::fstat(f.fd, &st) == 0) req.inode = st.st_ino;
     return true;
@@ -127,20 +123,20 @@ bool describe_fd(const InheritedFd& in, EventFd& out) {
 }
 
 /**
- * The `inherited` event for the startup scan's findings: the parent, the
- * opener from the registry, and whether this is a hand-over by design.
+ * The `inherited` event for the startup scan's findings: the fds, the parent,
+ * and the registry's records, which the inherited rules judge.
  */
 InheritedReport describe_inherited(const Inherited& found, const Holder& me) {
     InheritedReport r;
+    std::vector<StartupSocket> listed;
     std::vector<std::uint64_t> inodes;
-    bool all_listen_fds = true;
     const int count = std::min(found.count, Inherited::max_fds);
     for (int i = 0; i < count; ++i) {
         EventFd f;
         if (!describe_fd(found.fds[i], f)) continue;
         r.fds.push_back(std::move(f));
+        listed.push_back({found.fds[i].inode, found.fds[i].listen_fds});
         inodes.push_back(found.fds[i].inode);
-        all_listen_fds = all_listen_fds && found.fds[i].listen_fds;
     }
     r.more = found.more;
     r.ppid = static_cast<int>(::getppid());
@@ -155,26 +151,7 @@ InheritedReport describe_inherited(const Inherited& found, const Holder& me) {
     std::vector<std::string> evidence;  // the event has no room for it
     const std::vector<RecordedListen> records =
         recorded_listens(found.config->state_dir, "/proc", me.pid, inodes, evidence);
-    // The first fd, in the scan's order, that has a record names the opener.
-    const RecordedListen* opened = nullptr;
-    for (std::size_t i = 0; i < inodes.size() && opened == nullptr; ++i)
-        for (const RecordedListen& rl : records)
-            if (rl.record.inode == inodes[i]) opened = &rl;
-    if (opened != nullptr) {
-        const ListenRecord& rec = opened->record;
-        const bool this_process = rec.pid == me.pid && rec.start_ticks == me.start_ticks;
-        r.opener = Opener{rec.pid, rec.exe, opened->start_time, opened->alive || this_process,
-                          this_process, "registry"};
-    }
-    // Hand-overs by design: systemd's LISTEN_FDS for every fd, or a program
-    // re-executing itself (in place, or nginx-style from a child of the old master).
-    if (all_listen_fds && r.more == 0 && !r.fds.empty()) {
-        r.handover = "listen-fds";
-    } else if (opened != nullptr
-                   ? r.opener->holds || same_program(opened->record.exe, {}, me.exe, me.argv)
-                   : same_program(parent.exe, parent.argv, me.exe, me.argv)) {
-        r.handover = "self-exec";
-    }
+    rule_inherited_event(listed, records, me, parent, r);
     return r;
 }
 
@@ -198,7 +175,7 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
             ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
                               obs.host.now > 0 ? obs.host.now : host::wall_clock(),
                               colour_for(*f->config, f->stderr_identity)};
-            const bool same_cause = f->repeats > 0 && verdict.cause == f->cause;
+            const bool same_cause = f->repeats > 0 && cause_from_id(f->cause) == verdict.cause;
             // The full report names the calling code; the rate limit's summary line does not.
             // Under secure execution its addresses would show the user the layout
             // (ASLR) of a program he may not read (rule 12).
@@ -206,7 +183,8 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
                 ctx.backtrace = capture_backtrace();
             std::string out = same_cause ? render_repeated(f->config->format, req, verdict, f->repeats, ctx)
                                          : render(f->config->format, req, verdict, ctx);
-            std::snprintf(f->cause, sizeof f->cause, "%s", verdict.cause.c_str());
+            const std::string_view id = cause_id(verdict.cause);
+            std::snprintf(f->cause, sizeof f->cause, "%.*s", static_cast<int>(id.size()), id.data());
             if (f->config->wait_seconds > 0 && req.call == Call::bind &&
                 clears_by_itself(verdict.cause)) {
                 f->retry = true;

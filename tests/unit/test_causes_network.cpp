@@ -28,7 +28,7 @@ TEST_CASE("an outgoing connection on the wanted port is an outbound collision", 
     o.sockets = {connection("10.0.0.5", 41234, "10.0.0.9", 5432, tcp_state::established, 61)};
     o.holders = {holder(700, 1, "/usr/bin/psql", {"psql", "-h", "10.0.0.9"}, 61, 3)};
     const Verdict v = diagnose(bind_request("0.0.0.0", 41234), o);
-    CHECK(v.cause == "outbound-collision");
+    CHECK(cause_id(v.cause) == "outbound-collision");
     CHECK(v.holders.at(0).pid == 700);
     CHECK(contains(v.summary, "pid 700 (/usr/bin/psql)"));
     CHECK(contains(v.summary, "10.0.0.5:41234 -> 10.0.0.9:5432 (ESTABLISHED)"));
@@ -45,16 +45,16 @@ TEST_CASE("outbound collision: any connected state, reserved list extended, port
     o.holders = {holder(700, 1, "/usr/bin/curl", {"curl"}, 61, 3)};
     o.host.reserved_ports = "8080,40000-40100\n";
     Verdict v = diagnose(bind_request("0.0.0.0", 41234), o);
-    CHECK(v.cause == "outbound-collision");
+    CHECK(cause_id(v.cause) == "outbound-collision");
     CHECK(contains(v.summary, "(CLOSE_WAIT)"));
     CHECK(contains(v.fix, "ip_local_reserved_ports=8080,40000-40100,41234"));
 
     o.sockets[0].state = tcp_state::syn_sent;
-    CHECK(diagnose(bind_request("0.0.0.0", 41234), o).cause == "outbound-collision");
+    CHECK(cause_id(diagnose(bind_request("0.0.0.0", 41234), o).cause) == "outbound-collision");
 
     o.sockets = {connection("10.0.0.5", 40050, "10.0.0.9", 80, tcp_state::established, 61)};
     v = diagnose(bind_request("0.0.0.0", 40050), o);
-    CHECK(v.cause == "outbound-collision");
+    CHECK(cause_id(v.cause) == "outbound-collision");
     CHECK(any_contains(v.why, "is listed in net.ipv4.ip_local_reserved_ports"));
     CHECK_FALSE(contains(v.fix, "sysctl -w"));
 
@@ -70,12 +70,12 @@ TEST_CASE("an accepted connection is not outbound: the listener on the port wins
     o.holders = {holder(812, 1, "/usr/sbin/nginx", {"nginx"}, 60, 6),
                  holder(812, 1, "/usr/sbin/nginx", {"nginx"}, 62, 9)};
     const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "other-service");
+    CHECK(cause_id(v.cause) == "other-service");
     CHECK(contains(v.summary, "listens on 127.0.0.1:8080"));
 
     // A listener on another address of the port still marks the connection as accepted.
     o.sockets[1].local = ep("127.0.0.2", 8080);
-    CHECK(diagnose(bind_request("127.0.0.1", 8080), o).cause == "other-service");
+    CHECK(cause_id(diagnose(bind_request("127.0.0.1", 8080), o).cause) == "other-service");
 }
 
 TEST_CASE("docker-proxy holding the port is container-proxy with the published mapping",
@@ -88,7 +88,7 @@ TEST_CASE("docker-proxy holding the port is container-proxy with the published m
                          "80"},
                         90, 4)};
     const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "container-proxy");
+    CHECK(cause_id(v.cause) == "container-proxy");
     CHECK(v.holders.at(0).pid == 1500);
     CHECK(contains(v.summary, "docker's forwarder"));
     CHECK(contains(v.summary, "tcp 0.0.0.0:8080 -> 172.17.0.2:80"));
@@ -101,26 +101,26 @@ TEST_CASE("container forwarders are recognised by comm or executable name", "[ca
     o.sockets = {tcp("::", 8443, tcp_state::listen, 91, 1000, 0)};
     o.holders = {holder(1600, 1, "/usr/libexec/podman/rootlessport", {"rootlessport"}, 91, 10)};
     Verdict v = diagnose(bind_request("0.0.0.0", 8443), o);
-    CHECK(v.cause == "container-proxy");
+    CHECK(cause_id(v.cause) == "container-proxy");
     CHECK(contains(v.summary, "podman's forwarder"));
     CHECK(contains(v.fix, "podman port -a"));
 
     o.holders[0].exe = "/usr/bin/exe";
     o.holders[0].comm = "containers-root"; // containers-rootlessport, cut to 15 characters
-    CHECK(diagnose(bind_request("0.0.0.0", 8443), o).cause == "container-proxy");
+    CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8443), o).cause) == "container-proxy");
 
     o.holders[0] = holder(1601, 1, "/usr/bin/pasta.avx2",
                           {"pasta", "--config-net", "-t", "8443:443", "-u", "none"}, 91, 7);
     v = diagnose(bind_request("0.0.0.0", 8443), o);
-    CHECK(v.cause == "container-proxy");
+    CHECK(cause_id(v.cause) == "container-proxy");
     CHECK(contains(v.summary, "ports tcp 8443:443"));
 
     o.holders[0] = holder(1602, 1, "/usr/bin/dockerd", {"dockerd"}, 91, 30);
-    CHECK(diagnose(bind_request("0.0.0.0", 8443), o).cause == "container-proxy");
+    CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8443), o).cause) == "container-proxy");
     o.holders[0] = holder(1603, 1, "/usr/bin/containerd-shim-runc-v2", {"shim"}, 91, 30);
-    CHECK(diagnose(bind_request("0.0.0.0", 8443), o).cause == "container-proxy");
+    CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8443), o).cause) == "container-proxy");
     o.holders[0] = holder(1604, 1, "/usr/bin/dockerdash", {"dockerdash"}, 91, 30);
-    CHECK(diagnose(bind_request("0.0.0.0", 8443), o).cause == "other-service");
+    CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8443), o).cause) == "other-service");
 }
 
 TEST_CASE("systemd-resolved on 53 gets the DNSStubListener hint and the UDP rule", "[causes]") {
@@ -130,7 +130,7 @@ TEST_CASE("systemd-resolved on 53 gets the DNSStubListener hint and the UDP rule
                         120, 12)};
     o.holders[0].comm = "systemd-resolve";
     const Verdict v = diagnose(bind_request("0.0.0.0", 53, Proto::udp), o);
-    CHECK(v.cause == "other-service");
+    CHECK(cause_id(v.cause) == "other-service");
     CHECK(contains(v.fix, "DNSStubListener=no"));
     CHECK(contains(v.fix, "/etc/systemd/resolved.conf"));
     CHECK(any_contains(v.why, "stub listener"));
@@ -172,7 +172,7 @@ TEST_CASE("UDP: which side lacked SO_REUSEADDR", "[causes]") {
     o.holders = {holder(4112, 1, "/opt/legacy/server", {"server"}, 81, 3)};
     Request r = bind_request("0.0.0.0", 5000, Proto::udp);
     Verdict v = diagnose(r, o);
-    CHECK(v.cause == "previous-instance");
+    CHECK(cause_id(v.cause) == "previous-instance");
     CHECK(any_contains(v.why, "UDP rule"));
     CHECK(any_contains(v.why, "this socket did not set SO_REUSEADDR"));
     r.reuseaddr = 1;
@@ -197,10 +197,10 @@ TEST_CASE("a connected UDP socket with no server on the port is an outbound coll
     o.sockets = {s};
     o.holders = {holder(900, 1, "/usr/bin/dig", {"dig"}, 82, 3)};
     Verdict v = diagnose(bind_request("0.0.0.0", 40001, Proto::udp), o);
-    CHECK(v.cause == "outbound-collision");
+    CHECK(cause_id(v.cause) == "outbound-collision");
     CHECK(contains(v.summary, "udp connection 10.0.0.5:40001 -> 10.0.0.1:53 (connected)"));
     o.sockets.push_back(udp("0.0.0.0", 40001, 83));
-    CHECK(diagnose(bind_request("0.0.0.0", 40001, Proto::udp), o).cause != "outbound-collision");
+    CHECK(cause_id(diagnose(bind_request("0.0.0.0", 40001, Proto::udp), o).cause) != "outbound-collision");
 }
 
 TEST_CASE("SO_REUSEPORT: a different uid, or the other socket lacks the flag", "[causes]") {
@@ -229,7 +229,7 @@ TEST_CASE("unknown lists what was checked and which probe failed", "[causes]") {
     o.pids_scanned = 143;
     o.pids_unreadable = 2;
     Verdict v = diagnose(bind_request("127.0.0.1", 8080), o);
-    CHECK(v.cause == "unknown");
+    CHECK(cause_id(v.cause) == "unknown");
     CHECK(any_contains(v.evidence, "checked: sock_diag tcp IPv4+IPv6 on port 8080: 1 socket(s); "
                                    "/proc: 143 processes scanned, 2 unreadable, 1 holder(s) found"));
 

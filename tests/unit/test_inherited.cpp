@@ -2,6 +2,7 @@
 // exited, closed its copy, or still holds it) and inferred from /proc facts
 // without one, against the daemons that look alike but opened their sockets.
 #include "diag/causes.hpp"
+#include "diag/causes_inherited.hpp"
 #include "fixtures.hpp"
 #include "diag/report.hpp"
 
@@ -54,7 +55,7 @@ TEST_CASE("inherited-fd: the recorded opener exited, a helper holds the socket",
     Observation o = held_by(orphaned_helper());
     o.records = {recorded(5555, 4112, 1000, "/opt/legacy/server", false)};
     const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "inherited-fd");
+    CHECK(cause_id(v.cause) == "inherited-fd");
     CHECK(v.summary == "0.0.0.0:8080 was opened by pid 4112 (/opt/legacy/server), which has "
                        "exited; held now by pid 4121 (/usr/bin/sleep), which inherited it as fd 3 "
                        "without O_CLOEXEC");
@@ -83,7 +84,7 @@ TEST_CASE("inherited-fd: the opener still runs but closed its copy", "[inherited
     Observation o = held_by(orphaned_helper());
     o.records = {recorded(5555, 4112, 1000, "/opt/legacy/server", true)};
     const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "inherited-fd");
+    CHECK(cause_id(v.cause) == "inherited-fd");
     CHECK(contains(v.summary, "opened by pid 4112 (/opt/legacy/server), which still runs but has "
                               "closed its copy; held now by pid 4121"));
     REQUIRE(v.opener);
@@ -99,7 +100,7 @@ TEST_CASE("inherited-fd: the opener's pid was reused by the holder", "[inherited
     r.pid_reused = true;
     o.records = {r};
     const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "inherited-fd");
+    CHECK(cause_id(v.cause) == "inherited-fd");
     CHECK(contains(v.summary, "which has exited (its pid now belongs to a later process); held "
                               "now by pid 4112 (/usr/bin/sleep)"));
 }
@@ -113,7 +114,7 @@ TEST_CASE("the recorded opener still holding the socket is named, as other rules
     o.holders.push_back(opener);
     o.records = {recorded(5555, 4112, 1000, "/opt/other/server", true)};
     Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "other-service");
+    CHECK(cause_id(v.cause) == "other-service");
     REQUIRE(v.holders.size() == 2);
     CHECK(v.holders[0].pid == 4112);
     CHECK(contains(v.summary, "pid 4112 (/opt/other/server)"));
@@ -125,7 +126,7 @@ TEST_CASE("the recorded opener still holding the socket is named, as other rules
     o.holders[1].exe = "/opt/legacy/server";
     o.records[0].record.exe = "/opt/legacy/server";
     v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "previous-instance");
+    CHECK(cause_id(v.cause) == "previous-instance");
     CHECK(v.holders.at(0).pid == 4112);
 }
 
@@ -136,7 +137,7 @@ TEST_CASE("a forked child of this same program keeps it: still the previous inst
     Observation o = held_by(worker);
     o.records = {recorded(5555, 4112, 1000, "/opt/legacy/server", false)};
     const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "previous-instance");
+    CHECK(cause_id(v.cause) == "previous-instance");
     CHECK(v.holders.at(0).pid == 4121);
     CHECK(any_contains(v.why, "pid 4112 (/opt/legacy/server) opened the socket, which has "
                               "exited; pid 4121 holds it now, which inherited it as fd 3 without "
@@ -149,7 +150,7 @@ TEST_CASE("a forked child of this same program keeps it: still the previous inst
 TEST_CASE("inherited-fd inferred without a record when every fact holds", "[inherited]") {
     const Observation o = held_by(orphaned_helper());
     const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
-    CHECK(v.cause == "inherited-fd");
+    CHECK(cause_id(v.cause) == "inherited-fd");
     CHECK(v.summary == "inferred: 0.0.0.0:8080 is held by pid 4121 (/usr/bin/sleep), which "
                        "inherited it as fd 3 without O_CLOEXEC from a parent that has exited; its "
                        "program never calls listen()");
@@ -168,48 +169,48 @@ TEST_CASE("no inference unless every fact is positive", "[inherited]") {
         daemon.exe = "/usr/sbin/legacyd";
         daemon.imports_listen = Tri::yes;
         const Verdict v = diagnose(bind_request("0.0.0.0", 8080), held_by(daemon));
-        CHECK(v.cause == "other-service");
+        CHECK(cause_id(v.cause) == "other-service");
         CHECK_FALSE(v.opener);
     }
     SECTION("the same daemon as this program is the previous instance") {
         Holder daemon = orphaned_helper();
         daemon.exe = "/opt/legacy/server";
         daemon.imports_listen = Tri::yes;
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(daemon)).cause ==
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), held_by(daemon)).cause) ==
               "previous-instance");
     }
     SECTION("imports unknown (a static or unreadable program)") {
         Holder h = orphaned_helper();
         h.imports_listen = Tri::unknown;
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause == "other-service");
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause) == "other-service");
     }
     SECTION("the descriptor has O_CLOEXEC") {
         Holder h = orphaned_helper();
         h.cloexec = true;
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause == "other-service");
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause) == "other-service");
     }
     SECTION("its parent still runs") {
         Holder h = orphaned_helper();
         h.ppid = 4000;
         h.parent_gone = Tri::no;
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause == "other-service");
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause) == "other-service");
     }
     SECTION("systemd handed it the socket (LISTEN_PID)") {
         Holder h = orphaned_helper();
         h.socket_activated = Tri::yes;
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause == "other-service");
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), held_by(h)).cause) == "other-service");
     }
     SECTION("another holder of the socket imports listen()") {
         Observation o = held_by(orphaned_helper());
         Holder other = holder(500, 1, "/usr/sbin/server", {"server"}, 5555, 4, 0, 100);
         other.imports_listen = Tri::yes;
         o.holders.push_back(other);
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), o).cause == "other-service");
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), o).cause) == "other-service");
     }
     SECTION("not a listener") {
         Observation o = held_by(orphaned_helper());
         o.sockets[0].state = tcp_state::close;
-        CHECK(diagnose(bind_request("0.0.0.0", 8080), o).cause == "other-service");
+        CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), o).cause) == "other-service");
     }
 }
 
@@ -230,7 +231,7 @@ TEST_CASE("inherited-fd on a unix socket path", "[inherited]") {
     req.err = 98;
     req.unix_path = "/run/app.sock";
     const Verdict v = diagnose(req, o);
-    CHECK(v.cause == "inherited-fd");
+    CHECK(cause_id(v.cause) == "inherited-fd");
     CHECK(contains(v.summary, "/run/app.sock was opened by pid 4112 (/opt/legacy/server), which "
                               "has exited; held now by pid 4121"));
     CHECK(any_contains(v.confirm, "ss -xlp | grep -F -- /run/app.sock"));
@@ -254,4 +255,84 @@ TEST_CASE("bind-failed JSON carries the opener only when known", "[inherited]") 
     Holder daemon = orphaned_helper();
     daemon.imports_listen = Tri::yes;
     CHECK_FALSE(contains(render_json(req, diagnose(req, held_by(daemon)), ctx), "\"opener\""));
+}
+
+// ---- the inherited event: who opened the sockets a process started with ----
+
+namespace {
+
+/** This process: the server, started at tick 3000, re-executed or started by something else. */
+Holder started_server() {
+    return holder(4200, 4112, "/opt/legacy/server", {"/opt/legacy/server", "-p", "8080"}, 0, -1,
+                  1'800'000'000 - 10, 3000);
+}
+
+InheritedReport judged(const std::vector<StartupSocket>& listed,
+                       const std::vector<RecordedListen>& records, const Holder& parent,
+                       int more = 0) {
+    InheritedReport r;
+    r.more = more;
+    rule_inherited_event(listed, records, started_server(), parent, r);
+    return r;
+}
+
+} // namespace
+
+TEST_CASE("inherited event: every socket from LISTEN_FDS is systemd's hand-over", "[inherited]") {
+    const std::vector<StartupSocket> systemd = {{5555, true}, {5556, true}};
+    CHECK(judged(systemd, {}, Holder{}).handover == "listen-fds");
+    // A socket beyond those listed, or one not passed by systemd: not all by design.
+    CHECK(judged(systemd, {}, Holder{}, 1).handover.empty());
+    CHECK(judged({{5555, true}, {5556, false}}, {}, Holder{}).handover.empty());
+    CHECK(judged({}, {}, Holder{}).handover.empty());
+    CHECK_FALSE(judged(systemd, {}, Holder{}).opener);
+}
+
+TEST_CASE("inherited event: the first listed socket with a record names the opener", "[inherited]") {
+    const std::vector<RecordedListen> records = {
+        recorded(5556, 4300, 500, "/usr/bin/other", true),
+        recorded(5555, 4112, 1000, "/usr/sbin/supervisor", false)};
+    const InheritedReport r = judged({{5555, false}, {5556, false}}, records, Holder{});
+    REQUIRE(r.opener);
+    CHECK(r.opener->pid == 4112); // 5555 comes first in the scan, though its record is second
+    CHECK(r.opener->exe == "/usr/sbin/supervisor");
+    CHECK(r.opener->source == "registry");
+    CHECK(r.opener->start_time == 1'800'000'000 - 700);
+    CHECK_FALSE(r.opener->alive);
+    CHECK_FALSE(r.opener->holds);
+    CHECK(r.handover.empty()); // another program opened it and has exited: worth telling
+
+    const InheritedReport alive = judged({{5556, false}}, records, Holder{});
+    REQUIRE(alive.opener);
+    CHECK(alive.opener->pid == 4300);
+    CHECK(alive.opener->alive);
+}
+
+TEST_CASE("inherited event: a program re-executing itself is a hand-over", "[inherited]") {
+    // In place: the record names this very process (same pid, same start ticks).
+    const InheritedReport in_place =
+        judged({{5555, false}}, {recorded(5555, 4200, 3000, "/usr/bin/old-name", false)}, Holder{});
+    REQUIRE(in_place.opener);
+    CHECK(in_place.opener->holds);
+    CHECK(in_place.opener->alive);
+    CHECK(in_place.handover == "self-exec");
+    // The same pid started later is another process: not this one.
+    const InheritedReport reused =
+        judged({{5555, false}}, {recorded(5555, 4200, 2000, "/usr/bin/old-name", false)}, Holder{});
+    REQUIRE(reused.opener);
+    CHECK_FALSE(reused.opener->holds);
+    CHECK(reused.handover.empty());
+    // nginx-style: an old master of the same program opened it.
+    CHECK(judged({{5555, false}}, {recorded(5555, 4112, 1000, "/opt/legacy/server", false)},
+                 Holder{})
+              .handover == "self-exec");
+    // Without a record the parent decides: the same program, or another one.
+    const Holder old_master = holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 0, -1);
+    const Holder shell = holder(4112, 1, "/bin/bash", {"bash", "start.sh"}, 0, -1);
+    CHECK(judged({{5555, false}}, {}, old_master).handover == "self-exec");
+    CHECK(judged({{5555, false}}, {}, shell).handover.empty());
+    CHECK(judged({{5555, false}}, {}, Holder{}).handover.empty()); // parent unknown
+    // With a record the record decides, not the parent.
+    CHECK(judged({{5555, false}}, {recorded(5555, 4300, 500, "/usr/bin/other", false)}, old_master)
+              .handover.empty());
 }

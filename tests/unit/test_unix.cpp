@@ -3,6 +3,7 @@
 #include "diag/causes.hpp"
 #include "diag/causes_common.hpp"
 #include "diag/causes_unix.hpp"
+#include "diag/facts.hpp"
 #include "fixtures.hpp"
 #include "diag/unix_sockets.hpp"
 
@@ -335,7 +336,7 @@ TEST_CASE("observe_unix then diagnose: a closed server's file is stale, a live o
         CHECK(obs.unix_sockets[0].inode == inode_of(fd));
         CHECK(obs.unix_path.connect == UnixConnect::not_run); // a live server is never poked
         const Verdict v = diagnose(unix_request(path), obs);
-        CHECK(v.cause == "self");
+        CHECK(cause_id(v.cause) == "self");
         REQUIRE_FALSE(v.holders.empty());
         CHECK(v.holders[0].fd == fd);
     }
@@ -346,7 +347,7 @@ TEST_CASE("observe_unix then diagnose: a closed server's file is stale, a live o
     CHECK(obs.unix_sockets.empty());
     CHECK(obs.unix_path.connect == UnixConnect::refused);
     const Verdict v = diagnose(unix_request(path), obs);
-    CHECK(v.cause == "stale-unix-socket");
+    CHECK(cause_id(v.cause) == "stale-unix-socket");
     CHECK(any_contains(v.evidence, "ECONNREFUSED"));
     struct stat st {};
     CHECK(::lstat(path.c_str(), &st) == 0); // nothing was unlinked
@@ -357,7 +358,7 @@ TEST_CASE("unix rule: a stale socket file names the path, its age and the safe u
     o.unix_path.connect = UnixConnect::refused;
     o.unix_path.connect_error = ECONNREFUSED;
     const Verdict v = diagnose(unix_request("/run/app.sock"), o);
-    CHECK(v.cause == "stale-unix-socket");
+    CHECK(cause_id(v.cause) == "stale-unix-socket");
     CHECK(contains(v.summary, "/run/app.sock"));
     CHECK(contains(v.summary, "created 2 h ago"));
     CHECK(any_contains(v.why, "without unlink()"));
@@ -371,12 +372,12 @@ TEST_CASE("unix rule: a stale socket file names the path, its age and the safe u
     o.unix_sockets = {unix_socket("/run/app.sock", 700, tcp_state::established)};
     o.holders = {holder(4000, 1, "/usr/bin/client", {"client"}, 700, 5)};
     const Verdict still = diagnose(unix_request("/run/app.sock"), o);
-    CHECK(still.cause == "stale-unix-socket");
+    CHECK(cause_id(still.cause) == "stale-unix-socket");
     CHECK(any_contains(still.evidence, "1 accepted connection(s)"));
 
     // Paths with shell characters are quoted in the commands.
     const Verdict quoted = diagnose(unix_request("/run/my app's.sock"), socket_file_observation());
-    CHECK(quoted.cause == "unknown"); // no connect result: not proven stale
+    CHECK(cause_id(quoted.cause) == "unknown"); // no connect result: not proven stale
     o.unix_sockets.clear();
     CHECK(contains(diagnose(unix_request("/run/my app's.sock"), o).fix, "rm '/run/my app'\\''s.sock'"));
 }
@@ -388,7 +389,7 @@ TEST_CASE("unix rule: a live listener of the same program is the previous instan
     o.holders = {holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 801, 3,
                         o.host.now - 150)};
     const Verdict v = diagnose(unix_request("/run/app.sock"), o);
-    CHECK(v.cause == "previous-instance");
+    CHECK(cause_id(v.cause) == "previous-instance");
     REQUIRE(v.holders.size() == 1);
     CHECK(v.holders[0].pid == 4112);
     CHECK(contains(v.summary, "pid 4112 (/opt/legacy/server, started 2 min ago)"));
@@ -403,19 +404,19 @@ TEST_CASE("unix rule: another program, this process, or nobody visible", "[unix]
     o.unix_sockets = {unix_socket("/run/app.sock", 801, tcp_state::close, SOCK_DGRAM)};
     o.holders = {holder(300, 1, "/usr/sbin/rsyslogd", {"/usr/sbin/rsyslogd", "-n"}, 801, 4)};
     Verdict v = diagnose(unix_request("/run/app.sock", Proto::unix_dgram), o);
-    CHECK(v.cause == "other-service");
+    CHECK(cause_id(v.cause) == "other-service");
     CHECK(contains(v.summary, "pid 300 (/usr/sbin/rsyslogd) is bound to /run/app.sock"));
     CHECK(any_contains(v.why, "/usr/sbin/rsyslogd -n"));
 
     o.holders.push_back(holder(o.self.pid, 1, "/opt/legacy/server", {}, 801, 7));
     v = diagnose(unix_request("/run/app.sock", Proto::unix_dgram), o);
-    CHECK(v.cause == "self");
+    CHECK(cause_id(v.cause) == "self");
     CHECK(contains(v.summary, "fd 7"));
 
     o.holders.clear();
     o.unix_sockets[0].uid = 0;
     v = diagnose(unix_request("/run/app.sock", Proto::unix_dgram), o);
-    CHECK(v.cause == "hidden-owner");
+    CHECK(cause_id(v.cause) == "hidden-owner");
     CHECK(contains(v.summary, "root (uid 0)"));
     CHECK(contains(v.summary, "inode 801"));
     CHECK(any_contains(v.confirm, "sudo ss -xlp | grep -F -- /run/app.sock"));
@@ -424,7 +425,7 @@ TEST_CASE("unix rule: another program, this process, or nobody visible", "[unix]
     o.unix_sockets.clear();
     o.unix_path.connect = UnixConnect::accepted;
     v = diagnose(unix_request("/run/app.sock"), o);
-    CHECK(v.cause == "hidden-owner");
+    CHECK(cause_id(v.cause) == "hidden-owner");
     CHECK(any_contains(v.why, "another network namespace"));
 }
 
@@ -433,7 +434,7 @@ TEST_CASE("unix rule: abstract names are never stale", "[unix]") {
     o.unix_sockets = {unix_socket("@app", 900, tcp_state::listen)};
     o.holders = {holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 900, 3)};
     Verdict v = diagnose(unix_request("@app"), o);
-    CHECK(v.cause == "previous-instance");
+    CHECK(cause_id(v.cause) == "previous-instance");
     CHECK(contains(v.summary, "listens on @app"));
     CHECK_FALSE(any_contains(v.why, "do not remove"));
 
@@ -441,7 +442,7 @@ TEST_CASE("unix rule: abstract names are never stale", "[unix]") {
     o.holders.clear();
     o.unix_path.connect = UnixConnect::refused; // cannot happen, and must not matter
     v = diagnose(unix_request("@app"), o);
-    CHECK(v.cause == "unknown");
+    CHECK(cause_id(v.cause) == "unknown");
     CHECK(contains(v.summary, "@app"));
     CHECK(contains(v.summary, "freed"));
     o.netlink_ok = false;
@@ -452,7 +453,7 @@ TEST_CASE("unix rule: a path that is not a socket, vanished or unreadable is unk
     Observation o = socket_file_observation();
     o.unix_path.file_type = S_IFREG;
     Verdict v = diagnose(unix_request("/run/app.sock"), o);
-    CHECK(v.cause == "unknown");
+    CHECK(cause_id(v.cause) == "unknown");
     CHECK(v.summary == "/run/app.sock exists and is a regular file, not a socket: it is no "
                        "stale socket file");
     CHECK(any_contains(v.why, "never replaces an existing file"));
@@ -463,7 +464,7 @@ TEST_CASE("unix rule: a path that is not a socket, vanished or unreadable is unk
 
     o.unix_path.lstat_error = ENOENT;
     v = diagnose(unix_request("/run/app.sock"), o);
-    CHECK(v.cause == "unknown");
+    CHECK(cause_id(v.cause) == "unknown");
     CHECK(contains(v.summary, "no longer exists"));
 
     o.unix_path.lstat_error = EACCES;
@@ -473,7 +474,7 @@ TEST_CASE("unix rule: a path that is not a socket, vanished or unreadable is unk
     o.unix_path.connect = UnixConnect::failed;
     o.unix_path.connect_error = EACCES;
     v = diagnose(unix_request("/run/app.sock"), o);
-    CHECK(v.cause == "unknown");
+    CHECK(cause_id(v.cause) == "unknown");
     CHECK(contains(v.summary, "failed with EACCES"));
 }
 
@@ -484,7 +485,7 @@ TEST_CASE("unix rule: removing a path is advised only for a socket file nobody l
         o.unix_path.file_type = type;
         const Verdict v = diagnose(unix_request("/etc/shadow"), o);
         INFO("file type " << type << ": " << v.summary << " / " << v.fix);
-        CHECK(v.cause == "unknown");
+        CHECK(cause_id(v.cause) == "unknown");
         CHECK(contains(v.summary, "not a socket"));
         CHECK(contains(v.summary, "no stale socket file"));
         CHECK_FALSE(contains(v.fix, "rm "));
@@ -497,7 +498,7 @@ TEST_CASE("unix rule: removing a path is advised only for a socket file nobody l
         o.unix_path.connect = c;
         o.unix_path.connect_error = c == UnixConnect::failed ? EACCES : 0;
         const Verdict v = diagnose(unix_request("/run/my app.sock"), o);
-        CHECK(v.cause == "unknown");
+        CHECK(cause_id(v.cause) == "unknown");
         CHECK_FALSE(contains(v.fix, "rm "));
         CHECK(contains(v.fix, "do not remove it yet"));
         CHECK(contains(v.fix, "grep -F -- '/run/my app.sock'"));
