@@ -4,6 +4,8 @@
 #include "common/events.hpp"
 #include "fixtures.hpp"
 #include "common/line_buffer.hpp"
+#include "diag/causes.hpp"
+#include "diag/report.hpp"
 #include "common/markup.hpp"
 #include "common/sink.hpp"
 
@@ -16,10 +18,12 @@
 #include <functional>
 #include <map>
 #include <netinet/in.h>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <sys/un.h>
 #include <unistd.h>
+#include <vector>
 
 using namespace portshim;
 using namespace portshim::fixtures;
@@ -58,11 +62,8 @@ listeners::FdList two_listeners() {
     return fds;
 }
 
-/**
- * Every hook event, in `format`, through a file sink (debug level: all of
- * them); this pid is replaced by "PID" so the result can be a golden file.
- */
-std::string hook_events(Format format) {
+/** What `emit` writes through a file sink configured for `format` at debug level (all events). */
+std::string through_file_sink(Format format, const std::function<void(const Config&)>& emit) {
     TempDir dir("events");
     Config c;
     c.format = format;
@@ -70,8 +71,16 @@ std::string hook_events(Format format) {
     c.sink = Sink::file;
     const std::string log = dir.path + "/log";
     std::memcpy(c.log_path, log.c_str(), log.size() + 1);
-    const listeners::FdList fds = two_listeners();
+    emit(c);
+    std::ifstream in(log, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
 
+/** Every hook event: two forks, three exec-leaks, an undiagnosed bind on 0.0.0.0:8080. */
+void emit_hook_events(const Config& c) {
+    const listeners::FdList fds = two_listeners();
     events::report_fork(c, nullptr, Level::info, 4200, 0, fds);
     events::report_fork(c, nullptr, Level::debug, 4300, 17, fds);
     events::report_exec_leak(c, nullptr, Level::warn, "/bin/sh -c ", "date +%s", false,
@@ -88,12 +97,16 @@ std::string hook_events(Format format) {
     events::report_undiagnosed(c, nullptr, false, sock, reinterpret_cast<const sockaddr*>(&addr),
                                sizeof addr, EADDRINUSE, 0, events::NotDiagnosed::threaded_child);
     ::close(sock);
+}
 
-    std::ifstream in(log, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
+/**
+ * Every hook event, in `format` (text or github); this pid is replaced by
+ * "PID" so the result can be a golden file.
+ */
+std::string hook_events(Format format) {
     const std::string pid = std::to_string(::getpid());
-    return replace_all(replace_all(text.str(), "portshim[" + pid + "]", "portshim[PID]"),
+    return replace_all(replace_all(through_file_sink(format, emit_hook_events), "portshim[" + pid + "]",
+                                   "portshim[PID]"),
                        "pid " + pid + " ", "pid PID ");
 }
 
@@ -288,4 +301,43 @@ TEST_CASE("a log file on proc is refused before a byte is written: the host keep
     CHECK(seen == own_name + "|portshim[PID]: warning: PORTSHIM_LOG=/proc/self/comm refused (on "
                              "proc, a kernel interface rather than an ordinary file system); "
                              "reports go here instead\nportshim[1]: a report\nportshim[1]: another\n");
+}
+
+
+namespace {
+
+/** A hook's JSON line with this process's time, pid and exe replaced, for a golden file. */
+std::string normalized(std::string line) {
+    static const std::regex envelope(R"re(^\{"event":"([a-z-]+)","time":"[^"]*","pid":[0-9]+,"exe":"[^"]*")re");
+    return std::regex_replace(line, envelope, R"re({"event":"$1","time":"TIME","pid":PID,"exe":"EXE")re");
+}
+
+} // namespace
+
+TEST_CASE("json events: every event of both writers in one golden file", "[events][report]") {
+    std::string all;
+    std::istringstream hooks(through_file_sink(Format::json, emit_hook_events));
+    for (std::string line; std::getline(hooks, line);) all += normalized(line) + "\n";
+    const ReportContext c{4120, "/opt/legacy/server", 1'800'000'000.25};
+    Request req = bind_request("0.0.0.0", 8080);
+    Observation o = observation_of_self();
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 5555)};
+    o.holders = {holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 5555, 3, 1'800'000'000 - 150)};
+    const Verdict v = diagnose(req, o);
+    Request unix_req = bind_request("0.0.0.0", 0, Proto::unix_stream);
+    unix_req.unix_path = "/run/app.sock";
+    InheritedReport inherited;
+    inherited.ppid = 1;
+    inherited.parent_exe = "/usr/lib/systemd/systemd";
+    EventFd f;
+    f.fd = 3;
+    f.local = ep("0.0.0.0", 8080);
+    inherited.fds = {f};
+    all += render_json(req, v, c) + render_repeated(Format::json, req, v, 3, c) +
+           render_repeated(Format::json, unix_req, v, 1, c) +
+           render_waiting(Format::json, req, v, 30, 41200, c) +
+           render_reuseport_shared(Format::json, req, v.holders, c) +
+           render_config_error(Format::json, "PORTSHIM_WAIT=\"soon\" is not valid", c) +
+           render_inherited(Format::json, inherited, c);
+    check_golden("events.json", all);
 }
