@@ -170,11 +170,11 @@ InheritedReport describe_inherited(const Inherited& found, const Holder& me) {
     // Hand-overs by design: systemd's LISTEN_FDS for every fd, or a program
     // re-executing itself (in place, or nginx-style from a child of the old master).
     if (all_listen_fds && r.more == 0 && !r.fds.empty()) {
-        r.handover = "listen-fds";
+        r.handover = Handover::listen_fds;
     } else if (opened != nullptr
                    ? r.opener->holds || same_program(opened->record.exe, {}, me.exe, me.argv)
                    : same_program(parent.exe, parent.argv, me.exe, me.argv)) {
-        r.handover = "self-exec";
+        r.handover = Handover::self_exec;
     }
     return r;
 }
@@ -211,8 +211,9 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
             if (f->config->wait_seconds > 0 && req.call == Call::bind &&
                 clears_by_itself(verdict.cause)) {
                 f->retry = true;
-                out += render_waiting(f->config->format, req, verdict, f->config->wait_seconds,
-                                      time_wait_left_ms(req, obs), ctx);
+                const unsigned wait = f->config->wait_seconds; // all of it is left: the wait starts
+                out += render_waiting(f->config->format, req, verdict,
+                                      WaitTimes{wait, wait, time_wait_left_ms(req, obs)}, ctx);
             }
             log::emit(*f->config, Level::error, out, f->stderr_identity, sink::Origin::own_failure);
         }
@@ -261,7 +262,7 @@ PORTSHIM_EXPORT void portshim_engine_inherited(const portshim::Inherited* found)
                 me.exe = host::self_exe();
             }
             const InheritedReport report = describe_inherited(*found, me);
-            const Level level = report.handover.empty() ? Level::info : Level::debug;
+            const Level level = report.handover == Handover::none ? Level::info : Level::debug;
             if (!report.fds.empty() && found->config->level >= level) {
                 const ReportContext ctx{me.pid, me.exe, host::wall_clock(),
                                         colour_for(*found->config, found->stderr_identity)};
