@@ -31,7 +31,8 @@ const char* proto_of(const listeners::ListenFd& fd) {
     return fd.type == SOCK_STREAM ? "tcp" : fd.type == SOCK_DGRAM ? "udp" : "sctp";
 }
 
-int port_of(const listeners::ListenFd& fd) {
+// Out of line: three callers, and inlined into each it would grow the hooks library.
+__attribute__((noinline)) int port_of(const listeners::ListenFd& fd) {
     InetAddress in;
     return parse_inet_address(fd.family, &fd.addr, fd.addr_len, in) ? in.port : 0;
 }
@@ -91,11 +92,10 @@ void put_fd_text(LineBuffer& out, const listeners::ListenFd& fd) {
 
 /**
  * The JSON "address and port or path" fragment, as the engine's renderer
- * writes it (report.cpp, json_where): ,"address":"0.0.0.0","port":8080 or
- * ,"address":PATH,"path":PATH. `known` false: an inet address the hooks could
- * not learn, "address":"","port":null.
+ * writes it (report.cpp, append_json_where): ,"address":"0.0.0.0","port":8080
+ * or ,"address":PATH,"path":PATH.
  */
-void put_json_where(LineBuffer& out, const listeners::ListenFd& fd, bool known = true) {
+void put_json_where(LineBuffer& out, const listeners::ListenFd& fd) {
     out.put(",\"address\":");
     if (fd.family == AF_UNIX) {
         char path[sizeof(sockaddr_un::sun_path) + 2];
@@ -105,11 +105,9 @@ void put_json_where(LineBuffer& out, const listeners::ListenFd& fd, bool known =
     }
     char addr[64];
     LineBuffer text(addr, sizeof addr);
-    if (known) text.put_address(reinterpret_cast<const sockaddr*>(&fd.addr));
+    text.put_address(reinterpret_cast<const sockaddr*>(&fd.addr));
     addr[text.size()] = '\0';
-    out.put_json(addr).put(",\"port\":");
-    if (known) out.put_int(port_of(fd));
-    else out.put("null");
+    out.put_json(addr).put(",\"port\":").put_int(port_of(fd));
 }
 
 void put_fd_json(LineBuffer& out, const listeners::ListenFd& fd) {
@@ -307,7 +305,9 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
     if (config.format == Format::json) {
         put_json_event_head(out, "bind-failed", seccomp);
         out.put(",\"call\":\"").put(call).put("\",\"proto\":\"").put(proto).put('"');
-        put_json_where(out, sock, known);
+        // An inet address the hooks could not learn (a listen() under seccomp): the same keys, empty.
+        if (known || sock.family == AF_UNIX) put_json_where(out, sock);
+        else out.put(",\"address\":\"\",\"port\":null");
         out.put(",\"errno\":").put_int(err).put(",\"cause\":\"unknown\",\"summary\":\"")
             .put(verdict).put(": ").put(why_not).put('"');
         out.put(",\"holders\":[],\"why\":[],\"evidence\":[],\"fix\":").put_json(fix);
