@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -153,11 +154,25 @@ const std::string& registry_dir() {
     return dir;
 }
 
-Verdict diagnose_now(const Request& req) {
+/** The diagnosis of `req` now; `time_wait_ms`: until its last TIME_WAIT remnant expires (0 unknown). */
+Verdict diagnose_now(const Request& req, std::uint32_t* time_wait_ms = nullptr) {
     ProbeEnv env;
     env.bind_fn = &::bind; // the CLI is not preloaded: libc's bind is the real one
     env.state_dir = registry_dir();
-    return diagnose(req, observe(req, env));
+    const Observation obs = observe(req, env);
+    if (time_wait_ms != nullptr) *time_wait_ms = time_wait_left_ms(req, obs);
+    return diagnose(req, obs);
+}
+
+/** Who reports: this process, now (the events' pid, exe and time). */
+ReportContext context_now() {
+    return ReportContext{static_cast<int>(::getpid()), host::self_exe(), host::wall_clock()};
+}
+
+/** A JSON event or text on stdout, at once: a unit waiting on `portshim wait` reads it line by line. */
+void print_out(const std::string& out) {
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
 }
 
 std::string describe_target(const cli::Target& t) {
@@ -166,18 +181,8 @@ std::string describe_target(const cli::Target& t) {
 }
 
 void print_free(const cli::Target& t, const Options& o, const char* how) {
-    if (o.json) {
-        const bool unix_target = t.proto == Proto::unix_stream;
-        std::printf("{\"event\":\"port-free\",\"time\":%s,\"proto\":\"%s\",\"address\":%s,%s%s}\n",
-                    json_string(rfc3339(host::wall_clock())).c_str(), proto_name(t.proto),
-                    json_string(unix_target ? t.unix_path : format_address(t.local)).c_str(),
-                    unix_target ? "\"path\":" : "\"port\":",
-                    unix_target ? json_string(t.unix_path).c_str()
-                                : std::to_string(t.local.port).c_str());
-    } else {
-        std::printf("portshim: %s is free%s\n", describe_target(t).c_str(), how);
-    }
-    std::fflush(stdout);
+    if (o.json) print_out(render_port_free(request_for(t, Attempt{}, false), context_now()));
+    else print_out(fmt::format("portshim: {} is free{}\n", describe_target(t), how));
 }
 
 int cmd_why(const Options& o) {
@@ -204,9 +209,7 @@ int cmd_why(const Options& o) {
         print_free(*target, o, " of other sockets, but binding it needs privileges here");
         return 0;
     }
-    const ReportContext ctx{static_cast<int>(::getpid()), host::self_exe(), host::wall_clock()};
-    const std::string out = render(o.json ? Format::json : Format::text, req, v, ctx);
-    std::fwrite(out.data(), 1, out.size(), stdout);
+    print_out(render(o.json ? Format::json : Format::text, req, v, context_now()));
     return 1;
 }
 
@@ -232,14 +235,13 @@ int cmd_wait(const Options& o) {
             return 2;
         }
         const Request req = request_for(*target, a, o.reuseaddr);
-        const Verdict v = diagnose_now(req);
+        std::uint32_t time_wait_ms = 0;
+        const Verdict v = diagnose_now(req, &time_wait_ms);
         ::close(a.fd);
         const double left = o.timeout - elapsed;
         if (left <= 0) {
             if (tty) std::printf("\r\033[K");
-            const ReportContext ctx{static_cast<int>(::getpid()), host::self_exe(), host::wall_clock()};
-            const std::string out = render(o.json ? Format::json : Format::text, req, v, ctx);
-            std::fwrite(out.data(), 1, out.size(), stdout);
+            print_out(render(o.json ? Format::json : Format::text, req, v, context_now()));
             print_error(fmt::format("{} still in use after {} s", describe_target(*target), o.timeout));
             return 1;
         }
@@ -254,10 +256,10 @@ int cmd_wait(const Options& o) {
         } else if (v.cause != last_cause || elapsed - last_line >= 10) {
             // Plain lines for logs: on every change of cause, else every 10 s.
             if (o.json)
-                std::printf("{\"event\":\"waiting\",\"time\":%s,\"cause\":%s,\"summary\":%s,"
-                            "\"timeout_left\":%.0f}\n",
-                            json_string(rfc3339(host::wall_clock())).c_str(),
-                            json_string(cause_id(v.cause)).c_str(), json_string(v.summary).c_str(), left);
+                print_out(render_waiting(Format::json, req, v,
+                                         WaitTimes{o.timeout, static_cast<unsigned>(std::lround(left)),
+                                                   time_wait_ms},
+                                         context_now()));
             else
                 std::printf("portshim: waiting for %s — %s: %s (%.0f s left)\n",
                             describe_target(*target).c_str(), std::string(cause_id(v.cause)).c_str(), summary.c_str(),

@@ -31,7 +31,8 @@ const char* proto_of(const listeners::ListenFd& fd) {
     return fd.type == SOCK_STREAM ? "tcp" : fd.type == SOCK_DGRAM ? "udp" : "sctp";
 }
 
-int port_of(const listeners::ListenFd& fd) {
+// Out of line: three callers, and inlined into each it would grow the hooks library.
+__attribute__((noinline)) int port_of(const listeners::ListenFd& fd) {
     InetAddress in;
     return parse_inet_address(fd.family, &fd.addr, fd.addr_len, in) ? in.port : 0;
 }
@@ -89,19 +90,29 @@ void put_fd_text(LineBuffer& out, const listeners::ListenFd& fd) {
     out.put(')');
 }
 
-void put_fd_json(LineBuffer& out, const listeners::ListenFd& fd) {
-    out.put("{\"fd\":").put_int(fd.fd).put(",\"proto\":\"").put(proto_of(fd)).put("\",\"address\":");
+/**
+ * The JSON "address and port or path" fragment, as the engine's renderer
+ * writes it (report.cpp, append_json_where): ,"address":"0.0.0.0","port":8080
+ * or ,"address":PATH,"path":PATH.
+ */
+void put_json_where(LineBuffer& out, const listeners::ListenFd& fd) {
+    out.put(",\"address\":");
     if (fd.family == AF_UNIX) {
         char path[sizeof(sockaddr_un::sun_path) + 2];
         unix_path_of(fd, path);
         out.put_json(path).put(",\"path\":").put_json(path);
-    } else {
-        char addr[64];
-        LineBuffer text(addr, sizeof addr);
-        text.put_address(reinterpret_cast<const sockaddr*>(&fd.addr));
-        addr[text.size()] = '\0';
-        out.put_json(addr).put(",\"port\":").put_int(port_of(fd));
+        return;
     }
+    char addr[64];
+    LineBuffer text(addr, sizeof addr);
+    text.put_address(reinterpret_cast<const sockaddr*>(&fd.addr));
+    addr[text.size()] = '\0';
+    out.put_json(addr).put(",\"port\":").put_int(port_of(fd));
+}
+
+void put_fd_json(LineBuffer& out, const listeners::ListenFd& fd) {
+    out.put("{\"fd\":").put_int(fd.fd).put(",\"proto\":\"").put(proto_of(fd)).put('"');
+    put_json_where(out, fd);
     out.put(",\"cloexec\":").put(fd.cloexec ? "true" : "false").put('}');
 }
 
@@ -127,9 +138,6 @@ void put_fds_json(LineBuffer& out, const listeners::FdList& fds) {
     if (const int hidden = fds.count - shown + fds.more; hidden > 0)
         out.put(",\"fds_not_listed\":").put_int(hidden);
 }
-
-/** The common JSON head: {"event":NAME,"time":…,"pid":…,"exe":… */
-void put_json_head(LineBuffer& out, const char* event) { put_json_event_head(out, event); }
 
 /** How one event is written when it is not JSON: text, coloured on a terminal, or an annotation. */
 struct Style {
@@ -297,20 +305,10 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
                                                   : "unknown";
     if (config.format == Format::json) {
         put_json_event_head(out, "bind-failed", seccomp);
-        out.put(",\"call\":\"").put(call).put("\",\"proto\":\"").put(proto).put("\",\"address\":");
-        char text[sizeof(sockaddr_un::sun_path) + 2];
-        text[0] = '\0';
-        if (sock.family == AF_UNIX) {
-            unix_path_of(sock, text);
-            out.put_json(text).put(",\"path\":").put_json(text);
-        } else {
-            LineBuffer a(text, sizeof text);
-            if (known) a.put_address(reinterpret_cast<const sockaddr*>(&sock.addr));
-            text[a.size()] = '\0';
-            out.put_json(text).put(",\"port\":");
-            if (known) out.put_int(port_of(sock));
-            else out.put("null");
-        }
+        out.put(",\"call\":\"").put(call).put("\",\"proto\":\"").put(proto).put('"');
+        // An inet address the hooks could not learn (a listen() under seccomp): the same keys, empty.
+        if (known || sock.family == AF_UNIX) put_json_where(out, sock);
+        else out.put(",\"address\":\"\",\"port\":null");
         out.put(",\"errno\":").put_int(err).put(",\"cause\":\"unknown\",\"summary\":\"")
             .put(verdict).put(": ").put(why_not).put('"');
         out.put(",\"holders\":[],\"why\":[],\"evidence\":[");
@@ -347,7 +345,7 @@ void report_fork(const Config& config, const StderrIdentity* identity, Level lev
     char storage[6144];
     LineBuffer out(storage, sizeof storage);
     if (config.format == Format::json) {
-        put_json_head(out, "fork");
+        put_json_event_head(out, "fork");
         out.put(",\"child\":").put_int(child);
         put_fds_json(out, fds);
         out.put(",\"more\":").put_int(more).put('}');
@@ -373,11 +371,9 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
     else join_target(target, target_tail, what);
     char storage[6144];
     LineBuffer out(storage, sizeof storage);
-    const char* why = handover == Handover::listen_fds  ? "listen-fds"
-                      : handover == Handover::self_exec ? "self-exec"
-                                                        : nullptr;
+    const char* why = handover_id(handover);
     if (config.format == Format::json) {
-        put_json_head(out, "exec-leak");
+        put_json_event_head(out, "exec-leak");
         out.put(",\"target\":");
         if (config.secure) out.put("null");
         else out.put_json(what);

@@ -7,11 +7,9 @@
 #include "config.hpp"
 #include "engine_api.hpp"
 #include "listen_fd.hpp"
+#include "vocabulary.hpp"
 
 namespace portshim::events {
-
-/** Why listening fds cross an exec on purpose. */
-enum class Handover { none, listen_fds, self_exec };
 
 /**
  * `fork`: child `child` got the listening sockets in `fds`. `more` > 0 makes

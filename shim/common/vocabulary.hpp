@@ -10,4 +10,19 @@ namespace portshim {
 /** Which call failed with EADDRINUSE. */
 enum class Call : std::uint8_t { bind, listen };
 
+/**
+ * Why listening fds cross an exec on purpose: the `handover` of the
+ * `exec-leak` (hooks) and `inherited` (engine) events.
+ */
+enum class Handover : std::uint8_t {
+    none,
+    listen_fds,  ///< systemd-style socket activation: LISTEN_FDS names them
+    self_exec,   ///< the program re-executes its own executable (a binary upgrade)
+};
+
+/** The JSON value of `handover`: "listen-fds", "self-exec", nullptr for none (JSON null). */
+constexpr const char* handover_id(Handover h) {
+    return h == Handover::listen_fds ? "listen-fds" : h == Handover::self_exec ? "self-exec" : nullptr;
+}
+
 } // namespace portshim

@@ -156,11 +156,11 @@ void rule_inherited_event(const std::vector<StartupSocket>& listed,
     const bool all_listen_fds =
         std::all_of(listed.begin(), listed.end(), [](const StartupSocket& s) { return s.listen_fds; });
     if (all_listen_fds && report.more == 0 && !listed.empty()) {
-        report.handover = "listen-fds";
+        report.handover = Handover::listen_fds;
     } else if (opened != nullptr
                    ? report.opener->holds || same_program(opened->record.exe, {}, me.exe, me.argv)
                    : same_program(parent.exe, parent.argv, me.exe, me.argv)) {
-        report.handover = "self-exec";
+        report.handover = Handover::self_exec;
     }
 }
 

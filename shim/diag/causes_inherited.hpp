@@ -56,8 +56,8 @@ struct StartupSocket {
  * The `inherited` event's verdict on the listening sockets `me` started with
  * (`listed`, in the scan's order; report.more beyond them): report.opener from
  * the registry record of the first listed socket that has one, and
- * report.handover when it is a hand-over by design: "listen-fds" when systemd
- * passed every socket (none beyond those listed), else "self-exec" when the
+ * report.handover when it is a hand-over by design: Handover::listen_fds when systemd
+ * passed every socket (none beyond those listed), else Handover::self_exec when the
  * recorded opener is `me` itself or runs the same program, or, without a
  * record, when `parent` does (a program re-executing itself, in place or
  * nginx-style from a child of the old master). `parent` is empty when unknown.

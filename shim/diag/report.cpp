@@ -15,6 +15,45 @@ namespace portshim {
 
 namespace {
 
+bool is_unix(Proto p) { return p == Proto::unix_stream || p == Proto::unix_dgram; }
+
+/**
+ * Every event's envelope, {"event":EVENT,"time":…,"pid":…,"exe":… without the
+ * closing brace: the keys and order the hooks' put_json_event_head writes.
+ */
+std::string json_envelope(std::string_view event, const ReportContext& ctx) {
+    return fmt::format("{{\"event\":\"{}\",\"time\":{},\"pid\":{},\"exe\":{}", event,
+                       json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe));
+}
+
+/**
+ * Where a socket is, the same in every event (and in the hooks' put_json_where):
+ * ,"address":"0.0.0.0","port":8080 or ,"address":PATH,"path":PATH.
+ */
+void append_json_where(std::string& out, Proto proto, const Endpoint& local,
+                       const std::string& unix_path) {
+    if (is_unix(proto))
+        fmt::format_to(std::back_inserter(out), ",\"address\":{},\"path\":{}", json_string(unix_path),
+                       json_string(unix_path));
+    else
+        fmt::format_to(std::back_inserter(out), ",\"address\":{},\"port\":{}",
+                       json_string(format_address(local)), local.port);
+}
+
+/** "0.0.0.0:8080", "[::1]:53" or the unix path: where a socket is, for text. */
+std::string where_text(Proto proto, const Endpoint& local, const std::string& unix_path) {
+    return is_unix(proto) ? unix_path : format_endpoint(local);
+}
+
+const char* call_name(Call call) { return call == Call::listen ? "listen" : "bind"; }
+
+/** ,"call":"bind","proto":"tcp" and where (append_json_where): the call of bind-failed, repeated, waiting. */
+void append_json_call(std::string& out, const Request& req) {
+    fmt::format_to(std::back_inserter(out), ",\"call\":\"{}\",\"proto\":\"{}\"", call_name(req.call),
+                   proto_name(req.proto));
+    append_json_where(out, req.proto, req.local, req.unix_path);
+}
+
 void append_holder_json(std::string& out, const Holder& h) {
     std::string cmdline;
     for (const std::string& a : h.argv) {
@@ -40,14 +79,9 @@ void append_opener_json(std::string& out, const Opener& o, bool with_source) {
 }
 
 void append_fd_json(std::string& out, const EventFd& f) {
-    fmt::format_to(std::back_inserter(out), "{{\"fd\":{},\"proto\":\"{}\",", f.fd,
+    fmt::format_to(std::back_inserter(out), "{{\"fd\":{},\"proto\":\"{}\"", f.fd,
                    proto_name(f.proto));
-    if (f.proto == Proto::unix_stream || f.proto == Proto::unix_dgram)
-        fmt::format_to(std::back_inserter(out), "\"address\":{},\"path\":{}",
-                       json_string(f.unix_path), json_string(f.unix_path));
-    else
-        fmt::format_to(std::back_inserter(out), "\"address\":{},\"port\":{}",
-                       json_string(format_address(f.local)), f.local.port);
+    append_json_where(out, f.proto, f.local, f.unix_path);
     fmt::format_to(std::back_inserter(out), ",\"cloexec\":{}}}", f.cloexec ? "true" : "false");
 }
 
@@ -56,10 +90,9 @@ std::string describe_fds(const std::vector<EventFd>& fds, int more) {
     std::string out = fds.size() + static_cast<std::size_t>(more) == 1 ? "fd " : "fds ";
     for (std::size_t i = 0; i < fds.size(); ++i) {
         const EventFd& f = fds[i];
-        const bool unix_fd = f.proto == Proto::unix_stream || f.proto == Proto::unix_dgram;
         if (i != 0) out += i + 1 == fds.size() && more == 0 ? " and " : ", ";
         fmt::format_to(std::back_inserter(out), "{} ({} {})", f.fd, proto_name(f.proto),
-                       unix_fd ? f.unix_path : format_endpoint(f.local));
+                       where_text(f.proto, f.local, f.unix_path));
     }
     if (more > 0) fmt::format_to(std::back_inserter(out), " and {} more", more);
     return out;
@@ -190,10 +223,8 @@ std::string rfc3339(double epoch_seconds) {
 }
 
 std::string describe_call(const Request& req) {
-    const char* call = req.call == Call::listen ? "listen" : "bind";
-    if (req.proto == Proto::unix_stream || req.proto == Proto::unix_dgram)
-        return fmt::format("{}({}/unix)", call, req.unix_path);
-    return fmt::format("{}({}/{})", call, format_endpoint(req.local), proto_name(req.proto));
+    return fmt::format("{}({}/{})", call_name(req.call), where_text(req.proto, req.local, req.unix_path),
+                       proto_name(req.proto));
 }
 
 std::string github_annotation(Level level, std::string_view title,
@@ -236,19 +267,9 @@ std::string render_github(const Request& req, const Verdict& v, const ReportCont
 }
 
 std::string render_json(const Request& req, const Verdict& v, const ReportContext& ctx) {
-    std::string out = "{\"event\":\"bind-failed\"";
-    auto out_it = std::back_inserter(out);
-    fmt::format_to(out_it, ",\"time\":{},\"pid\":{},\"exe\":{}", json_string(rfc3339(ctx.now)),
-                   ctx.pid, json_string(ctx.exe));
-    fmt::format_to(out_it, ",\"call\":\"{}\",\"proto\":\"{}\"",
-                   req.call == Call::listen ? "listen" : "bind", proto_name(req.proto));
-    if (req.proto == Proto::unix_stream || req.proto == Proto::unix_dgram)
-        fmt::format_to(out_it, ",\"address\":{},\"path\":{}", json_string(req.unix_path),
-                       json_string(req.unix_path));
-    else
-        fmt::format_to(out_it, ",\"address\":{},\"port\":{}", json_string(format_address(req.local)),
-                       req.local.port);
-    fmt::format_to(out_it, ",\"errno\":{},\"cause\":{},\"summary\":{},\"holders\":[", req.err,
+    std::string out = json_envelope("bind-failed", ctx);
+    append_json_call(out, req);
+    fmt::format_to(std::back_inserter(out), ",\"errno\":{},\"cause\":{},\"summary\":{},\"holders\":[", req.err,
                    json_string(cause_id(v.cause)), json_string(v.summary));
     for (std::size_t i = 0; i < v.holders.size(); ++i) {
         if (i != 0) out += ',';
@@ -280,15 +301,11 @@ std::string render(Format format, const Request& req, const Verdict& v, const Re
 std::string render_repeated(Format format, const Request& req, const Verdict& v, int repeats,
                             const ReportContext& ctx) {
     if (format == Format::json) {
-        std::string where =
-            req.proto == Proto::unix_stream || req.proto == Proto::unix_dgram
-                ? fmt::format("\"address\":{},\"path\":{}", json_string(req.unix_path), json_string(req.unix_path))
-                : fmt::format("\"address\":{},\"port\":{}", json_string(format_address(req.local)), req.local.port);
-        return fmt::format("{{\"event\":\"repeated\",\"time\":{},\"pid\":{},\"exe\":{},\"call\":\"{}\","
-                           "\"proto\":\"{}\",{},\"errno\":{},\"cause\":{},\"repeats\":{}}}\n",
-                           json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe),
-                           req.call == Call::listen ? "listen" : "bind", proto_name(req.proto), where,
-                           req.err, json_string(cause_id(v.cause)), repeats);
+        std::string out = json_envelope("repeated", ctx);
+        append_json_call(out, req);
+        fmt::format_to(std::back_inserter(out), ",\"errno\":{},\"cause\":{},\"repeats\":{}}}\n",
+                       req.err, json_string(cause_id(v.cause)), repeats);
+        return out;
     }
     const std::string head =
         fmt::format("{} failed {} more time{}", describe_call(req), repeats, repeats == 1 ? "" : "s");
@@ -301,35 +318,43 @@ std::string render_repeated(Format format, const Request& req, const Verdict& v,
 }
 
 std::string render_waiting(Format format, const Request& req, const Verdict& v,
-                           unsigned wait_seconds, std::uint32_t expected_ms,
-                           const ReportContext& ctx) {
+                           const WaitTimes& times, const ReportContext& ctx) {
     const int holder = v.holders.empty() ? 0 : v.holders.front().pid;
-    const unsigned expected_s = (expected_ms + 999) / 1000;
-    if (format == Format::json)
-        return fmt::format("{{\"event\":\"waiting\",\"time\":{},\"pid\":{},\"exe\":{},\"call\":\"bind\","
-                           "\"address\":{},\"port\":{},\"cause\":{},\"holder\":{},"
-                           "\"wait_seconds\":{},\"expected_seconds\":{}}}\n",
-                           json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe),
-                           json_string(format_address(req.local)), req.local.port,
-                           json_string(cause_id(v.cause)), holder, wait_seconds, expected_s);
+    const unsigned expected_s = (times.expected_ms + 999) / 1000;
+    if (format == Format::json) {
+        std::string out = json_envelope("waiting", ctx);
+        append_json_call(out, req);
+        fmt::format_to(std::back_inserter(out),
+                       ",\"cause\":{},\"summary\":{},\"holder\":{},\"wait_seconds\":{},"
+                       "\"timeout_left\":{},\"expected_seconds\":{}}}\n",
+                       json_string(cause_id(v.cause)), json_string(v.summary), holder, times.wait_seconds,
+                       times.seconds_left, expected_s);
+        return out;
+    }
     std::string why;
-    if (expected_ms > 0) why = fmt::format("; the last TIME_WAIT remnant expires in {} s", expected_s);
+    if (times.expected_ms > 0) why = fmt::format("; the last TIME_WAIT remnant expires in {} s", expected_s);
     else if (holder != 0) why = fmt::format("; until pid {} lets go of it", holder);
     const std::string head = "PORTSHIM_WAIT: retrying " + describe_call(req);
     const std::string rest =
-        fmt::format("for up to {} s ({} clears by itself{})", wait_seconds, cause_id(v.cause), why);
+        fmt::format("for up to {} s ({} clears by itself{})", times.wait_seconds, cause_id(v.cause), why);
     if (format == Format::github) return github_annotation(Level::info, head, {rest});
     return fmt::format("portshim[{}]: {}\n", ctx.pid, visible(head + " " + rest));
+}
+
+std::string render_port_free(const Request& req, const ReportContext& ctx) {
+    std::string out = json_envelope("port-free", ctx);
+    fmt::format_to(std::back_inserter(out), ",\"proto\":\"{}\"", proto_name(req.proto));
+    append_json_where(out, req.proto, req.local, req.unix_path);
+    return out + "}\n";
 }
 
 std::string render_reuseport_shared(Format format, const Request& req,
                                     const std::vector<Holder>& others, const ReportContext& ctx) {
     if (format == Format::json) {
-        std::string out = fmt::format(
-            "{{\"event\":\"reuseport-shared\",\"time\":{},\"pid\":{},\"exe\":{},\"proto\":\"tcp\","
-            "\"address\":{},\"port\":{},\"holders\":[",
-            json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe),
-            json_string(format_address(req.local)), req.local.port);
+        std::string out = json_envelope("reuseport-shared", ctx);
+        fmt::format_to(std::back_inserter(out), ",\"proto\":\"{}\"", proto_name(req.proto));
+        append_json_where(out, req.proto, req.local, req.unix_path);
+        out += ",\"holders\":[";
         for (std::size_t i = 0; i < others.size(); ++i) {
             if (i != 0) out += ',';
             append_holder_json(out, others[i]);
@@ -352,29 +377,29 @@ std::string render_reuseport_shared(Format format, const Request& req,
 
 std::string render_inherited(Format format, const InheritedReport& r, const ReportContext& ctx) {
     if (format == Format::json) {
-        std::string out = fmt::format(
-            "{{\"event\":\"inherited\",\"time\":{},\"pid\":{},\"exe\":{},\"ppid\":{},"
-            "\"parent_exe\":{},\"fds\":[",
-            json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe), r.ppid,
-            r.parent_exe.empty() ? "null" : json_string(r.parent_exe));
+        std::string out = json_envelope("inherited", ctx);
+        fmt::format_to(std::back_inserter(out), ",\"ppid\":{},\"parent_exe\":{},\"fds\":[", r.ppid,
+                       r.parent_exe.empty() ? "null" : json_string(r.parent_exe));
         for (std::size_t i = 0; i < r.fds.size(); ++i) {
             if (i != 0) out += ',';
             append_fd_json(out, r.fds[i]);
         }
         out += ']';
-        if (r.more > 0) fmt::format_to(std::back_inserter(out), ",\"more\":{}", r.more);
+        // The hooks' name for it (fork, exec-leak): "more" of a fork counts children.
+        if (r.more > 0) fmt::format_to(std::back_inserter(out), ",\"fds_not_listed\":{}", r.more);
         out += ",\"opener\":";
         if (r.opener) append_opener_json(out, *r.opener, false);
         else out += "null";
+        const char* handover = handover_id(r.handover);
         fmt::format_to(std::back_inserter(out), ",\"handover\":{}}}\n",
-                       r.handover.empty() ? "null" : json_string(r.handover));
+                       handover != nullptr ? json_string(handover) : "null");
         return out;
     }
     const std::string fds = describe_fds(r.fds, r.more);
     const bool several = r.fds.size() + static_cast<std::size_t>(r.more) > 1;
     std::string how = "that it did not open";
-    if (r.handover == "listen-fds") how = "handed over through LISTEN_FDS";
-    else if (r.handover == "self-exec") how = "kept across an exec of its own program";
+    if (r.handover == Handover::listen_fds) how = "handed over through LISTEN_FDS";
+    else if (r.handover == Handover::self_exec) how = "kept across an exec of its own program";
     std::string opener = "opener unknown (no registry record)";
     if (r.opener)
         opener = fmt::format("opened by pid {} ({}), which {}", r.opener->pid,
@@ -385,10 +410,10 @@ std::string render_inherited(Format format, const InheritedReport& r, const Repo
                                          ctx.exe, fds, how, r.ppid,
                                          r.parent_exe.empty() ? "unknown program" : r.parent_exe, opener);
     std::string why;
-    if (r.handover == "listen-fds")
+    if (r.handover == Handover::listen_fds)
         why = "systemd-style socket activation (LISTEN_PID/LISTEN_FDS) hands listening sockets "
               "over by design: not a leak";
-    else if (r.handover == "self-exec")
+    else if (r.handover == Handover::self_exec)
         why = "the program re-executed itself (a binary upgrade) and kept its sockets by design: "
               "not a leak";
     else
@@ -419,10 +444,7 @@ std::string config_error_message(const ConfigError& error) {
 
 std::string render_config_error(Format format, std::string_view message, const ReportContext& ctx) {
     if (format == Format::json)
-        return fmt::format("{{\"event\":\"config-error\",\"time\":{},\"pid\":{},\"exe\":{},"
-                           "\"message\":{}}}\n",
-                           json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe),
-                           json_string(message));
+        return fmt::format("{},\"message\":{}}}\n", json_envelope("config-error", ctx), json_string(message));
     if (format == Format::github) return github_annotation(Level::warn, "configuration", {std::string(message)});
     return text_warning(ctx, message);
 }

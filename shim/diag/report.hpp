@@ -78,14 +78,28 @@ std::string config_error_message(const ConfigError& error);
 std::string render_repeated(Format format, const Request& req, const Verdict& v, int repeats,
                             const ReportContext& ctx);
 
+/** How long a wait for a port lasts. */
+struct WaitTimes {
+    unsigned wait_seconds = 0;        ///< the whole wait: PORTSHIM_WAIT, `portshim wait --timeout`
+    unsigned seconds_left = 0;        ///< what is left of it now
+    std::uint32_t expected_ms = 0;    ///< until the last TIME_WAIT remnant expires, 0 unknown
+};
+
 /**
- * PORTSHIM_WAIT: one line (a "waiting" event, a notice) saying the bind will be
- * retried for up to `wait_seconds`, naming the holder and, for TIME_WAIT, when
- * the last remnant expires (`expected_ms`, 0 unknown).
+ * PORTSHIM_WAIT and `portshim wait`: one line (a "waiting" event, a notice)
+ * saying the bind will be retried for up to `times.wait_seconds`, naming the
+ * holder and, for TIME_WAIT, when the last remnant expires. The CLI renders
+ * only the JSON event here; its text is a progress line of its own.
  */
 std::string render_waiting(Format format, const Request& req, const Verdict& v,
-                           unsigned wait_seconds, std::uint32_t expected_ms,
-                           const ReportContext& ctx);
+                           const WaitTimes& times, const ReportContext& ctx);
+
+/**
+ * `portshim why|wait --json` on a free port: a "port-free" JSON event with
+ * the envelope and `proto`, `address`, `port` or `path` of `req`. (The CLI's
+ * text says it in its own words.)
+ */
+std::string render_port_free(const Request& req, const ReportContext& ctx);
 
 /**
  * A "reuseport-shared" warning (event, annotation): listen() succeeded, and these processes' listeners
@@ -99,7 +113,7 @@ std::string render_reuseport_shared(Format format, const Request& req,
  * started holding listening fd 3 (tcp 0.0.0.0:8080) that it did not open;
  * parent pid PPID (PEXE); opened by pid N (EXE), ..." and a why line, the
  * same as one notice titled "portshim: inherited", or one JSON object with
- * ppid, parent_exe, fds, opener and handover.
+ * ppid, parent_exe, fds, fds_not_listed (when some are), opener and handover.
  */
 std::string render_inherited(Format format, const InheritedReport& report,
                              const ReportContext& ctx);

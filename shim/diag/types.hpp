@@ -258,7 +258,7 @@ struct InheritedReport {
     std::vector<EventFd> fds;
     int more = 0;                     ///< listening sockets beyond those listed
     std::optional<Opener> opener;     ///< from the registry
-    std::string handover;             ///< empty, "listen-fds" or "self-exec"
+    Handover handover = Handover::none; ///< a hand-over by design, not a leak
 };
 
 } // namespace portshim

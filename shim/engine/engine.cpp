@@ -188,8 +188,9 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
             if (f->config->wait_seconds > 0 && req.call == Call::bind &&
                 clears_by_itself(verdict.cause)) {
                 f->retry = true;
-                out += render_waiting(f->config->format, req, verdict, f->config->wait_seconds,
-                                      time_wait_left_ms(req, obs), ctx);
+                const unsigned wait = f->config->wait_seconds; // all of it is left: the wait starts
+                out += render_waiting(f->config->format, req, verdict,
+                                      WaitTimes{wait, wait, time_wait_left_ms(req, obs)}, ctx);
             }
             sink::write_event(*f->config, Level::error, out.data(), out.size(), f->stderr_identity,
                               sink::Origin::own_failure);
@@ -239,7 +240,7 @@ PORTSHIM_EXPORT void portshim_engine_inherited(const portshim::Inherited* found)
                 me.exe = host::self_exe();
             }
             const InheritedReport report = describe_inherited(*found, me);
-            const Level level = report.handover.empty() ? Level::info : Level::debug;
+            const Level level = report.handover == Handover::none ? Level::info : Level::debug;
             if (!report.fds.empty() && found->config->level >= level) {
                 const ReportContext ctx{me.pid, me.exe, host::wall_clock(),
                                         colour_for(*found->config, found->stderr_identity)};

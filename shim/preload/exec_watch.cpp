@@ -228,13 +228,13 @@ void watch_exec(const Target& target, Plan& plan) {
     const bool news = sorting.news;
     const Level level = !news ? Level::debug : config.cloexec ? Level::info : Level::warn;
     events::report_exec_leak(config, identity, level, shown, target.tail, config.cloexec,
-                             events::Handover::none, sorting.leaks);
+                             Handover::none, sorting.leaks);
     events::report_exec_leak(config, identity, news ? Level::warn : Level::debug, shown,
-                             target.tail, false, events::Handover::none, sorting.stuck);
+                             target.tail, false, Handover::none, sorting.stuck);
     events::report_exec_leak(config, identity, Level::debug, shown, target.tail, false,
-                             events::Handover::listen_fds, sorting.listen_fds);
+                             Handover::listen_fds, sorting.listen_fds);
     events::report_exec_leak(config, identity, Level::debug, shown, target.tail, false,
-                             events::Handover::self_exec, sorting.own);
+                             Handover::self_exec, sorting.own);
     errno = saved;
 }
 

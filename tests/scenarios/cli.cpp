@@ -120,9 +120,21 @@ TEST_CASE("cli wait: times out with exit 1 and the last diagnosis")
     Process wait({cli, "wait", "--timeout", "1", "--json", std::to_string(port)}, Launch{});
     REQUIRE(wait.wait() == 1);
     bool reported = false;
-    for (const Json& event : json_lines(wait.out()))
+    int waiting = 0;
+    for (const Json& event : json_lines(wait.out())) {
         reported = reported || (event["event"].str() == "bind-failed" && holder_pid(event) == server.pid());
+        if (event["event"].str() != "waiting") continue;
+        // The library's waiting event: its envelope, where, holder and times.
+        ++waiting;
+        CHECK(event["pid"].number() == wait.pid());
+        CHECK(event["proto"].str() == "tcp");
+        CHECK(event["port"].number() == port);
+        CHECK(event["holder"].number() == server.pid());
+        CHECK(event["wait_seconds"].number() == 1);
+        CHECK(event["timeout_left"].number() <= 1);
+    }
     CHECK(reported);
+    CHECK(waiting >= 1);
     CHECK_THAT(wait.err(), Contains("still in use after 1 s"));
 }
 
@@ -347,7 +359,10 @@ TEST_CASE("tools: -- ends the options of portshim and both tools print their ver
     CHECK_THAT(why.out(), Contains(":" + std::to_string(port) + "/tcp is free"));
     Process why_json({cli, "why", "--json", "--", std::to_string(port)}, Launch{});
     CHECK(why_json.wait() == 0);
-    CHECK(only_event(why_json.out())["event"].str() == "port-free");
+    const Json free_event = only_event(why_json.out());
+    CHECK(free_event["event"].str() == "port-free");
+    CHECK(free_event["pid"].number() == why_json.pid()); // the common keys, as every event has
+    CHECK(free_event["port"].number() == port);
     Process check({cli, "check-preload", "--", "true"}, Launch{});
     CHECK(check.wait() == 0);
 

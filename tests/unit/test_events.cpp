@@ -4,6 +4,8 @@
 #include "common/events.hpp"
 #include "fixtures.hpp"
 #include "common/line_buffer.hpp"
+#include "diag/causes.hpp"
+#include "diag/report.hpp"
 #include "common/markup.hpp"
 #include "common/sink.hpp"
 
@@ -16,10 +18,12 @@
 #include <functional>
 #include <map>
 #include <netinet/in.h>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <sys/un.h>
 #include <unistd.h>
+#include <vector>
 
 using namespace portshim;
 using namespace portshim::fixtures;
@@ -58,11 +62,8 @@ listeners::FdList two_listeners() {
     return fds;
 }
 
-/**
- * Every hook event, in `format`, through a file sink (debug level: all of
- * them); this pid is replaced by "PID" so the result can be a golden file.
- */
-std::string hook_events(Format format) {
+/** What `emit` writes through a file sink configured for `format` at debug level (all events). */
+std::string through_file_sink(Format format, const std::function<void(const Config&)>& emit) {
     TempDir dir("events");
     Config c;
     c.format = format;
@@ -70,16 +71,24 @@ std::string hook_events(Format format) {
     c.sink = Sink::file;
     const std::string log = dir.path + "/log";
     std::memcpy(c.log_path, log.c_str(), log.size() + 1);
-    const listeners::FdList fds = two_listeners();
+    emit(c);
+    std::ifstream in(log, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
 
+/** Every hook event: two forks, three exec-leaks, an undiagnosed bind on 0.0.0.0:8080. */
+void emit_hook_events(const Config& c) {
+    const listeners::FdList fds = two_listeners();
     events::report_fork(c, nullptr, Level::info, 4200, 0, fds);
     events::report_fork(c, nullptr, Level::debug, 4300, 17, fds);
     events::report_exec_leak(c, nullptr, Level::warn, "/bin/sh -c ", "date +%s", false,
-                             events::Handover::none, fds);
+                             Handover::none, fds);
     events::report_exec_leak(c, nullptr, Level::info, "/usr/bin/helper", nullptr, true,
-                             events::Handover::none, fds);
+                             Handover::none, fds);
     events::report_exec_leak(c, nullptr, Level::debug, "/opt/legacy/server", nullptr, false,
-                             events::Handover::self_exec, fds);
+                             Handover::self_exec, fds);
     const int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(sock >= 0);
     sockaddr_in addr{};
@@ -88,12 +97,16 @@ std::string hook_events(Format format) {
     events::report_undiagnosed(c, nullptr, false, sock, reinterpret_cast<const sockaddr*>(&addr),
                                sizeof addr, EADDRINUSE, 0, events::NotDiagnosed::threaded_child);
     ::close(sock);
+}
 
-    std::ifstream in(log, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
+/**
+ * Every hook event, in `format` (text or github); this pid is replaced by
+ * "PID" so the result can be a golden file.
+ */
+std::string hook_events(Format format) {
     const std::string pid = std::to_string(::getpid());
-    return replace_all(replace_all(text.str(), "portshim[" + pid + "]", "portshim[PID]"),
+    return replace_all(replace_all(through_file_sink(format, emit_hook_events), "portshim[" + pid + "]",
+                                   "portshim[PID]"),
                        "pid " + pid + " ", "pid PID ");
 }
 
@@ -211,7 +224,7 @@ TEST_CASE("colour: a hook's warning is yellow on a terminal, plain with NO_COLOR
             Config c;
             c.colour = colour_allowed;
             events::report_exec_leak(c, nullptr, Level::warn, "/usr/bin/helper", nullptr, false,
-                                     events::Handover::none, fds);
+                                     Handover::none, fds);
             return std::string();
         });
     };
@@ -288,4 +301,298 @@ TEST_CASE("a log file on proc is refused before a byte is written: the host keep
     CHECK(seen == own_name + "|portshim[PID]: warning: PORTSHIM_LOG=/proc/self/comm refused (on "
                              "proc, a kernel interface rather than an ordinary file system); "
                              "reports go here instead\nportshim[1]: a report\nportshim[1]: another\n");
+}
+
+namespace {
+
+/** A hook's JSON line with this process's time, pid and exe replaced, for a golden file. */
+std::string normalized(std::string line) {
+    static const std::regex envelope(R"re(^\{"event":"([a-z-]+)","time":"[^"]*","pid":[0-9]+,"exe":"[^"]*")re");
+    return std::regex_replace(line, envelope, R"re({"event":"$1","time":"TIME","pid":PID,"exe":"EXE")re");
+}
+
+} // namespace
+
+TEST_CASE("json events: every event of both writers in one golden file", "[events][report]") {
+    std::string all;
+    std::istringstream hooks(through_file_sink(Format::json, emit_hook_events));
+    for (std::string line; std::getline(hooks, line);) all += normalized(line) + "\n";
+    const ReportContext c{4120, "/opt/legacy/server", 1'800'000'000.25};
+    Request req = bind_request("0.0.0.0", 8080);
+    Observation o = observation_of_self();
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 5555)};
+    o.holders = {holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 5555, 3, 1'800'000'000 - 150)};
+    const Verdict v = diagnose(req, o);
+    Request unix_req = bind_request("0.0.0.0", 0, Proto::unix_stream);
+    unix_req.unix_path = "/run/app.sock";
+    InheritedReport inherited;
+    inherited.ppid = 1;
+    inherited.parent_exe = "/usr/lib/systemd/systemd";
+    EventFd f;
+    f.fd = 3;
+    f.local = ep("0.0.0.0", 8080);
+    inherited.fds = {f};
+    all += render_json(req, v, c) + render_repeated(Format::json, req, v, 3, c) +
+           render_repeated(Format::json, unix_req, v, 1, c) +
+           render_waiting(Format::json, req, v, WaitTimes{30, 30, 41200}, c) +
+           render_waiting(Format::json, unix_req, v, WaitTimes{60, 12, 0}, c) +
+           render_reuseport_shared(Format::json, req, v.holders, c) +
+           render_config_error(Format::json, "PORTSHIM_WAIT=\"soon\" is not valid", c) +
+           render_inherited(Format::json, inherited, c) +
+           render_port_free(req, c) + render_port_free(unix_req, c);
+    check_golden("events.json", all);
+}
+
+// One event vocabulary, two writers: the hooks' async-signal-safe writer
+// (common/events.cpp, LineBuffer) and the engine's renderer (diag/report.cpp,
+// std::string) must give the same event the same keys in the same order.
+// These tests feed both the same sockets and compare what they wrote.
+namespace {
+
+char json_at(std::string_view t, std::size_t i) { return i < t.size() ? t[i] : '\0'; }
+
+void skip_json_string(std::string_view t, std::size_t& i) {
+    for (++i; i < t.size() && t[i] != '"'; ++i)
+        if (t[i] == '\\') ++i;
+    ++i;
+}
+
+/**
+ * The shape of the JSON value at `i` (advanced past it): objects keep their
+ * keys in order, values become s, n, b or null, arrays list their items'
+ * shapes: {"fd":n,"proto":s,"address":s,"port":n,"cloexec":b}.
+ */
+std::string json_shape(std::string_view t, std::size_t& i) {
+    const char c = json_at(t, i);
+    if (c == '{' || c == '[') {
+        const char close = c == '{' ? '}' : ']';
+        std::string out(1, c);
+        for (++i; json_at(t, i) != close;) {
+            if (out.size() > 1) {
+                REQUIRE(json_at(t, i) == ',');
+                ++i;
+                out += ',';
+            }
+            if (c == '{') {
+                const std::size_t key = i;
+                REQUIRE(json_at(t, i) == '"');
+                skip_json_string(t, i);
+                out += t.substr(key, i - key);
+                REQUIRE(json_at(t, i) == ':');
+                ++i;
+                out += ':';
+            }
+            out += json_shape(t, i);
+        }
+        ++i;
+        return out + close;
+    }
+    if (c == '"') {
+        skip_json_string(t, i);
+        return "s";
+    }
+    for (const char* word : {"null", "true", "false"})
+        if (t.substr(i, std::strlen(word)) == word) {
+            i += std::strlen(word);
+            return word[0] == 'n' ? "null" : "b";
+        }
+    const std::size_t start = i;
+    while (i < t.size() && std::strchr("-+.0123456789eE", t[i]) != nullptr) ++i;
+    REQUIRE(i > start);
+    return "n";
+}
+
+/** The shape of one JSON object on one line (json_shape), checking that nothing follows it. */
+std::string shape_of(std::string_view line) {
+    if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+    std::size_t i = 0;
+    const std::string shape = json_shape(line, i);
+    CHECK(i == line.size());
+    return shape;
+}
+
+/** The top-level members of a JSON object, in order: key (unquoted) and the value's text. */
+std::vector<std::pair<std::string, std::string>> json_members(std::string_view t) {
+    std::vector<std::pair<std::string, std::string>> out;
+    REQUIRE(json_at(t, 0) == '{');
+    for (std::size_t i = 1; json_at(t, i) == '"';) {
+        const std::size_t key = i;
+        skip_json_string(t, i);
+        const std::string name(t.substr(key + 1, i - key - 2));
+        REQUIRE(json_at(t, i) == ':');
+        const std::size_t value = ++i;
+        json_shape(t, i);
+        out.emplace_back(name, std::string(t.substr(value, i - value)));
+        if (json_at(t, i) == ',') ++i;
+    }
+    return out;
+}
+
+/** The value text of `key` in the JSON object `t`, "(absent)" without one. */
+std::string json_member(std::string_view t, const std::string& key) {
+    for (const auto& [name, value] : json_members(t))
+        if (name == key) return value;
+    return "(absent)";
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+}
+
+/** The hooks' `undiagnosed` JSON line for a bind of a fresh `family` socket to `addr`. */
+std::string hook_undiagnosed(int family, const sockaddr* addr, socklen_t len) {
+    return through_file_sink(Format::json, [&](const Config& c) {
+        const int sock = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(sock >= 0);
+        events::report_undiagnosed(c, nullptr, false, sock, addr, len, EADDRINUSE, 0,
+                                   events::NotDiagnosed::threaded_child);
+        ::close(sock);
+    });
+}
+
+/** The engine's bind-failed report of `req` with nothing seen: no holders, no lists. */
+std::string engine_bind_failed(const Request& req) {
+    Verdict v = diagnose(req, observation_of_self());
+    v.holders.clear();
+    v.why.clear();
+    v.evidence.clear();
+    v.confirm.clear();
+    v.opener.reset();
+    return render_json(req, v, ReportContext{4120, "/opt/legacy/server", 1'800'000'000.25});
+}
+
+/** The fds of two_listeners() as the engine lists them. */
+std::vector<EventFd> two_event_fds() {
+    EventFd tcp_fd;
+    tcp_fd.fd = 3;
+    tcp_fd.proto = Proto::tcp;
+    tcp_fd.local = ep("0.0.0.0", 8080);
+    EventFd unix_fd;
+    unix_fd.fd = 4;
+    unix_fd.proto = Proto::unix_stream;
+    unix_fd.unix_path = "/run/app:100%,a.sock";
+    unix_fd.cloexec = true;
+    return {tcp_fd, unix_fd};
+}
+
+InheritedReport inherited_of(const std::vector<EventFd>& fds, int more, Handover handover) {
+    InheritedReport r;
+    r.ppid = 1;
+    r.parent_exe = "/usr/lib/systemd/systemd";
+    r.fds = fds;
+    r.more = more;
+    r.handover = handover;
+    return r;
+}
+
+const ReportContext engine_ctx{4120, "/opt/legacy/server", 1'800'000'000.25};
+
+} // namespace
+
+TEST_CASE("one vocabulary: an undiagnosed failure has bind-failed's keys in its order", "[events][report]") {
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_port = htons(8080);
+    const std::string hooks = hook_undiagnosed(AF_INET, reinterpret_cast<const sockaddr*>(&in), sizeof in);
+    const std::string engine = engine_bind_failed(bind_request("0.0.0.0", 8080));
+    CHECK(shape_of(hooks) == shape_of(engine));
+    for (const char* key : {"event", "call", "proto", "address", "port", "errno"})
+        CHECK(json_member(hooks, key) == json_member(engine, key));
+
+    // A unix socket: "address" and "path" instead of "port", the same in both.
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    std::strcpy(un.sun_path, "/run/app.sock");
+    const std::string hooks_unix = hook_undiagnosed(AF_UNIX, reinterpret_cast<const sockaddr*>(&un), sizeof un);
+    Request unix_req = bind_request("0.0.0.0", 0, Proto::unix_stream);
+    unix_req.unix_path = "/run/app.sock";
+    const std::string engine_unix = engine_bind_failed(unix_req);
+    CHECK(shape_of(hooks_unix) == shape_of(engine_unix));
+    for (const char* key : {"proto", "address", "path"})
+        CHECK(json_member(hooks_unix, key) == json_member(engine_unix, key));
+    CHECK(json_member(hooks_unix, "port") == "(absent)");
+}
+
+TEST_CASE("one vocabulary: fork and exec-leak list fds byte for byte as inherited does", "[events][report]") {
+    for (const int more : {0, 3}) {
+        INFO("fds not listed: " << more);
+        listeners::FdList fds = two_listeners();
+        fds.more = more;
+        const std::vector<std::string> hooks = lines_of(through_file_sink(Format::json, [&](const Config& c) {
+            events::report_fork(c, nullptr, Level::info, 4200, 0, fds);
+            events::report_exec_leak(c, nullptr, Level::warn, "/usr/bin/helper", nullptr, false,
+                                     Handover::none, fds);
+        }));
+        REQUIRE(hooks.size() == 2);
+        const std::string engine =
+            render_inherited(Format::json, inherited_of(two_event_fds(), more, Handover::none), engine_ctx);
+        for (const std::string& line : hooks) {
+            CHECK(json_member(line, "fds") == json_member(engine, "fds"));
+            CHECK(json_member(line, "fds_not_listed") == json_member(engine, "fds_not_listed"));
+        }
+        CHECK((json_member(engine, "fds_not_listed") == "(absent)") == (more == 0));
+    }
+}
+
+TEST_CASE("one vocabulary: exec-leak and inherited name a hand-over with the same words", "[events][report]") {
+    for (const Handover h : {Handover::none, Handover::listen_fds, Handover::self_exec}) {
+        const std::string hooks = through_file_sink(Format::json, [h](const Config& c) {
+            events::report_exec_leak(c, nullptr, Level::debug, "/opt/legacy/server", nullptr, false, h,
+                                     two_listeners());
+        });
+        const std::string engine =
+            render_inherited(Format::json, inherited_of(two_event_fds(), 0, h), engine_ctx);
+        const char* id = handover_id(h);
+        CHECK(json_member(hooks, "handover") == (id != nullptr ? '"' + std::string(id) + '"' : "null"));
+        CHECK(json_member(hooks, "handover") == json_member(engine, "handover"));
+    }
+}
+
+TEST_CASE("one vocabulary: every JSON event of both writers has the envelope and golden keys", "[events][report]") {
+    std::vector<std::pair<std::string, std::string>> events; // writer and event, JSON line
+    for (const std::string& line : lines_of(through_file_sink(Format::json, emit_hook_events)))
+        events.emplace_back("hooks", line);
+    // The sink's own note (a refused state directory) is a config-error, as the engine's.
+    StderrIdentity process;
+    for (const std::string& line : lines_of(through_file_sink(Format::json, [&process](const Config& c) {
+             sink::write_refusal(c, sink::Note::state_dir_refused, "PORTSHIM_STATE_DIR=/x", "a symbolic link",
+                                 "nothing is recorded", &process);
+         })))
+        events.emplace_back("sink", line);
+    Request req = bind_request("0.0.0.0", 8080);
+    Observation o = observation_of_self();
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 5555)};
+    o.holders = {holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 5555, 3, 1'800'000'000 - 150)};
+    const Verdict v = diagnose(req, o);
+    Request unix_req = bind_request("0.0.0.0", 0, Proto::unix_stream);
+    unix_req.unix_path = "/run/app.sock";
+    for (const std::string& line :
+         {render_json(req, v, engine_ctx), render_repeated(Format::json, req, v, 3, engine_ctx),
+          render_waiting(Format::json, req, v, WaitTimes{30, 30, 0}, engine_ctx),
+          render_waiting(Format::json, unix_req, v, WaitTimes{60, 12, 0}, engine_ctx),
+          render_reuseport_shared(Format::json, req, v.holders, engine_ctx),
+          render_config_error(Format::json, "PORTSHIM_WAIT=\"soon\" is not valid", engine_ctx),
+          render_inherited(Format::json, inherited_of(two_event_fds(), 2, Handover::self_exec), engine_ctx),
+          render_port_free(req, engine_ctx), render_port_free(unix_req, engine_ctx)})
+        events.emplace_back("engine", line.substr(0, line.size() - 1));
+
+    const std::regex rfc3339_ms(R"("\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")");
+    std::string golden;
+    for (const auto& [writer, line] : events) {
+        INFO(writer << ": " << line);
+        const auto members = json_members(line);
+        REQUIRE(members.size() >= 4);
+        CHECK(members[0].first == "event");
+        CHECK(members[1].first == "time");
+        CHECK(std::regex_match(members[1].second, rfc3339_ms));
+        CHECK(members[2].first == "pid");
+        CHECK(members[2].second.find_first_not_of("0123456789") == std::string::npos);
+        CHECK(members[3].first == "exe");
+        CHECK(members[3].second.front() == '"');
+        golden += writer + " " + members[0].second + " " + shape_of(line) + "\n";
+    }
+    check_golden("event-keys.txt", golden);
 }

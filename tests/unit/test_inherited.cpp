@@ -280,11 +280,11 @@ InheritedReport judged(const std::vector<StartupSocket>& listed,
 
 TEST_CASE("inherited event: every socket from LISTEN_FDS is systemd's hand-over", "[inherited]") {
     const std::vector<StartupSocket> systemd = {{5555, true}, {5556, true}};
-    CHECK(judged(systemd, {}, Holder{}).handover == "listen-fds");
+    CHECK(judged(systemd, {}, Holder{}).handover == Handover::listen_fds);
     // A socket beyond those listed, or one not passed by systemd: not all by design.
-    CHECK(judged(systemd, {}, Holder{}, 1).handover.empty());
-    CHECK(judged({{5555, true}, {5556, false}}, {}, Holder{}).handover.empty());
-    CHECK(judged({}, {}, Holder{}).handover.empty());
+    CHECK(judged(systemd, {}, Holder{}, 1).handover == Handover::none);
+    CHECK(judged({{5555, true}, {5556, false}}, {}, Holder{}).handover == Handover::none);
+    CHECK(judged({}, {}, Holder{}).handover == Handover::none);
     CHECK_FALSE(judged(systemd, {}, Holder{}).opener);
 }
 
@@ -300,7 +300,7 @@ TEST_CASE("inherited event: the first listed socket with a record names the open
     CHECK(r.opener->start_time == 1'800'000'000 - 700);
     CHECK_FALSE(r.opener->alive);
     CHECK_FALSE(r.opener->holds);
-    CHECK(r.handover.empty()); // another program opened it and has exited: worth telling
+    CHECK(r.handover == Handover::none); // another program opened it and has exited: worth telling
 
     const InheritedReport alive = judged({{5556, false}}, records, Holder{});
     REQUIRE(alive.opener);
@@ -315,24 +315,24 @@ TEST_CASE("inherited event: a program re-executing itself is a hand-over", "[inh
     REQUIRE(in_place.opener);
     CHECK(in_place.opener->holds);
     CHECK(in_place.opener->alive);
-    CHECK(in_place.handover == "self-exec");
+    CHECK(in_place.handover == Handover::self_exec);
     // The same pid started later is another process: not this one.
     const InheritedReport reused =
         judged({{5555, false}}, {recorded(5555, 4200, 2000, "/usr/bin/old-name", false)}, Holder{});
     REQUIRE(reused.opener);
     CHECK_FALSE(reused.opener->holds);
-    CHECK(reused.handover.empty());
+    CHECK(reused.handover == Handover::none);
     // nginx-style: an old master of the same program opened it.
     CHECK(judged({{5555, false}}, {recorded(5555, 4112, 1000, "/opt/legacy/server", false)},
                  Holder{})
-              .handover == "self-exec");
+              .handover == Handover::self_exec);
     // Without a record the parent decides: the same program, or another one.
     const Holder old_master = holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 0, -1);
     const Holder shell = holder(4112, 1, "/bin/bash", {"bash", "start.sh"}, 0, -1);
-    CHECK(judged({{5555, false}}, {}, old_master).handover == "self-exec");
-    CHECK(judged({{5555, false}}, {}, shell).handover.empty());
-    CHECK(judged({{5555, false}}, {}, Holder{}).handover.empty()); // parent unknown
+    CHECK(judged({{5555, false}}, {}, old_master).handover == Handover::self_exec);
+    CHECK(judged({{5555, false}}, {}, shell).handover == Handover::none);
+    CHECK(judged({{5555, false}}, {}, Holder{}).handover == Handover::none); // parent unknown
     // With a record the record decides, not the parent.
     CHECK(judged({{5555, false}}, {recorded(5555, 4300, 500, "/usr/bin/other", false)}, old_master)
-              .handover.empty());
+              .handover == Handover::none);
 }

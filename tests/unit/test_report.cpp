@@ -146,7 +146,7 @@ TEST_CASE("inherited event: hand-overs, unix sockets, several fds, no opener", "
     const ReportContext c{4200, "/usr/sbin/app", 1'800'000'000};
     InheritedReport r = inherited_report();
     r.opener.reset();
-    r.handover = "listen-fds";
+    r.handover = Handover::listen_fds;
     EventFd u;
     u.fd = 4;
     u.proto = Proto::unix_stream;
@@ -162,9 +162,9 @@ TEST_CASE("inherited event: hand-overs, unix sockets, several fds, no opener", "
     const std::string json = render_inherited(Format::json, r, c);
     CHECK(contains(json, "\"fds\":[{\"fd\":3,\"proto\":\"tcp\",\"address\":\"0.0.0.0\",\"port\":8080,"
                          "\"cloexec\":false},{\"fd\":4,\"proto\":\"unix\",\"address\":\"/run/app.sock\","
-                         "\"path\":\"/run/app.sock\",\"cloexec\":true}],\"more\":2,\"opener\":null,"
+                         "\"path\":\"/run/app.sock\",\"cloexec\":true}],\"fds_not_listed\":2,\"opener\":null,"
                          "\"handover\":\"listen-fds\"}"));
-    r.handover = "self-exec";
+    r.handover = Handover::self_exec;
     CHECK(contains(render_inherited(Format::text, r, c), "kept across an exec of its own program"));
     CHECK(contains(render_inherited(Format::json, r, c), "\"handover\":\"self-exec\""));
 }
@@ -267,8 +267,8 @@ TEST_CASE("github: every other engine event is one annotation", "[report]") {
     const Verdict time_wait = time_wait_verdict(tw);
     const std::vector<std::string> events = {
         render_repeated(Format::github, req, v, 312, ctx),
-        render_waiting(Format::github, tw, time_wait, 30, 41200, ctx),
-        render_waiting(Format::github, req, v, 30, 0, ctx),
+        render_waiting(Format::github, tw, time_wait, WaitTimes{30, 30, 41200}, ctx),
+        render_waiting(Format::github, req, v, WaitTimes{30, 30, 0}, ctx),
         render_reuseport_shared(Format::github, req, v.holders, ctx),
         render_config_error(Format::github, "PORTSHIM_FORMAT=\"xml\" is not valid (text, json or github); "
                                             "using the default", ctx),
@@ -291,7 +291,7 @@ TEST_CASE("github: every other engine event is one annotation", "[report]") {
     CHECK(render_repeated(Format::text, req, v, 1, ctx).rfind(
               "portshim[4120]: bind(0.0.0.0:8080/tcp) failed 1 more time since the last report, same "
               "cause: previous-instance: pid 4112", 0) == 0);
-    CHECK(render_waiting(Format::text, tw, time_wait, 30, 41200, ctx) ==
+    CHECK(render_waiting(Format::text, tw, time_wait, WaitTimes{30, 30, 41200}, ctx) ==
           "portshim[4120]: PORTSHIM_WAIT: retrying bind(0.0.0.0:8080/tcp) for up to 30 s (time-wait "
           "clears by itself; the last TIME_WAIT remnant expires in 42 s)\n");
 }
