@@ -175,8 +175,9 @@ TEST_CASE("portshim-run: works from an install tree")
 
     Process server({prog("legacy_server")}, Launch{});
     const int port = read_port(server);
-    Process daemon({prefix.path() + "/bin/portshim-run", "--json", "--", prog("legacy_server"), "-p", std::to_string(port)},
-                   Launch{});
+    Process daemon(
+        {prefix.path() + "/bin/portshim-run", "--json", "--", prog("legacy_server"), "-p", std::to_string(port)},
+        Launch{});
     REQUIRE(daemon.wait() == 1);
     CHECK(daemon.out() == "errno=98\n");
     const Json event = only_event(daemon.err());
