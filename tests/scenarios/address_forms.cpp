@@ -14,7 +14,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const std::string bind_forms = PORTSHIM_TEST_BIND_FORMS;
+const std::string bind_forms = prog("bind_forms");
 
 struct Form {
     const char* name;
@@ -39,7 +39,7 @@ std::string without_portshim(const std::vector<std::string>& argv, int expected_
 
 TEST_CASE("parsing: AF_UNSPEC and RFC 2133 binds on a busy port get exactly one report")
 {
-    Process server({legacy_server()}, Launch{}); // 0.0.0.0, another program than bind_forms
+    Process server({prog("legacy_server")}, Launch{}); // 0.0.0.0, another program than bind_forms
     const int port = read_port(server);
     for (const Form& form : forms) {
         INFO("form " << form.name);
@@ -85,7 +85,7 @@ TEST_CASE("parsing: PORTSHIM_REUSEADDR applies to AF_UNSPEC and RFC 2133 binds")
 
 TEST_CASE("parsing: the note written from a signal handler names the address and port")
 {
-    Process server({legacy_server()}, Launch{});
+    Process server({prog("legacy_server")}, Launch{});
     const int port = read_port(server);
     for (const Form& form : forms) {
         INFO("form " << form.name);

@@ -17,7 +17,6 @@ using Catch::Matchers::EndsWith;
 
 namespace {
 
-std::string backtrace_server() { return PORTSHIM_TEST_BACKTRACE_SERVER; }
 
 /** A "0x…" address of the JSON backtrace; 0 when it is none. */
 std::uint64_t hex(const Json& value)
@@ -42,9 +41,9 @@ int frame_named(const Json& backtrace, const std::string& symbol, const std::str
  */
 std::unique_ptr<Process> second_instance(std::vector<std::string> args, const Launch& launch)
 {
-    Process first({backtrace_server()}, Launch{});
+    Process first({prog("backtrace_server")}, Launch{});
     const int port = read_port(first);
-    args.insert(args.begin(), {backtrace_server(), "-p", std::to_string(port)});
+    args.insert(args.begin(), {prog("backtrace_server"), "-p", std::to_string(port)});
     auto second = std::make_unique<Process>(args, launch);
     require_failed_as_without_shim(*second);
     return second;
@@ -60,7 +59,7 @@ TEST_CASE("backtrace: a report names the calling function of a program built wit
     const Json& backtrace = event["backtrace"];
     REQUIRE(backtrace.is_array());
     REQUIRE_FALSE(backtrace.items().empty());
-    const std::string program = std::filesystem::canonical(backtrace_server()).string();
+    const std::string program = std::filesystem::canonical(prog("backtrace_server")).string();
     // Innermost first, and the library's own frames (the bind hook, the engine) left out.
     CHECK(backtrace[0]["symbol"].str() == "open_listener_on_port");
     const int caller = frame_named(backtrace, "open_listener_on_port", program);
@@ -108,14 +107,14 @@ TEST_CASE("backtrace: a bind from a signal handler gets only the safe note")
 
 TEST_CASE("backtrace: the host's global scope gains no unwinder or C++ runtime symbol")
 {
-    Process first({backtrace_server()}, Launch{});
+    Process first({prog("backtrace_server")}, Launch{});
     const int port = read_port(first);
 
     // The program looks _Unwind_Backtrace & co. up with RTLD_DEFAULT after its bind failed,
     // i.e. after the engine was loaded and walked the stack.
-    Process plain({backtrace_server(), "-u", "-p", std::to_string(port)}, Launch{});
+    Process plain({prog("backtrace_server"), "-u", "-p", std::to_string(port)}, Launch{});
     REQUIRE(plain.wait() == 1);
-    Process with({backtrace_server(), "-u", "-p", std::to_string(port)}, preloaded());
+    Process with({prog("backtrace_server"), "-u", "-p", std::to_string(port)}, preloaded());
     REQUIRE(with.wait() == 1);
     INFO("stderr: " << with.err());
     const Json event = only_bind_failed_event(with);

@@ -80,10 +80,10 @@ void require_ipv6()
 
 TEST_CASE("previous-instance: the same daemon started twice")
 {
-    Process first({legacy_server()}, preloaded());
+    Process first({prog("legacy_server")}, preloaded());
     const int port = read_port(first);
 
-    Process second({legacy_server(), "-p", std::to_string(port)}, preloaded());
+    Process second({prog("legacy_server"), "-p", std::to_string(port)}, preloaded());
     require_failed_as_without_shim(second);
 
     const Json event = bind_failed_event(second);
@@ -91,15 +91,15 @@ TEST_CASE("previous-instance: the same daemon started twice")
     CHECK(event["address"].str() == "0.0.0.0");
     CHECK(event["port"].number() == port);
     CHECK_THAT(holder_pids(event), VectorContains(first.pid()));
-    gallery("previous-instance", {legacy_server(), "-p", std::to_string(port)}, preloaded());
+    gallery("previous-instance", {prog("legacy_server"), "-p", std::to_string(port)}, preloaded());
 }
 
 TEST_CASE("other-service: a different program holds the port")
 {
-    Process other({other_daemon()}, preloaded());
+    Process other({prog("other_daemon")}, preloaded());
     const int port = read_port(other);
 
-    Process daemon({legacy_server(), "-p", std::to_string(port)}, preloaded());
+    Process daemon({prog("legacy_server"), "-p", std::to_string(port)}, preloaded());
     require_failed_as_without_shim(daemon);
 
     const Json event = bind_failed_event(daemon);
@@ -107,17 +107,17 @@ TEST_CASE("other-service: a different program holds the port")
     CHECK(event["port"].number() == port);
     CHECK_THAT(holder_pids(event), VectorContains(other.pid()));
     CHECK_THAT(event["holders"][0]["exe"].str(), EndsWith("other_daemon"));
-    gallery("other-service", {legacy_server(), "-p", std::to_string(port)}, preloaded());
+    gallery("other-service", {prog("legacy_server"), "-p", std::to_string(port)}, preloaded());
 }
 
 TEST_CASE("time-wait: restart after the server closed its connections first")
 {
-    Process server({legacy_server(), "-c", "1"}, preloaded());
+    Process server({prog("legacy_server"), "-c", "1"}, preloaded());
     const int port = read_port(server);
     CHECK(fetch(port) == "hello from legacy_server\n");
     REQUIRE(server.wait() == 0);
 
-    Process restarted({legacy_server(), "-p", std::to_string(port)}, preloaded());
+    Process restarted({prog("legacy_server"), "-p", std::to_string(port)}, preloaded());
     require_failed_as_without_shim(restarted);
 
     const Json event = bind_failed_event(restarted);
@@ -125,7 +125,7 @@ TEST_CASE("time-wait: restart after the server closed its connections first")
     CHECK(event["port"].number() == port);
     CHECK(event["holders"].items().empty());
     CHECK_THAT(event["summary"].str(), Contains("TIME_WAIT"));
-    gallery("time-wait", {legacy_server(), "-p", std::to_string(port)}, preloaded());
+    gallery("time-wait", {prog("legacy_server"), "-p", std::to_string(port)}, preloaded());
 }
 
 namespace {
@@ -136,7 +136,7 @@ TEST_CASE("time-wait: the old listener set SO_REUSEADDR and the restart did not"
 {
     const int port = leave_time_wait(preloaded(), true);
 
-    Process restarted({legacy_server(), "-p", std::to_string(port)}, preloaded());
+    Process restarted({prog("legacy_server"), "-p", std::to_string(port)}, preloaded());
     require_failed_as_without_shim(restarted);
     const Json event = bind_failed_event(restarted);
     CHECK(event["cause"].str() == "time-wait");
@@ -144,7 +144,7 @@ TEST_CASE("time-wait: the old listener set SO_REUSEADDR and the restart did not"
     CHECK_THAT(event["fix"].str(), Contains("SO_REUSEADDR"));
 
     // The verdict's fix works: with SO_REUSEADDR the same restart binds at once.
-    Process fixed({legacy_server(), "-r", "-p", std::to_string(port)}, preloaded());
+    Process fixed({prog("legacy_server"), "-r", "-p", std::to_string(port)}, preloaded());
     CHECK(read_port(fixed) == port);
 }
 
@@ -152,7 +152,7 @@ TEST_CASE("time-wait: the restart set SO_REUSEADDR but the old listener did not"
 {
     const int port = leave_time_wait(preloaded(), false);
 
-    Process restarted({legacy_server(), "-r", "-p", std::to_string(port)}, preloaded());
+    Process restarted({prog("legacy_server"), "-r", "-p", std::to_string(port)}, preloaded());
     require_failed_as_without_shim(restarted);
     const Json event = bind_failed_event(restarted);
     CHECK(event["cause"].str() == "time-wait");
@@ -164,27 +164,27 @@ TEST_CASE("time-wait: the restart set SO_REUSEADDR but the old listener did not"
 TEST_CASE("self: :: without IPV6_V6ONLY after 0.0.0.0 in the same process")
 {
     require_ipv6();
-    Process daemon({legacy_server(), "-a", "0.0.0.0", "-2", "::"}, preloaded());
+    Process daemon({prog("legacy_server"), "-a", "0.0.0.0", "-2", "::"}, preloaded());
     require_failed_as_without_shim(daemon);
 
     const Json event = bind_failed_event(daemon);
     CHECK(event["cause"].str() == "self");
     CHECK(event["address"].str() == "::");
     CHECK_THAT(holder_pids(event), VectorContains(daemon.pid()));
-    gallery("self", {legacy_server(), "-a", "0.0.0.0", "-2", "::"}, preloaded());
+    gallery("self", {prog("legacy_server"), "-a", "0.0.0.0", "-2", "::"}, preloaded());
 }
 
 TEST_CASE("hidden-owner: root holds the port and nobody cannot see who")
 {
     require_root("the holder runs as root and the failing copy as nobody");
-    if (!readable_by_nobody({require_library(), legacy_server()}))
+    if (!readable_by_nobody({require_library(), prog("legacy_server")}))
         skip("the library or legacy_server is not readable by nobody");
-    Process holder({legacy_server()}, preloaded());
+    Process holder({prog("legacy_server")}, preloaded());
     const int port = read_port(holder);
 
     Launch as_nobody = preloaded();
     as_nobody.as_nobody = true;
-    Process daemon({legacy_server(), "-p", std::to_string(port)}, as_nobody);
+    Process daemon({prog("legacy_server"), "-p", std::to_string(port)}, as_nobody);
     require_failed_as_without_shim(daemon);
 
     const Json event = bind_failed_event(daemon);
@@ -196,7 +196,7 @@ TEST_CASE("hidden-owner: root holds the port and nobody cannot see who")
     for (const Json& command : event["confirm"].items())
         confirm += command.str() + "\n";
     CHECK_THAT(confirm, Contains("sudo ss") && Contains(":" + std::to_string(port)));
-    gallery("hidden-owner", {legacy_server(), "-p", std::to_string(port)}, as_nobody);
+    gallery("hidden-owner", {prog("legacy_server"), "-p", std::to_string(port)}, as_nobody);
 }
 
 namespace {
@@ -237,7 +237,7 @@ TEST_CASE("hidden-owner: root cannot see a holder in another PID namespace")
     const std::string scope = "portshim-test-" + std::to_string(::getpid()) + ".scope";
     ScratchCgroup cgroup(scope);
     std::vector<std::string> holder_argv{unshare, "-p", "-f", "--kill-child", "--mount-proc",
-                                         legacy_server()};
+                                         prog("legacy_server")};
     if (!cgroup.path().empty())
         // Sockets belong to the cgroup of the process that creates them: move in first.
         holder_argv.insert(holder_argv.begin(),
@@ -247,7 +247,7 @@ TEST_CASE("hidden-owner: root cannot see a holder in another PID namespace")
     const int port = read_port(holder);
 
     const std::vector<std::string> argv{unshare, "-p", "-f", "--kill-child", "--mount-proc",
-                                        legacy_server(), "-p", std::to_string(port)};
+                                        prog("legacy_server"), "-p", std::to_string(port)};
     Process daemon(argv, launch);
     require_failed_as_without_shim(daemon);
 
@@ -279,7 +279,7 @@ TEST_CASE("hidden-owner: root cannot see a holder in another PID namespace")
 
 TEST_CASE("listen-inuse: two SO_REUSEADDR sockets in one process both listen")
 {
-    Process probe({bind_probe(), "listen-inuse"}, preloaded());
+    Process probe({prog("bind_probe"), "listen-inuse"}, preloaded());
     REQUIRE(probe.wait() == 0);
     CHECK(probe.out() == "rc=-1 errno=98\n");
 
@@ -299,11 +299,11 @@ struct LoneLibrary {
 TEST_CASE("engine missing: the daemon fails as before and the operator is told why")
 {
     const LoneLibrary lone;
-    Process holder({legacy_server()}, Launch{});
+    Process holder({prog("legacy_server")}, Launch{});
     const int port = read_port(holder);
     Launch launch = preloaded(); // PORTSHIM_FORMAT=json
     launch.env = {{"LD_PRELOAD", lone.path}};
-    Process daemon({legacy_server(), "-p", std::to_string(port)}, launch);
+    Process daemon({prog("legacy_server"), "-p", std::to_string(port)}, launch);
     require_failed_as_without_shim(daemon);
     // The short bind-failed line of an undiagnosed call, in the configured format.
     const Json event = only_bind_failed_event(daemon);
@@ -320,14 +320,14 @@ TEST_CASE("engine missing: the daemon fails as before and the operator is told w
 TEST_CASE("engine missing: the line goes where PORTSHIM_LOG says in text and as a GitHub annotation")
 {
     const LoneLibrary lone;
-    Process holder({legacy_server()}, Launch{});
+    Process holder({prog("legacy_server")}, Launch{});
     const int port = read_port(holder);
     for (const std::string format : {"text", "github"}) {
         INFO("PORTSHIM_FORMAT=" << format);
         const std::string log = lone.dir / ("portshim-" + format + ".log");
         Launch launch = preloaded();
         launch.env = {{"LD_PRELOAD", lone.path}, {"PORTSHIM_LOG", log}, {"PORTSHIM_FORMAT", format}};
-        Process daemon({legacy_server(), "-p", std::to_string(port)}, launch);
+        Process daemon({prog("legacy_server"), "-p", std::to_string(port)}, launch);
         require_failed_as_without_shim(daemon);
         CHECK_THAT(daemon.err(), !Contains("portshim"));
         std::ifstream in(log);

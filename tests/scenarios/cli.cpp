@@ -61,7 +61,7 @@ TEST_CASE("cli why: a free port exits 0 and says so")
 
 TEST_CASE("cli why: a busy TCP port exits 1 and names the holder")
 {
-    Process server({legacy_server()}, Launch{});
+    Process server({prog("legacy_server")}, Launch{});
     const int port = read_port(server);
     Process why({cli, "why", "--json", std::to_string(port)}, Launch{});
     REQUIRE(why.wait() == 1);
@@ -77,7 +77,7 @@ TEST_CASE("cli why: a busy TCP port exits 1 and names the holder")
 
 TEST_CASE("cli why: a busy UDP port exits 1 and names the holder")
 {
-    Process server({legacy_server(), "-u"}, Launch{});
+    Process server({prog("legacy_server"), "-u"}, Launch{});
     const int port = read_port(server);
     Process why({cli, "why", "--udp", "--json", std::to_string(port)}, Launch{});
     REQUIRE(why.wait() == 1);
@@ -101,7 +101,7 @@ TEST_CASE("cli why: usage errors exit 2 with one line")
 
 TEST_CASE("cli wait: returns 0 once the holder exits")
 {
-    auto server = std::make_unique<Process>(std::vector<std::string>{legacy_server()}, Launch{});
+    auto server = std::make_unique<Process>(std::vector<std::string>{prog("legacy_server")}, Launch{});
     const int port = read_port(*server);
     Process wait({cli, "wait", "--timeout", "30", std::to_string(port)}, Launch{});
     // It reports the holder while waiting, then the holder goes away.
@@ -115,7 +115,7 @@ TEST_CASE("cli wait: returns 0 once the holder exits")
 
 TEST_CASE("cli wait: times out with exit 1 and the last diagnosis")
 {
-    Process server({legacy_server()}, Launch{});
+    Process server({prog("legacy_server")}, Launch{});
     const int port = read_port(server);
     Process wait({cli, "wait", "--timeout", "1", "--json", std::to_string(port)}, Launch{});
     REQUIRE(wait.wait() == 1);
@@ -140,10 +140,10 @@ TEST_CASE("cli wait: times out with exit 1 and the last diagnosis")
 
 TEST_CASE("portshim-run: refuses a static binary unless forced")
 {
-    Process refused({run, "--", PORTSHIM_TEST_STATIC_PROGRAM}, Launch{});
+    Process refused({run, "--", prog("static_true")}, Launch{});
     CHECK(refused.wait() == 2);
     CHECK_THAT(refused.err(), Contains("refusing to run") && Contains("statically linked"));
-    Process forced({run, "--force", "--", PORTSHIM_TEST_STATIC_PROGRAM}, Launch{});
+    Process forced({run, "--force", "--", prog("static_true")}, Launch{});
     CHECK(forced.wait() == 0);
 }
 
@@ -185,10 +185,11 @@ TEST_CASE("portshim-run: works from an install tree")
                              "/lib/portshim/libportshim-engine.so", "/share/man/man1/portshim.1"})
         CHECK(std::filesystem::exists(prefix.path() + file));
 
-    Process server({legacy_server()}, Launch{});
+    Process server({prog("legacy_server")}, Launch{});
     const int port = read_port(server);
-    Process daemon({prefix.path() + "/bin/portshim-run", "--json", "--", legacy_server(), "-p", std::to_string(port)},
-                   Launch{});
+    Process daemon(
+        {prefix.path() + "/bin/portshim-run", "--json", "--", prog("legacy_server"), "-p", std::to_string(port)},
+        Launch{});
     REQUIRE(daemon.wait() == 1);
     CHECK(daemon.out() == "errno=98\n");
     const Json event = only_event(daemon.err());
@@ -207,7 +208,7 @@ TEST_CASE("cli why: a stale unix path exits 1 and the file is left alone")
     TempDir dir;
     const std::string path = dir.path() + "/app.sock";
     {
-        Process killed({unix_server(), path}, Launch{});
+        Process killed({prog("unix_server"), path}, Launch{});
         REQUIRE(killed.read_line() == std::optional<std::string>("listening"));
         REQUIRE(::kill(killed.pid(), SIGKILL) == 0);
         REQUIRE(killed.wait() == 128 + SIGKILL);
@@ -281,7 +282,7 @@ TEST_CASE("tools: portshim-run refuses at once in one line the values the librar
         // PORTSHIM_LOG=stderr: a config-error reaches a piped stderr only when asked (rule 13).
         direct.env = {{"LD_PRELOAD", library}, {"PORTSHIM_FORMAT", "json"}, {"PORTSHIM_LOG", "stderr"},
                       {name, value}};
-        Process host({bind_probe(), "success"}, direct);
+        Process host({prog("bind_probe"), "success"}, direct);
         REQUIRE(host.wait() == 0);
         bool reported = false;
         for (const Json& event : json_lines(host.err()))

@@ -12,8 +12,6 @@ using namespace portshim::test;
 
 namespace {
 
-std::string leaky_server() { return PORTSHIM_TEST_LEAKY_SERVER; }
-std::string cloexec_reuse() { return PORTSHIM_TEST_CLOEXEC_REUSE; }
 
 // A shell script counting the sockets the shell itself holds (builtins only).
 const std::string count_sockets =
@@ -62,7 +60,7 @@ TEST_CASE("behaviour: PORTSHIM_CLOEXEC: a descriptor number another thread reuse
 {
     for (const std::string kind : {"socket", "file"}) {
         INFO("the thread puts a new " << kind << " on the number");
-        const std::vector<std::string> argv{cloexec_reuse(), "-k", kind};
+        const std::vector<std::string> argv{prog("cloexec_reuse"), "-k", kind};
         const auto plain = run(argv, Launch{});
         REQUIRE(plain->out() == "status 0\nreused cloexec=1\nkept cloexec=0\n");
         // Before the fix the flags were cleared by number once system() returned:
@@ -78,7 +76,7 @@ TEST_CASE("behaviour: PORTSHIM_CLOEXEC: a descriptor number another thread reuse
 
 TEST_CASE("behaviour: PORTSHIM_CLOEXEC: all of 42 listening sockets are kept out of a system() child and counted")
 {
-    const std::vector<std::string> argv{leaky_server(), "-n", "42", "-s", count_sockets};
+    const std::vector<std::string> argv{prog("leaky_server"), "-n", "42", "-s", count_sockets};
     const auto plain = run(argv, Launch{});
     REQUIRE(plain->out().find("sockets 42\n") != std::string::npos);
 
@@ -99,7 +97,7 @@ TEST_CASE("behaviour: PORTSHIM_CLOEXEC: sockets a vfork child cannot keep out ar
     // A vfork child shares its parent's memory: portshim maps no pages there
     // (they would stay in the parent after the exec), so it keeps out as many
     // sockets as its stack-sized plan holds and must say which it did not.
-    const std::vector<std::string> argv{leaky_server(), "-n", "42", "-v", count_sockets};
+    const std::vector<std::string> argv{prog("leaky_server"), "-n", "42", "-v", count_sockets};
     const auto with = run(argv, with_cloexec());
     INFO("stdout: " << with->out() << "\nstderr: " << with->err());
     int kept_out = 0, leaking = 0;

@@ -35,10 +35,10 @@ void check_side_by_side(const std::string& preload, const std::string& options)
     launch.env.emplace_back("ASAN_OPTIONS", options);
     INFO("LD_PRELOAD=" << preload << " ASAN_OPTIONS=" << options);
 
-    Process server({legacy_server(), "-c", "1"}, launch);
+    Process server({prog("legacy_server"), "-c", "1"}, launch);
     const int port = read_port(server);
 
-    Process second({legacy_server(), "-p", std::to_string(port)}, launch);
+    Process second({prog("legacy_server"), "-p", std::to_string(port)}, launch);
     require_failed_as_without_shim(second);
     const Json event = only_bind_failed_event(second);
     CHECK(event["cause"].str() == "previous-instance");
@@ -87,7 +87,7 @@ TEST_CASE("co-existence: portshim then libasan is refused by ASan itself as with
         Launch launch;
         launch.env.emplace_back("LD_PRELOAD", fronts[i] + ":" + asan);
         launch.env.emplace_back("ASAN_OPTIONS", asan_options);
-        Process probe({legacy_server(), "-p", "0"}, launch);
+        Process probe({prog("legacy_server"), "-p", "0"}, launch);
         statuses[i] = probe.wait();
         messages[i] = probe.err();
     }

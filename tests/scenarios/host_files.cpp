@@ -22,7 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string leaky_server() { return PORTSHIM_TEST_LEAKY_SERVER; }
 
 constexpr std::size_t record_size = 512;
 
@@ -113,7 +112,7 @@ void server_past_the_size_limit(const std::string& registry)
     while (old_log.size() < 9000)
         old_log += "portshim[1]: an older report\n";
     write_private(log, old_log);
-    const auto argv = after_shell("ulimit -f 8", {leaky_server(), "-f", "-s", "exit 3", "-b"});
+    const auto argv = after_shell("ulimit -f 8", {prog("leaky_server"), "-f", "-s", "exit 3", "-b"});
 
     Launch launch = preloaded();
     launch.env.emplace_back("PORTSHIM_STATE_DIR", state);
@@ -143,7 +142,7 @@ LoggedRun fail_bind_logging_to(const std::string& log)
 {
     Launch launch = preloaded();
     launch.env.emplace_back("PORTSHIM_LOG", log);
-    Process server({leaky_server(), "-b"}, launch);
+    Process server({prog("leaky_server"), "-b"}, launch);
     LoggedRun result;
     result.status = server.wait(10s); // a FIFO must not make it wait
     result.out = server.out();
@@ -162,7 +161,7 @@ void check_refused_log(const std::string& log, const std::string& reason)
     const LoggedRun run = fail_bind_logging_to(log);
     INFO("stdout: " << run.out << "\nstderr: " << run.err);
     CHECK(run.status == 0);
-    CHECK(run.out == unpreloaded_output({leaky_server(), "-b"}));
+    CHECK(run.out == unpreloaded_output({prog("leaky_server"), "-b"}));
     int refusals = 0, reports = 0;
     for (const Json& event : run.events) {
         reports += event["event"].str() == "bind-failed" && event["errno"].number() == 98;
@@ -204,7 +203,7 @@ std::string three_forks_with_state_dir(const std::string& state_dir)
     Launch launch = preloaded();
     launch.env.emplace_back("PORTSHIM_STATE_DIR", state_dir);
     launch.env.emplace_back("PORTSHIM_LOG", "stderr"); // asked for: events at fork go to stderr
-    const std::vector<std::string> argv{leaky_server(), "-n", "3", "-f"};
+    const std::vector<std::string> argv{prog("leaky_server"), "-n", "3", "-f"};
     Process server(argv, launch);
     REQUIRE(run(server) == 0);
     CHECK(server.out() == unpreloaded_output(argv));
@@ -248,7 +247,7 @@ TEST_CASE("safety: RLIMIT_FSIZE: a report to a stderr redirected into a file pas
     const std::string old(8192, 'e');
     write_private(err_file, old);
     const auto argv = after_shell("exec 2>>'" + err_file + "' && ulimit -f 8",
-                                  {leaky_server(), "-f", "-s", "exit 3", "-b"});
+                                  {prog("leaky_server"), "-f", "-s", "exit 3", "-b"});
     Launch launch = preloaded();
     launch.env.emplace_back("PORTSHIM_STATE_DIR", dir / "state");
     Process server(argv, launch);

@@ -21,14 +21,10 @@ using Catch::Matchers::StartsWith;
 
 namespace {
 
-std::string seccomp_server() { return PORTSHIM_TEST_SECCOMP_SERVER; }
-std::string small_stack() { return PORTSHIM_TEST_SMALL_STACK; }
-std::string blocked_stderr() { return PORTSHIM_TEST_BLOCKED_STDERR; }
-std::string popen_reader() { return PORTSHIM_TEST_POPEN_READER; }
 
 /** A legacy server holding a port for the test's length. */
 struct Holder {
-    Process process{{legacy_server()}, Launch{}};
+    Process process{{prog("legacy_server")}, Launch{}};
     int port = read_port(process);
 };
 
@@ -40,7 +36,7 @@ struct Holder {
 Json fails_with_short_line(int port, const std::string& mode, const std::string& target,
                            Launch launch = preloaded())
 {
-    const std::vector<std::string> argv{seccomp_server(), "-p", std::to_string(port), "-m", mode,
+    const std::vector<std::string> argv{prog("seccomp_server"), "-p", std::to_string(port), "-m", mode,
                                         "-k", target};
     Process plain(argv, Launch{});
     const int plain_status = plain.wait();
@@ -102,7 +98,7 @@ TEST_CASE("safety: seccomp: a worker started under a filter with a listening soc
     // The constructor's scan finds the inherited listener; looking closer takes
     // getsockopt, which this filter kills.
     const Holder holder;
-    const std::vector<std::string> argv{seccomp_server(), "-p", std::to_string(holder.port), "-m", "exec",
+    const std::vector<std::string> argv{prog("seccomp_server"), "-p", std::to_string(holder.port), "-m", "exec",
                                         "-k", "getsockopt", "-l"};
     Process plain(argv, Launch{});
     REQUIRE(plain.wait() == 1);
@@ -126,7 +122,7 @@ TEST_CASE("safety: seccomp: the short line in text names the call and the comman
     const Holder holder;
     Launch launch = preloaded();
     launch.env.emplace_back("PORTSHIM_FORMAT", "text");
-    Process daemon({seccomp_server(), "-p", std::to_string(holder.port), "-m", "prctl", "-k", "netlink"},
+    Process daemon({prog("seccomp_server"), "-p", std::to_string(holder.port), "-m", "prctl", "-k", "netlink"},
                    launch);
     require_failed_as_without_shim(daemon);
     const std::string port = std::to_string(holder.port);
@@ -138,7 +134,7 @@ TEST_CASE("safety: seccomp: the short line in text names the call and the comman
 TEST_CASE("safety: small stacks: a failing bind on a PTHREAD_STACK_MIN thread")
 {
     const Holder holder;
-    Process daemon({small_stack(), "-p", std::to_string(holder.port), "-m", "thread"}, preloaded());
+    Process daemon({prog("small_stack"), "-p", std::to_string(holder.port), "-m", "thread"}, preloaded());
     const int status = daemon.wait();
     INFO("stdout: " << daemon.out() << "\nstderr: " << daemon.err());
     REQUIRE(status == 1); // a crash here is 139 (SIGSEGV on the guard page)
@@ -150,7 +146,7 @@ TEST_CASE("safety: small stacks: a failing bind in a coroutine with an 8 KiB sta
 {
     const Holder holder;
     for (const char* size : {"8192", "16384"}) {
-        Process daemon({small_stack(), "-p", std::to_string(holder.port), "-m", "coroutine", "-s", size},
+        Process daemon({prog("small_stack"), "-p", std::to_string(holder.port), "-m", "coroutine", "-s", size},
                        preloaded());
         const int status = daemon.wait();
         INFO(size << " bytes; stdout: " << daemon.out() << "\nstderr: " << daemon.err());
@@ -167,10 +163,10 @@ TEST_CASE("safety: small stacks: a failing bind in a coroutine with an 8 KiB sta
 TEST_CASE("safety: small stacks: system() from a PTHREAD_STACK_MIN thread of a listening server")
 {
     // exec-leak territory: sorting the listening sockets and writing the event.
-    Process plain({small_stack(), "-p", "0", "-m", "system"}, Launch{});
+    Process plain({prog("small_stack"), "-p", "0", "-m", "system"}, Launch{});
     REQUIRE(plain.wait() == 0);
     REQUIRE(plain.out() == "status=3\n");
-    Process daemon({small_stack(), "-p", "0", "-m", "system"}, preloaded());
+    Process daemon({prog("small_stack"), "-p", "0", "-m", "system"}, preloaded());
     const int status = daemon.wait();
     INFO("stdout: " << daemon.out() << "\nstderr: " << daemon.err());
     REQUIRE(status == 0); // a crash here is 139
@@ -182,13 +178,13 @@ TEST_CASE("safety: small stacks: fork() from a PTHREAD_STACK_MIN thread of a lis
 {
     // The registry's records are built at the first fork after listen().
     const TempDir state;
-    Process plain({small_stack(), "-p", "0", "-m", "fork"}, Launch{});
+    Process plain({prog("small_stack"), "-p", "0", "-m", "fork"}, Launch{});
     REQUIRE(plain.wait() == 0);
     REQUIRE(plain.out() == "status=4\n");
     Launch launch = preloaded();
     launch.env.emplace_back("PORTSHIM_STATE_DIR", state.path());
     launch.env.emplace_back("PORTSHIM_LEVEL", "debug"); // the fork event too
-    Process daemon({small_stack(), "-p", "0", "-m", "fork"}, launch);
+    Process daemon({prog("small_stack"), "-p", "0", "-m", "fork"}, launch);
     const int status = daemon.wait();
     INFO("stdout: " << daemon.out() << "\nstderr: " << daemon.err());
     REQUIRE(status == 0);
@@ -265,7 +261,7 @@ TEST_CASE("safety: blocked stderr: a failing bind returns at once and the next r
     for (auto& e : env)
         c_env.push_back(e.data());
     c_env.push_back(nullptr);
-    std::string program = blocked_stderr(), flag = "-p";
+    std::string program = prog("blocked_stderr"), flag = "-p";
     char* argv[] = {program.data(), flag.data(), const_cast<char*>(port.c_str()), nullptr};
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
@@ -320,7 +316,7 @@ TEST_CASE("behaviour: data streams: a helper read with popen 2>&1 gets no portsh
 {
     // The helper inherits the server's listening socket: its `inherited` event is
     // about a process that failed no bind, so it must not land in the data.
-    Process plain({popen_reader(), "/bin/echo hello"}, Launch{});
+    Process plain({prog("popen_reader"), "/bin/echo hello"}, Launch{});
     const int plain_port = read_port(plain);
     (void)plain_port;
     REQUIRE(plain.wait() == 0);
@@ -329,7 +325,7 @@ TEST_CASE("behaviour: data streams: a helper read with popen 2>&1 gets no portsh
 
     Launch launch = preloaded();
     launch.env.emplace_back("PORTSHIM_LOG", ""); // the default sink, as an operator runs it
-    Process server({popen_reader(), "/bin/echo hello"}, launch);
+    Process server({prog("popen_reader"), "/bin/echo hello"}, launch);
     read_port(server);
     REQUIRE(server.wait() == 0);
     INFO("stderr: " << server.err());
@@ -337,21 +333,21 @@ TEST_CASE("behaviour: data streams: a helper read with popen 2>&1 gets no portsh
 
     // A bad PORTSHIM_* value inherited by a helper that binds: its config-error
     // (said at its first socket call) stays out of the data too.
-    const std::string binder = bind_probe() + " success";
-    Process plain_binder({popen_reader(), binder}, Launch{});
+    const std::string binder = prog("bind_probe") + " success";
+    Process plain_binder({prog("popen_reader"), binder}, Launch{});
     read_port(plain_binder);
     REQUIRE(plain_binder.wait() == 0);
     const std::string bound = plain_binder.out().substr(plain_binder.out().find("data="));
     CHECK(bound == "data=rc=0 errno=0\\n\n");
     Launch bad = launch;
     bad.env.emplace_back("PORTSHIM_WAIT", "soon");
-    Process misconfigured({popen_reader(), binder}, bad);
+    Process misconfigured({prog("popen_reader"), binder}, bad);
     read_port(misconfigured);
     REQUIRE(misconfigured.wait() == 0);
     CHECK(misconfigured.out().substr(misconfigured.out().find("data=")) == bound);
 
     // Asked for explicitly, PORTSHIM_LOG=stderr still puts every event on stderr.
-    Process asked({popen_reader(), "/bin/echo hello"}, preloaded());
+    Process asked({prog("popen_reader"), "/bin/echo hello"}, preloaded());
     read_port(asked);
     REQUIRE(asked.wait() == 0);
     CHECK_THAT(asked.out(), Contains("\"event\":\"inherited\""));

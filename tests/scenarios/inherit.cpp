@@ -21,11 +21,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::string spawn_server() { return PORTSHIM_TEST_SPAWN_SERVER; }
-std::string prefork_server() { return PORTSHIM_TEST_PREFORK_SERVER; }
-std::string socket_activate() { return PORTSHIM_TEST_SOCKET_ACTIVATE; }
-std::string listen_fds_check() { return PORTSHIM_TEST_LISTEN_FDS_CHECK; }
-std::string fork_stress() { return PORTSHIM_TEST_FORK_STRESS; }
 
 /** A launch (preloaded or not) whose registry lives in the test's own directory. */
 Launch with_state(const TempDir& state, bool preload)
@@ -169,7 +164,7 @@ struct Spawned {
 Spawned start_spawn_server(const std::string& mode, const Launch& launch, KillAtEnd& guard)
 {
     Spawned s;
-    s.server = std::make_unique<Process>(std::vector<std::string>{spawn_server(), "-m", mode}, launch);
+    s.server = std::make_unique<Process>(std::vector<std::string>{prog("spawn_server"), "-m", mode}, launch);
     s.port = read_port(*s.server);
     s.helper = read_number(*s.server, "helper");
     guard.add(s.helper);
@@ -225,7 +220,7 @@ void restart_names_helper(const std::string& mode, bool server_preloaded)
         check_leak_events(*s.server, mode, s.port, s.helper);
     s.server.reset(); // SIGKILL and reaped: only the helper holds the port now
 
-    Process restarted({legacy_server(), "-p", std::to_string(s.port)}, with_state(state, true));
+    Process restarted({prog("legacy_server"), "-p", std::to_string(s.port)}, with_state(state, true));
     require_failed_as_without_shim(restarted);
     const Json event = only_bind_failed_event(restarted);
     INFO("stderr: " << restarted.err());
@@ -255,7 +250,7 @@ void restart_binds_with_cloexec(const std::string& mode)
     CHECK_FALSE(holds_socket(s.helper, inode));
     s.server.reset();
 
-    Process restarted({legacy_server(), "-p", std::to_string(s.port)}, with_state(state, true));
+    Process restarted({prog("legacy_server"), "-p", std::to_string(s.port)}, with_state(state, true));
     CHECK(read_port(restarted) == s.port);
     CHECK(running(s.helper));
 }
@@ -308,7 +303,7 @@ TEST_CASE("fork: the log names the 4 workers of a prefork server")
     // fork events are debug: forking workers is how servers work (sshd forks per connection).
     Launch launch = with_state(state, true);
     launch.env.emplace_back("PORTSHIM_LEVEL", "debug");
-    Process master({prefork_server(), "-w", "4"}, launch);
+    Process master({prog("prefork_server"), "-w", "4"}, launch);
     KillAtEnd guard; // workers die with the master too (PR_SET_PDEATHSIG)
     const int port = read_port(master);
     std::vector<int> workers;
@@ -348,7 +343,7 @@ TEST_CASE("PORTSHIM_CLOEXEC=1: the restart binds although a posix_spawn helper l
 TEST_CASE("handover: a LISTEN_FDS socket activation is not reported as a leak")
 {
     const TempDir state;
-    Process activator({socket_activate(), listen_fds_check(), "--check"}, with_state(state, true));
+    Process activator({prog("socket_activate"), prog("listen_fds_check"), "--check"}, with_state(state, true));
     run_activation(activator);
     INFO("stderr: " << activator.err());
     CHECK(events_named(activator.err(), "exec-leak").empty());
@@ -360,7 +355,7 @@ TEST_CASE("handover: at debug level the LISTEN_FDS hand-over is logged as one")
     const TempDir state;
     Launch launch = with_state(state, true);
     launch.env.emplace_back("PORTSHIM_LEVEL", "debug");
-    Process activator({socket_activate(), listen_fds_check(), "--check"}, launch);
+    Process activator({prog("socket_activate"), prog("listen_fds_check"), "--check"}, launch);
     run_activation(activator);
     INFO("stderr: " << activator.err());
 
@@ -383,7 +378,7 @@ TEST_CASE("fork stress: 200 forks while 8 threads bind and fail under the preloa
     launch.env.emplace_back("PORTSHIM_LOG", dir / "log");
     launch.env.emplace_back("PORTSHIM_LEVEL", "debug"); // the fork events
     const auto start = std::chrono::steady_clock::now();
-    Process stress({fork_stress(), "-t", "8", "-f", "200"}, launch);
+    Process stress({prog("fork_stress"), "-t", "8", "-f", "200"}, launch);
     const int status = stress.wait(45s);
     const auto seconds =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count();
@@ -423,7 +418,7 @@ TEST_CASE("fork stress: 200 forks while 8 threads bind and fail under the preloa
 
 TEST_CASE("fork stress: the same run without the preload")
 {
-    Process stress({fork_stress(), "-t", "8", "-f", "200"}, Launch{});
+    Process stress({prog("fork_stress"), "-t", "8", "-f", "200"}, Launch{});
     const int status = stress.wait(45s);
     INFO("stdout: " << stress.out() << "\nstderr: " << stress.err());
     REQUIRE(status == 0);

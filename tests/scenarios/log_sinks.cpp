@@ -63,7 +63,7 @@ Launch logging_to(const std::string& log)
  */
 std::string fail_logging_to(const std::string& log, int port, int& pid)
 {
-    Process daemon({legacy_server(), "-p", std::to_string(port)}, logging_to(log));
+    Process daemon({prog("legacy_server"), "-p", std::to_string(port)}, logging_to(log));
     require_failed_as_without_shim(daemon);
     pid = daemon.pid();
     return daemon.err();
@@ -72,7 +72,7 @@ std::string fail_logging_to(const std::string& log, int port, int& pid)
 /** A refused log file: the daemon fails as before, the report falls back to its stderr. */
 void check_fell_back_to_stderr(int holder, int port, const std::string& log)
 {
-    Process daemon({legacy_server(), "-p", std::to_string(port)}, logging_to(log));
+    Process daemon({prog("legacy_server"), "-p", std::to_string(port)}, logging_to(log));
     require_failed_as_without_shim(daemon);
     const Json event = only_bind_failed_event(daemon);
     CHECK(event["cause"].str() == "previous-instance");
@@ -129,7 +129,7 @@ void check_one_bind_failed_datagram(const Caught& caught, int holder, int port)
 
 TEST_CASE("log file: created 0600 and appended to with nothing on stderr")
 {
-    Process holder({legacy_server()}, preloaded());
+    Process holder({prog("legacy_server")}, preloaded());
     const int port = read_port(holder);
     const TempDir dir;
     const std::string log = dir / "portshim.log";
@@ -167,7 +167,7 @@ TEST_CASE("log file: created 0600 and appended to with nothing on stderr")
 
 TEST_CASE("log file: 8 daemons failing at once write one whole JSON line each")
 {
-    Process holder({legacy_server()}, preloaded());
+    Process holder({prog("legacy_server")}, preloaded());
     const int port = read_port(holder);
     const TempDir dir;
     const std::string log = dir / "portshim.log";
@@ -176,7 +176,7 @@ TEST_CASE("log file: 8 daemons failing at once write one whole JSON line each")
     std::vector<std::unique_ptr<Process>> daemons;
     for (int i = 0; i < count; ++i)
         daemons.push_back(std::make_unique<Process>(
-            std::vector<std::string>{legacy_server(), "-p", std::to_string(port)}, logging_to(log)));
+            std::vector<std::string>{prog("legacy_server"), "-p", std::to_string(port)}, logging_to(log)));
     std::multiset<int> failed_pids;
     for (const auto& daemon : daemons) {
         require_failed_as_without_shim(*daemon);
@@ -197,7 +197,7 @@ TEST_CASE("log file: 8 daemons failing at once write one whole JSON line each")
 
 TEST_CASE("log file: a symlink at the path is refused and the report goes to stderr")
 {
-    Process holder({legacy_server()}, preloaded());
+    Process holder({prog("legacy_server")}, preloaded());
     const int port = read_port(holder);
     const TempDir dir;
     const std::string target = dir / "precious";
@@ -213,7 +213,7 @@ TEST_CASE("log file: a symlink at the path is refused and the report goes to std
 
 TEST_CASE("log file: a dangling symlink at the path does not create its target")
 {
-    Process holder({legacy_server()}, preloaded());
+    Process holder({prog("legacy_server")}, preloaded());
     const int port = read_port(holder);
     const TempDir dir;
     const std::string target = dir / "created-through-the-link";
@@ -226,7 +226,7 @@ TEST_CASE("log file: a dangling symlink at the path does not create its target")
 
 TEST_CASE("log file: a FIFO at the path neither blocks the host nor takes the report")
 {
-    Process holder({legacy_server()}, preloaded());
+    Process holder({prog("legacy_server")}, preloaded());
     const int port = read_port(holder);
     const TempDir dir;
     const std::string fifo = dir / "portshim.log";
@@ -234,7 +234,7 @@ TEST_CASE("log file: a FIFO at the path neither blocks the host nor takes the re
 
     // No reader: a blocking open for writing would wait forever (fifo(7)).
     {
-        Process daemon({legacy_server(), "-p", std::to_string(port)}, logging_to(fifo));
+        Process daemon({prog("legacy_server"), "-p", std::to_string(port)}, logging_to(fifo));
         REQUIRE(daemon.wait(5s) == 1);
         require_failed_as_without_shim(daemon);
         CHECK(only_bind_failed_event(daemon)["cause"].str() == "previous-instance");
@@ -243,7 +243,7 @@ TEST_CASE("log file: a FIFO at the path neither blocks the host nor takes the re
     const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     REQUIRE(reader >= 0);
     {
-        Process daemon({legacy_server(), "-p", std::to_string(port)}, logging_to(fifo));
+        Process daemon({prog("legacy_server"), "-p", std::to_string(port)}, logging_to(fifo));
         const int status = daemon.wait(5s);
         char byte;
         const ssize_t got = ::read(reader, &byte, 1);
@@ -258,7 +258,7 @@ TEST_CASE("log file: a FIFO at the path neither blocks the host nor takes the re
 TEST_CASE("log file: a file owned by another user is refused")
 {
     require_root("the log file must belong to a user other than the daemon's");
-    Process holder({legacy_server()}, preloaded());
+    Process holder({prog("legacy_server")}, preloaded());
     const int port = read_port(holder);
     const TempDir dir;
     const std::string log = dir / "portshim.log";
@@ -276,12 +276,12 @@ TEST_CASE("log file: a file owned by another user is refused")
 
 TEST_CASE("log syslog: PORTSHIM_LOG=syslog sends the JSON event as a daemon.err datagram")
 {
-    Process holder({legacy_server()}, preloaded());
+    Process holder({prog("legacy_server")}, preloaded());
     const int port = read_port(holder);
     Launch launch = preloaded();
     launch.env.emplace_back("PORTSHIM_LOG", "syslog");
 
-    const Caught caught = catch_syslog({legacy_server(), "-p", std::to_string(port)}, launch);
+    const Caught caught = catch_syslog({prog("legacy_server"), "-p", std::to_string(port)}, launch);
     INFO("stdout: " << caught.out << "\nstderr: " << caught.err);
     CHECK(caught.status == 1);
     CHECK(caught.out == "errno=98\n");
@@ -291,12 +291,12 @@ TEST_CASE("log syslog: PORTSHIM_LOG=syslog sends the JSON event as a daemon.err 
 
 TEST_CASE("log syslog: a text report is one datagram per line with the tag once")
 {
-    Process holder({legacy_server()}, preloaded());
+    Process holder({prog("legacy_server")}, preloaded());
     const int port = read_port(holder);
     Launch launch = preloaded();
     launch.env = {{"PORTSHIM_LOG", "syslog"}, {"PORTSHIM_FORMAT", "text"}};
 
-    const Caught caught = catch_syslog({legacy_server(), "-p", std::to_string(port)}, launch);
+    const Caught caught = catch_syslog({prog("legacy_server"), "-p", std::to_string(port)}, launch);
     INFO("stdout: " << caught.out << "\nstderr: " << caught.err);
     CHECK(caught.status == 1);
     CHECK(caught.out == "errno=98\n");
@@ -318,9 +318,9 @@ TEST_CASE("log syslog: a text report is one datagram per line with the tag once"
 
 TEST_CASE("log syslog: a daemon started with stderr closed reports to syslog")
 {
-    Process holder({legacy_server()}, preloaded());
+    Process holder({prog("legacy_server")}, preloaded());
     const int port = read_port(holder);
-    const std::vector<std::string> daemon{legacy_server(), "-p", std::to_string(port)};
+    const std::vector<std::string> daemon{prog("legacy_server"), "-p", std::to_string(port)};
 
     const Caught without = catch_syslog(daemon, Launch{}, "closed");
     const Caught with = catch_syslog(daemon, preloaded(), "closed");
@@ -335,12 +335,12 @@ TEST_CASE("log syslog: a daemon started with stderr closed reports to syslog")
 
 TEST_CASE("log syslog: a daemon whose stderr is a socket reports to syslog")
 {
-    Process holder({legacy_server()}, preloaded());
+    Process holder({prog("legacy_server")}, preloaded());
     const int port = read_port(holder);
 
     // As under journald's StandardError=journal: the stream is the program's, not ours.
     const Caught caught =
-        catch_syslog({legacy_server(), "-p", std::to_string(port)}, preloaded(), "socket");
+        catch_syslog({prog("legacy_server"), "-p", std::to_string(port)}, preloaded(), "socket");
     INFO("stdout: " << caught.out << "\nstderr: " << caught.err);
     CHECK(caught.status == 1);
     CHECK(caught.out == "errno=98\n");

@@ -16,12 +16,6 @@ using Catch::Matchers::VectorContains;
 
 namespace {
 
-/** A helper program built next to legacy_server. */
-std::string prog(const std::string& name)
-{
-    return (std::filesystem::path(legacy_server()).parent_path() / name).string();
-}
-
 /**
  * Waits for a daemon whose bind must fail exactly as without the shim (perror,
  * errno=98, exit 1) and returns its one bind-failed event.
@@ -62,7 +56,7 @@ public:
         REQUIRE(::mkdtemp(templ) != nullptr);
         dir_ = templ;
         path_ = dir_ + "/" + name;
-        std::filesystem::copy_file(legacy_server(), path_);
+        std::filesystem::copy_file(prog("legacy_server"), path_);
         std::filesystem::permissions(path_, std::filesystem::perms::owner_all |
                                                 std::filesystem::perms::group_read |
                                                 std::filesystem::perms::group_exec |
@@ -86,7 +80,7 @@ private:
 
 TEST_CASE("outbound-collision: a server wants the local port of a client connection")
 {
-    Process listener({legacy_server()}, Launch{});
+    Process listener({prog("legacy_server")}, Launch{});
     const int server_port = read_port(listener);
     Process client({prog("hold_connection"), std::to_string(server_port)}, Launch{});
     const auto line = client.read_line();
@@ -94,7 +88,7 @@ TEST_CASE("outbound-collision: a server wants the local port of a client connect
     REQUIRE(line->rfind("local ", 0) == 0);
     const int port = std::atoi(line->c_str() + 6);
 
-    Process daemon({legacy_server(), "-p", std::to_string(port)}, preloaded());
+    Process daemon({prog("legacy_server"), "-p", std::to_string(port)}, preloaded());
     const Json event = failed_bind(daemon, "tcp");
     CHECK(event["cause"].str() == "outbound-collision");
     CHECK_THAT(holder_pids(event), VectorContains(client.pid()));
@@ -105,7 +99,7 @@ TEST_CASE("outbound-collision: a server wants the local port of a client connect
     CHECK_THAT(joined(event["why"]), Contains("net.ipv4.ip_local_port_range"));
     CHECK_THAT(event["fix"].str(), Contains("net.ipv4.ip_local_reserved_ports") &&
                                        Contains("existing connection keeps it"));
-    gallery("outbound-collision", {legacy_server(), "-p", std::to_string(port)}, preloaded());
+    gallery("outbound-collision", {prog("legacy_server"), "-p", std::to_string(port)}, preloaded());
 }
 
 TEST_CASE("container-proxy: docker-proxy publishes the port for a container")
@@ -117,13 +111,13 @@ TEST_CASE("container-proxy: docker-proxy publishes the port for a container")
                       Launch{});
     REQUIRE(read_port(forwarder) == std::stoi(port));
 
-    Process daemon({legacy_server(), "-p", port}, preloaded());
+    Process daemon({prog("legacy_server"), "-p", port}, preloaded());
     const Json event = failed_bind(daemon, "tcp");
     CHECK(event["cause"].str() == "container-proxy");
     CHECK_THAT(holder_pids(event), VectorContains(forwarder.pid()));
     CHECK_THAT(event["summary"].str(), Contains("tcp 0.0.0.0:" + port + " -> 172.17.0.2:80"));
     CHECK_THAT(joined(event["confirm"]), Contains("docker ps --filter publish=" + port));
-    gallery("container-proxy", {legacy_server(), "-p", port}, preloaded());
+    gallery("container-proxy", {prog("legacy_server"), "-p", port}, preloaded());
 }
 
 TEST_CASE("other-service: systemd-resolved holds 127.0.0.53:53 and a DNS server wants 0.0.0.0:53")
@@ -137,14 +131,14 @@ TEST_CASE("other-service: systemd-resolved holds 127.0.0.53:53 and a DNS server 
     if (!line || *line != "port 53")
         skip("127.0.0.53:53 is taken in this network namespace");
 
-    Process dns({legacy_server(), "-u", "-p", "53"}, preloaded());
+    Process dns({prog("legacy_server"), "-u", "-p", "53"}, preloaded());
     const Json event = failed_bind(dns, "udp");
     CHECK(event["cause"].str() == "other-service");
     CHECK_THAT(holder_pids(event), VectorContains(stub.pid()));
     CHECK_THAT(event["fix"].str(), Contains("DNSStubListener=no"));
     CHECK_THAT(joined(event["why"]),
                Contains("127.0.0.53:53 blocks 0.0.0.0:53 unless both sockets set SO_REUSEADDR"));
-    gallery("other-service-systemd-resolved", {legacy_server(), "-u", "-p", "53"}, preloaded());
+    gallery("other-service-systemd-resolved", {prog("legacy_server"), "-u", "-p", "53"}, preloaded());
 }
 
 TEST_CASE("udp: a second bind is refused unless both sides set SO_REUSEADDR")
@@ -158,13 +152,13 @@ TEST_CASE("udp: a second bind is refused unless both sides set SO_REUSEADDR")
                          Case{false, true, "this socket set SO_REUSEADDR, so the socket holding "
                                            "the port did not"}}) {
         INFO("first -r: " << c.first_reuse << ", second -r: " << c.second_reuse);
-        std::vector<std::string> first_argv{legacy_server(), "-u"};
+        std::vector<std::string> first_argv{prog("legacy_server"), "-u"};
         if (c.first_reuse)
             first_argv.push_back("-r");
         Process first(first_argv, Launch{});
         const std::string port = std::to_string(read_port(first));
 
-        std::vector<std::string> argv{legacy_server(), "-u", "-p", port};
+        std::vector<std::string> argv{prog("legacy_server"), "-u", "-p", port};
         if (c.second_reuse)
             argv.push_back("-r");
         Process second(argv, preloaded());
@@ -179,42 +173,42 @@ TEST_CASE("udp: a second bind is refused unless both sides set SO_REUSEADDR")
 
 TEST_CASE("udp: with SO_REUSEADDR on both sides Linux lets the second bind succeed")
 {
-    Process first({legacy_server(), "-u", "-r"}, Launch{});
+    Process first({prog("legacy_server"), "-u", "-r"}, Launch{});
     const int port = read_port(first);
-    Process second({legacy_server(), "-u", "-r", "-p", std::to_string(port)}, preloaded());
+    Process second({prog("legacy_server"), "-u", "-r", "-p", std::to_string(port)}, preloaded());
     CHECK(read_port(second) == port);
     CHECK(json_lines(second.err()).empty());
 }
 
 TEST_CASE("reuseport: the holder did not set SO_REUSEPORT")
 {
-    Process first({legacy_server()}, Launch{});
+    Process first({prog("legacy_server")}, Launch{});
     const std::string port = std::to_string(read_port(first));
 
-    Process second({legacy_server(), "-R", "-p", port}, preloaded());
+    Process second({prog("legacy_server"), "-R", "-p", port}, preloaded());
     const Json event = failed_bind(second, "tcp");
     CHECK(event["cause"].str() == "previous-instance");
     CHECK_THAT(joined(event["why"]),
                Contains("the other socket did not set SO_REUSEPORT (both must, before bind)"));
 
     // Documented by the kernel (socket(7)): with the flag on both sides, same uid, both bind.
-    Process sharer({legacy_server(), "-R"}, Launch{});
+    Process sharer({prog("legacy_server"), "-R"}, Launch{});
     const std::string shared = std::to_string(read_port(sharer));
-    Process both({legacy_server(), "-R", "-p", shared}, preloaded());
+    Process both({prog("legacy_server"), "-R", "-p", shared}, preloaded());
     CHECK(read_port(both) == std::stoi(shared));
 }
 
 TEST_CASE("reuseport: sharing needs the same effective uid")
 {
     require_root("the holder runs as root and the failing copy as nobody");
-    if (!readable_by_nobody({require_library(), legacy_server()}))
+    if (!readable_by_nobody({require_library(), prog("legacy_server")}))
         skip("the library or legacy_server is not readable by nobody");
-    Process holder({legacy_server(), "-R"}, Launch{});
+    Process holder({prog("legacy_server"), "-R"}, Launch{});
     const std::string port = std::to_string(read_port(holder));
 
     Launch as_nobody = preloaded();
     as_nobody.as_nobody = true;
-    Process daemon({legacy_server(), "-R", "-p", port}, as_nobody);
+    Process daemon({prog("legacy_server"), "-R", "-p", port}, as_nobody);
     const Json event = failed_bind(daemon, "tcp");
     CHECK(event["cause"].str() == "hidden-owner");
     CHECK_THAT(joined(event["why"]), Contains("SO_REUSEPORT sharing needs the same effective uid") &&

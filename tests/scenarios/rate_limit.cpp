@@ -12,7 +12,6 @@ using namespace portshim::test;
 
 namespace {
 
-std::string retry_bind() { return PORTSHIM_TEST_RETRY_BIND; }
 
 std::vector<Json> events_named(const std::vector<Json>& events, const std::string& name)
 {
@@ -27,10 +26,10 @@ std::vector<Json> events_named(const std::vector<Json>& events, const std::strin
 
 TEST_CASE("rate limit: 1000 failing binds in a loop give one report")
 {
-    Process holder({legacy_server()}, preloaded());
+    Process holder({prog("legacy_server")}, preloaded());
     const int port = read_port(holder);
 
-    Process retrier({retry_bind(), "-p", std::to_string(port), "-n", "1000"}, preloaded());
+    Process retrier({prog("retry_bind"), "-p", std::to_string(port), "-n", "1000"}, preloaded());
     REQUIRE(retrier.wait(40s) == 0);
     INFO("stderr: " << retrier.err());
     // Every attempt failed with EADDRINUSE, as without the shim.
@@ -48,11 +47,11 @@ TEST_CASE("rate limit: 1000 failing binds in a loop give one report")
 
 TEST_CASE("rate limit: after 10 s one summary line counts the failures since the report")
 {
-    Process holder({other_daemon()}, preloaded());
+    Process holder({prog("other_daemon")}, preloaded());
     const int port = read_port(holder);
 
     // 500 attempts, a pause past the 10 s window, then one more: it gets the summary.
-    Process retrier({retry_bind(), "-p", std::to_string(port), "-n", "500", "-w", "10500", "-m", "1"},
+    Process retrier({prog("retry_bind"), "-p", std::to_string(port), "-n", "500", "-w", "10500", "-m", "1"},
                     preloaded());
     REQUIRE(retrier.wait(40s) == 0);
     INFO("stderr: " << retrier.err());
@@ -73,12 +72,12 @@ TEST_CASE("rate limit: after 10 s one summary line counts the failures since the
 
 TEST_CASE("rate limit: the text summary names the count and the cause")
 {
-    Process holder({other_daemon()}, preloaded());
+    Process holder({prog("other_daemon")}, preloaded());
     const int port = read_port(holder);
 
     Launch launch = preloaded();
     launch.env.emplace_back("PORTSHIM_FORMAT", "text");
-    Process retrier({retry_bind(), "-p", std::to_string(port), "-n", "20", "-w", "10500", "-m", "1"},
+    Process retrier({prog("retry_bind"), "-p", std::to_string(port), "-n", "20", "-w", "10500", "-m", "1"},
                     launch);
     REQUIRE(retrier.wait(40s) == 0);
     INFO("stderr: " << retrier.err());

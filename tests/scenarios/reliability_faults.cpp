@@ -55,7 +55,7 @@ int run_catching_syslog(const std::vector<std::string>& command, std::vector<std
 {
     require_root("syslog_catcher mounts a private /dev to own /dev/log");
     const TempDir dir;
-    std::vector<std::string> argv{PORTSHIM_TEST_SYSLOG_CATCHER, dir / "datagrams", "/usr/bin/env",
+    std::vector<std::string> argv{prog("syslog_catcher"), dir / "datagrams", "/usr/bin/env",
                                   "LD_PRELOAD=" + require_library(), "PORTSHIM_FORMAT=json"};
     argv.insert(argv.end(), command.begin(), command.end());
     Process catcher(argv, Launch{});
@@ -133,9 +133,9 @@ std::vector<Json> bind_failed_events(const std::string& err)
 
 TEST_CASE("reliability: at the RLIMIT_NOFILE limit the bind fails as before and no descriptor is kept")
 {
-    Process holder({legacy_server()}, Launch{});
+    Process holder({prog("legacy_server")}, Launch{});
     const std::string port = std::to_string(read_port(holder));
-    const std::string program = PORTSHIM_TEST_FD_EXHAUST;
+    const std::string program = prog("fd_exhaust");
 
     // Cold: the engine is not loaded yet; loading it needs a descriptor too.
     for (const std::string spare : {"0", "1", "3"}) {
@@ -163,13 +163,13 @@ TEST_CASE("reliability: at the RLIMIT_NOFILE limit the bind fails as before and 
 
 TEST_CASE("reliability: short of descriptors the report names EMFILE and recovers once they are free")
 {
-    Process holder({legacy_server()}, Launch{});
+    Process holder({prog("legacy_server")}, Launch{});
     const std::string port = std::to_string(read_port(holder));
 
     // One descriptor free: sock_diag gets it, the /proc scan of the holders does not.
     // The verdict must not blame the kernel or permissions for what EMFILE hid.
     std::string err;
-    same_output_with_and_without_shim({PORTSHIM_TEST_FD_EXHAUST, "-s", "1", port}, 1, &err);
+    same_output_with_and_without_shim({prog("fd_exhaust"), "-s", "1", port}, 1, &err);
     std::vector<Json> failures = bind_failed_events(err);
     INFO("stderr: " << err);
     REQUIRE(failures.size() == 1);
@@ -181,7 +181,7 @@ TEST_CASE("reliability: short of descriptors the report names EMFILE and recover
     // The engine could not be loaded at the limit (the short undiagnosed line says
     // so); with descriptors free again the next failure (another address, so not
     // rate-limited) gets a full diagnosis.
-    same_output_with_and_without_shim({PORTSHIM_TEST_FD_EXHAUST, "-a", "-s", "0", port}, 1, &err);
+    same_output_with_and_without_shim({prog("fd_exhaust"), "-a", "-s", "0", port}, 1, &err);
     failures = bind_failed_events(err);
     INFO("stderr after the descriptors were freed: " << err);
     REQUIRE(failures.size() == 2);
@@ -194,9 +194,9 @@ TEST_CASE("reliability: short of descriptors the report names EMFILE and recover
 
 TEST_CASE("reliability: fds 0-2 closed and reused for the daemon's files never receive a report")
 {
-    Process holder({legacy_server(), "-a", "127.0.0.1"}, Launch{});
+    Process holder({prog("legacy_server"), "-a", "127.0.0.1"}, Launch{});
     const std::string port = std::to_string(read_port(holder));
-    const std::string program = PORTSHIM_TEST_STDIO_REUSE;
+    const std::string program = prog("stdio_reuse");
     // closed: 0-2 closed after the library was loaded; inherited: closed before exec.
     const std::vector<std::pair<std::string, std::vector<std::string>>> starts{
         {"closed", {program, "closed", port}},
@@ -228,15 +228,15 @@ TEST_CASE("reliability: fds 0-2 closed and reused for the daemon's files never r
 
 TEST_CASE("reliability: fds 0-2 that are sockets receive nothing from the shim")
 {
-    Process holder({legacy_server(), "-a", "127.0.0.1"}, Launch{});
+    Process holder({prog("legacy_server"), "-a", "127.0.0.1"}, Launch{});
     const std::string port = std::to_string(read_port(holder));
     const TempDir without, with;
-    Process plain({PORTSHIM_TEST_STDIO_REUSE, "sockets", port, without.path()}, Launch{});
+    Process plain({prog("stdio_reuse"), "sockets", port, without.path()}, Launch{});
     REQUIRE(plain.wait() == 1);
     REQUIRE(file_contents(without / "result") == "errno=98\nreceived 0 0 0\n");
 
     std::vector<std::string> datagrams;
-    CHECK(run_catching_syslog({PORTSHIM_TEST_STDIO_REUSE, "sockets", port, with.path()}, datagrams) == 1);
+    CHECK(run_catching_syslog({prog("stdio_reuse"), "sockets", port, with.path()}, datagrams) == 1);
     CHECK(file_contents(with / "result") == "errno=98\nreceived 0 0 0\n");
     REQUIRE(datagrams.size() == 1);
     CHECK_THAT(datagrams[0], Contains("\"cause\":\"other-service\""));
@@ -248,18 +248,18 @@ TEST_CASE("reliability: in a chroot without /proc the daemon fails as before and
     struct stat st {};
     if (::stat("/usr/sbin/chroot", &st) != 0 || ::stat("/usr/bin/ldd", &st) != 0)
         skip("coreutils chroot and ldd are needed");
-    Process holder({legacy_server()}, Launch{});
+    Process holder({prog("legacy_server")}, Launch{});
     const int port = read_port(holder);
     const TempDir dir;
     const std::string root = dir / "root";
-    std::vector<std::string> files{legacy_server()};
+    std::vector<std::string> files{prog("legacy_server")};
     for (const auto& entry : fs::directory_iterator(library_dir()))
         if (entry.is_regular_file() && entry.path().extension() == ".so")
             files.push_back(entry.path());
     copy_with_libraries(root, files);
     REQUIRE_FALSE(exists(root + "/proc"));
 
-    const std::vector<std::string> argv{"/usr/sbin/chroot", root, legacy_server(), "-p", std::to_string(port)};
+    const std::vector<std::string> argv{"/usr/sbin/chroot", root, prog("legacy_server"), "-p", std::to_string(port)};
     Process daemon(argv, preloaded());
     require_failed_as_without_shim(daemon);
     const Json event = only_bind_failed_event(daemon);
@@ -273,15 +273,15 @@ TEST_CASE("reliability: in a chroot without /proc the daemon fails as before and
 
 TEST_CASE("reliability: the descriptors are the same before and after a diagnosis and an exec'd program inherits none of ours")
 {
-    Process holder({legacy_server(), "-a", "127.0.0.1"}, Launch{});
+    Process holder({prog("legacy_server"), "-a", "127.0.0.1"}, Launch{});
     const std::string port = std::to_string(read_port(holder));
     const TempDir state;
     for (const bool listener : {false, true}) {
         INFO((listener ? "with a listening socket (registry, exec-leak)" : "without a listening socket"));
-        std::vector<std::string> argv{PORTSHIM_TEST_FD_HYGIENE};
+        std::vector<std::string> argv{prog("fd_hygiene")};
         if (listener)
             argv.push_back("-l");
-        argv.insert(argv.end(), {port, PORTSHIM_TEST_FD_LIST});
+        argv.insert(argv.end(), {port, prog("fd_list")});
         Process without(argv, Launch{});
         REQUIRE(without.wait() == 0);
         Launch launch = preloaded();
@@ -306,18 +306,18 @@ TEST_CASE("reliability: under secure execution PORTSHIM_LOG and PORTSHIM_STATE_D
     const SetuidTree tree;
     const TempDir& dir = tree.dir();
     const std::string& library = tree.library();
-    tree.setuid_copy(legacy_server(), "setuid_server");
-    tree.setuid_copy(PORTSHIM_TEST_PREFORK_SERVER, "setuid_prefork");
+    tree.setuid_copy(prog("legacy_server"), "setuid_server");
+    tree.setuid_copy(prog("prefork_server"), "setuid_prefork");
     // A place root could write and nobody could not: only the setuid program's root euid reaches it.
     fs::create_directories(dir / "private");
     const std::string log = dir / "private/log", state_dir = dir / "private/state";
     Launch launch;
     launch.env = {{"PORTSHIM_FORMAT", "json"}, {"PORTSHIM_LOG", log}, {"PORTSHIM_STATE_DIR", state_dir}};
 
-    Process holder({legacy_server()}, Launch{});
+    Process holder({prog("legacy_server")}, Launch{});
     const std::string port = std::to_string(read_port(holder));
-    Process without({PORTSHIM_TEST_SECURE_EXEC, dir / "staging", "-", dir / "setuid_server", "-p", port}, launch);
-    Process with({PORTSHIM_TEST_SECURE_EXEC, dir / "staging", library, dir / "setuid_server", "-p", port}, launch);
+    Process without({prog("secure_exec"), dir / "staging", "-", dir / "setuid_server", "-p", port}, launch);
+    Process with({prog("secure_exec"), dir / "staging", library, dir / "setuid_server", "-p", port}, launch);
     const int status_without = without.wait();
     const int status_with = with.wait();
     if (status_with == 77)
@@ -336,7 +336,7 @@ TEST_CASE("reliability: under secure execution PORTSHIM_LOG and PORTSHIM_STATE_D
     CHECK_FALSE(exists(log));
 
     // A prefork master records its listener at the first fork, unless secure.
-    Process prefork({PORTSHIM_TEST_SECURE_EXEC, dir / "staging", library, dir / "setuid_prefork", "-w", "1"}, launch);
+    Process prefork({prog("secure_exec"), dir / "staging", library, dir / "setuid_prefork", "-w", "1"}, launch);
     const auto first = prefork.read_line();
     const auto worker = prefork.read_line();
     INFO("prefork: " << prefork.out() << prefork.err());
@@ -357,7 +357,7 @@ TEST_CASE("reliability: a symlink or another user's directory at PORTSHIM_STATE_
         Launch launch = preloaded();
         launch.env.emplace_back("PORTSHIM_STATE_DIR", state_dir);
         auto server = std::make_unique<Process>(
-            std::vector<std::string>{PORTSHIM_TEST_PREFORK_SERVER, "-w", "1"}, launch);
+            std::vector<std::string>{prog("prefork_server"), "-w", "1"}, launch);
         REQUIRE(server->read_line());
         const auto worker = server->read_line(); // printed after the fork: the record is written
         INFO("stderr: " << server->err());

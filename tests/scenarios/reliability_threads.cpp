@@ -18,9 +18,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::string thread_hazards() { return PORTSHIM_TEST_THREAD_HAZARDS; }
-std::string early_listener() { return PORTSHIM_TEST_EARLY_LISTENER; }
-std::string early_main() { return PORTSHIM_TEST_EARLY_MAIN; }
 
 /** What one run left behind; `stacks` holds gdb's backtraces if it had to be killed. */
 struct Run {
@@ -78,7 +75,7 @@ Run run(std::vector<std::string> argv, bool preload, std::chrono::seconds limit,
 /** Runs a thread_hazards mode without and with the preload; both must pass alike. */
 Run hazards_both_ways(const std::vector<std::string>& args, std::chrono::seconds limit)
 {
-    std::vector<std::string> argv{thread_hazards()};
+    std::vector<std::string> argv{prog("thread_hazards")};
     argv.insert(argv.end(), args.begin(), args.end());
     const Run plain = run(argv, false, limit);
     INFO("without the preload: status " << plain.status << "\nstdout: " << plain.out
@@ -243,19 +240,19 @@ TEST_CASE("reliability: early calls from a DT_NEEDED library constructor")
 {
     // ld.so initialises early_listener (a dependency) before the preloaded portshim.
     const std::string lib = require_library();
-    check_early({early_main()}, "", lib, early_lines + "main port P\n");
+    check_early({prog("early_main")}, "", lib, early_lines + "main port P\n");
 }
 
 TEST_CASE("reliability: early calls from a constructor preloaded after portshim")
 {
     // LD_PRELOAD=portshim:early: ld.so runs the later one's constructor first.
     const std::string lib = require_library();
-    check_early({"/bin/true"}, early_listener(), lib + ":" + early_listener(), early_lines);
+    check_early({"/bin/true"}, prog("libearly_listener.so"), lib + ":" + prog("libearly_listener.so"), early_lines);
 }
 
 TEST_CASE("reliability: early calls from a constructor preloaded before portshim")
 {
     // LD_PRELOAD=early:portshim: portshim's constructor runs first.
     const std::string lib = require_library();
-    check_early({"/bin/true"}, early_listener(), early_listener() + ":" + lib, early_lines);
+    check_early({"/bin/true"}, prog("libearly_listener.so"), prog("libearly_listener.so") + ":" + lib, early_lines);
 }

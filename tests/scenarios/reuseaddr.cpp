@@ -24,7 +24,7 @@ Launch with_reuseaddr()
 TEST_CASE("reuseaddr: both instances under PORTSHIM_REUSEADDR restart past TIME_WAIT at once")
 {
     const int port = leave_time_wait(with_reuseaddr());
-    Process restarted({legacy_server(), "-p", std::to_string(port)}, with_reuseaddr());
+    Process restarted({prog("legacy_server"), "-p", std::to_string(port)}, with_reuseaddr());
     CHECK(read_port(restarted) == port);
     CHECK(json_lines(restarted.err()).empty());
 }
@@ -32,7 +32,7 @@ TEST_CASE("reuseaddr: both instances under PORTSHIM_REUSEADDR restart past TIME_
 TEST_CASE("reuseaddr: only the new instance under it fails and the report says the old one lacked it")
 {
     const int port = leave_time_wait(preloaded());
-    Process restarted({legacy_server(), "-p", std::to_string(port)}, with_reuseaddr());
+    Process restarted({prog("legacy_server"), "-p", std::to_string(port)}, with_reuseaddr());
     REQUIRE(restarted.wait() == 1);
     CHECK(restarted.out() == "errno=98\n");
     CHECK_THAT(restarted.err(), Contains("bind: Address already in use"));
@@ -46,21 +46,21 @@ TEST_CASE("reuseaddr: only the new instance under it fails and the report says t
 TEST_CASE("reuseaddr: an explicit SO_REUSEADDR=0 of the program is respected")
 {
     const int port = leave_time_wait(preloaded(), true); // the old instance set the flag
-    Process chose({bind_probe(), "noreuse", std::to_string(port)}, with_reuseaddr());
+    Process chose({prog("bind_probe"), "noreuse", std::to_string(port)}, with_reuseaddr());
     REQUIRE(chose.wait() == 0);
     CHECK(chose.out() == "rc=-1 errno=" + std::to_string(EADDRINUSE) + "\n");
     // The same bind without an explicit choice gets the flag and passes the remnant.
-    Process injected({bind_probe(), "inuse", std::to_string(port)}, with_reuseaddr());
+    Process injected({prog("bind_probe"), "inuse", std::to_string(port)}, with_reuseaddr());
     REQUIRE(injected.wait() == 0);
     CHECK(injected.out() == "rc=0 errno=0\n");
 }
 
 TEST_CASE("reuseaddr: UDP sockets are never given SO_REUSEADDR")
 {
-    Process holder({legacy_server(), "-u", "-r"}, Launch{});
+    Process holder({prog("legacy_server"), "-u", "-r"}, Launch{});
     const int port = read_port(holder);
     // With the flag injected, this second UDP bind would succeed and share the port.
-    Process second({legacy_server(), "-u", "-p", std::to_string(port)}, with_reuseaddr());
+    Process second({prog("legacy_server"), "-u", "-p", std::to_string(port)}, with_reuseaddr());
     REQUIRE(second.wait() == 1);
     CHECK(second.out() == "errno=98\n");
 }

@@ -8,9 +8,9 @@ using namespace portshim::test;
 
 TEST_CASE("reuseport-shared: a second program sharing the port is named")
 {
-    Process old({other_daemon(), "-R"}, Launch{});
+    Process old({prog("other_daemon"), "-R"}, Launch{});
     const int port = read_port(old);
-    Process fresh({legacy_server(), "-R", "-p", std::to_string(port)}, preloaded());
+    Process fresh({prog("legacy_server"), "-R", "-p", std::to_string(port)}, preloaded());
     CHECK(read_port(fresh) == port); // the listen succeeded: that is the danger
     // The warning is written before "port P" is printed, so it is complete by now.
     const auto events = json_lines(fresh.err());
@@ -23,9 +23,9 @@ TEST_CASE("reuseport-shared: a second program sharing the port is named")
 
 TEST_CASE("reuseport-shared: an earlier instance of the same program is named too")
 {
-    Process old({legacy_server(), "-R"}, Launch{});
+    Process old({prog("legacy_server"), "-R"}, Launch{});
     const int port = read_port(old);
-    Process fresh({legacy_server(), "-R", "-p", std::to_string(port)}, preloaded());
+    Process fresh({prog("legacy_server"), "-R", "-p", std::to_string(port)}, preloaded());
     CHECK(read_port(fresh) == port);
     const auto events = json_lines(fresh.err());
     REQUIRE(events.size() == 1);
@@ -34,7 +34,7 @@ TEST_CASE("reuseport-shared: an earlier instance of the same program is named to
 
 TEST_CASE("reuseport-shared: a lone SO_REUSEPORT listener is not warned about")
 {
-    Process alone({legacy_server(), "-R"}, preloaded());
+    Process alone({prog("legacy_server"), "-R"}, preloaded());
     read_port(alone);
     CHECK(json_lines(alone.err()).empty());
 }

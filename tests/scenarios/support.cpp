@@ -36,7 +36,11 @@ std::string library()
     struct stat st {};
     return !path.empty() && ::stat(path.c_str(), &st) == 0 ? path : std::string();
 }
-std::string legacy_server() { return PORTSHIM_TEST_LEGACY_SERVER; }
+
+std::string prog(std::string_view name)
+{
+    return std::string(PORTSHIM_TEST_PROGRAMS_DIR "/").append(name);
+}
 
 void gallery(const std::string& name, const std::vector<std::string>& argv, const Launch& launch)
 {
@@ -63,9 +67,6 @@ void gallery(const std::string& name, const std::vector<std::string>& argv, cons
         std::fclose(f);
     }
 }
-std::string other_daemon() { return PORTSHIM_TEST_OTHER_DAEMON; }
-std::string bind_probe() { return PORTSHIM_TEST_BIND_PROBE; }
-std::string unix_server() { return PORTSHIM_TEST_UNIX_SERVER; }
 
 namespace {
 
@@ -427,7 +428,7 @@ std::string joined(const Json& list)
 
 int leave_time_wait(const Launch& launch, bool own_flag)
 {
-    std::vector<std::string> argv{legacy_server(), "-c", "1"};
+    std::vector<std::string> argv{prog("legacy_server"), "-c", "1"};
     if (own_flag)
         argv.push_back("-r");
     Process server(argv, launch);
@@ -717,7 +718,7 @@ Caught catch_syslog(const std::vector<std::string>& command, const Launch& launc
     Caught caught;
     {
         const TempDir dir;
-        std::vector<std::string> argv{PORTSHIM_TEST_SYSLOG_CATCHER};
+        std::vector<std::string> argv{prog("syslog_catcher")};
         if (!stderr_mode.empty())
             argv.insert(argv.end(), {"-e", stderr_mode});
         // env applies the preload to the command only, never to the catcher itself.

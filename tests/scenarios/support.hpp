@@ -16,12 +16,12 @@ namespace portshim::test {
 
 using namespace std::chrono_literals;
 
-/** Paths fixed at build time; library() is empty until libportshim.so is built. */
+/** The preload library's path, fixed at build time; empty until libportshim.so is built. */
 std::string library();
-std::string legacy_server();
-std::string other_daemon();
-std::string bind_probe();
-std::string unix_server();
+
+/** The helper program tests/progs/NAME.c builds (or a file next to it, such as
+ *  "libearly_listener.so"): the one way scenarios reach a helper. */
+std::string prog(std::string_view name);
 
 inline constexpr unsigned nobody_uid = 65534;
 

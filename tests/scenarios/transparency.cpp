@@ -22,7 +22,7 @@ std::string failed_with(int err)
 // Runs `bind_probe ARGS` without and then with the preload; returns the common stdout.
 std::string same_result_with_and_without_shim(std::vector<std::string> args, bool as_nobody = false)
 {
-    args.insert(args.begin(), bind_probe());
+    args.insert(args.begin(), prog("bind_probe"));
     Launch plain;
     plain.as_nobody = as_nobody;
     Launch preloaded = plain;
@@ -50,7 +50,7 @@ TEST_CASE("transparent: bind succeeds")
 
 TEST_CASE("transparent: bind fails with EADDRINUSE")
 {
-    Process holder({legacy_server(), "-a", "127.0.0.1"}, Launch{});
+    Process holder({prog("legacy_server"), "-a", "127.0.0.1"}, Launch{});
     const int port = read_port(holder);
     CHECK(same_result_with_and_without_shim({"inuse", std::to_string(port)}) == failed_with(EADDRINUSE));
 }
@@ -62,7 +62,7 @@ TEST_CASE("transparent: bind fails with EACCES for nobody")
     std::ifstream("/proc/sys/net/ipv4/ip_unprivileged_port_start") >> unprivileged_start;
     if (unprivileged_start <= 80)
         skip("port 80 is not privileged here (ip_unprivileged_port_start)");
-    if (!readable_by_nobody({require_library(), bind_probe()}))
+    if (!readable_by_nobody({require_library(), prog("bind_probe")}))
         skip("the library or bind_probe is not readable by nobody");
     CHECK(same_result_with_and_without_shim({"eacces"}, true) == failed_with(EACCES));
 }
@@ -101,7 +101,7 @@ TEST_CASE("transparent: a server that binds fine sees no output from the shim")
 {
     Launch preloaded;
     preloaded.preload = true;
-    Process server({legacy_server(), "-c", "1"}, preloaded);
+    Process server({prog("legacy_server"), "-c", "1"}, preloaded);
     const int port = read_port(server);
     CHECK(fetch(port) == "hello from legacy_server\n");
     REQUIRE(server.wait() == 0);
@@ -114,9 +114,9 @@ TEST_CASE("config: a bad PORTSHIM_FORMAT or PORTSHIM_LEVEL gives one warning eac
     bad.preload = true;
     bad.env = {{"PORTSHIM_FORMAT", "xml"}, {"PORTSHIM_LEVEL", "loud"}};
     require_library();
-    Process plain({bind_probe(), "success"}, Launch{});
+    Process plain({prog("bind_probe"), "success"}, Launch{});
     REQUIRE(plain.wait() == 0);
-    Process with({bind_probe(), "success"}, bad);
+    Process with({prog("bind_probe"), "success"}, bad);
     REQUIRE(with.wait() == 0);
     CHECK(with.out() == plain.out());
     // One line per bad variable, naming it and what it accepts; nothing else.
@@ -130,7 +130,7 @@ TEST_CASE("config: a bad PORTSHIM_FORMAT or PORTSHIM_LEVEL gives one warning eac
 
 TEST_CASE("stderr reused: a report never lands in the file a daemon opened as fd 2")
 {
-    Process holder({legacy_server(), "-a", "127.0.0.1"}, Launch{});
+    Process holder({prog("legacy_server"), "-a", "127.0.0.1"}, Launch{});
     const int port = read_port(holder);
     char dir[] = "/tmp/portshim-fd2-XXXXXX";
     REQUIRE(::mkdtemp(dir) != nullptr);
@@ -138,7 +138,7 @@ TEST_CASE("stderr reused: a report never lands in the file a daemon opened as fd
     Launch launch;
     launch.preload = true;
     require_library();
-    Process probe({bind_probe(), "inuse-stderr-reused", std::to_string(port), data}, launch);
+    Process probe({prog("bind_probe"), "inuse-stderr-reused", std::to_string(port), data}, launch);
     REQUIRE(probe.wait() == 0);
     CHECK(probe.out() == failed_with(EADDRINUSE));
     std::ifstream in(data);
@@ -149,7 +149,7 @@ TEST_CASE("stderr reused: a report never lands in the file a daemon opened as fd
 
 TEST_CASE("stderr a closed pipe: the report is lost and the host is not killed by SIGPIPE")
 {
-    Process holder({legacy_server(), "-a", "127.0.0.1"}, Launch{});
+    Process holder({prog("legacy_server"), "-a", "127.0.0.1"}, Launch{});
     const int port = read_port(holder);
     char dir[] = "/tmp/portshim-pipe-XXXXXX";
     REQUIRE(::mkdtemp(dir) != nullptr);
@@ -160,7 +160,7 @@ TEST_CASE("stderr a closed pipe: the report is lost and the host is not killed b
     require_library();
     // stderr goes into a pipe whose reader (true) has long exited when the bind fails.
     Process sh({"/bin/sh", "-c", "{ sleep 0.5; exec \"$0\" inuse \"$1\"; } 2>&1 >\"$2\" | true; sleep 1",
-                bind_probe(), std::to_string(port), out},
+                prog("bind_probe"), std::to_string(port), out},
                launch);
     REQUIRE(sh.wait() == 0);
     std::ifstream in(out);

@@ -48,14 +48,14 @@ TEST_CASE("stale-unix-socket: a server killed without unlinking its socket file"
     const TempDir dir;
     const std::string path = dir / "app.sock";
     {
-        Process killed({unix_server(), path}, preloaded());
+        Process killed({prog("unix_server"), path}, preloaded());
         REQUIRE(killed.read_line() == std::optional<std::string>("listening"));
         REQUIRE(::kill(killed.pid(), SIGKILL) == 0);
         REQUIRE(killed.wait() == 128 + SIGKILL);
     }
     REQUIRE(is_socket_file(path));
 
-    Process restarted({unix_server(), path}, preloaded());
+    Process restarted({prog("unix_server"), path}, preloaded());
     const Json event = failed_unix_bind(restarted, path);
     CHECK(event["cause"].str() == "stale-unix-socket");
     CHECK_THAT(event["summary"].str(), Contains(path));
@@ -64,17 +64,17 @@ TEST_CASE("stale-unix-socket: a server killed without unlinking its socket file"
     CHECK(event["holders"].items().empty());
     // portshim only reports: the stale file is still there for the operator to remove.
     CHECK(is_socket_file(path));
-    gallery("stale-unix-socket", {unix_server(), path}, preloaded());
+    gallery("stale-unix-socket", {prog("unix_server"), path}, preloaded());
 }
 
 TEST_CASE("previous-instance: the same unix server started twice on one path")
 {
     const TempDir dir;
     const std::string path = dir / "app.sock";
-    Process first({unix_server(), path}, preloaded());
+    Process first({prog("unix_server"), path}, preloaded());
     REQUIRE(first.read_line() == std::optional<std::string>("listening"));
 
-    Process second({unix_server(), path}, preloaded());
+    Process second({prog("unix_server"), path}, preloaded());
     const Json event = failed_unix_bind(second, path);
     CHECK(event["cause"].str() == "previous-instance");
     CHECK_THAT(holder_pids(event), VectorContains(first.pid()));
@@ -87,10 +87,10 @@ TEST_CASE("previous-instance: a unix datagram server started twice on one path")
 {
     const TempDir dir;
     const std::string path = dir / "log.sock";
-    Process first({unix_server(), "-d", path}, preloaded());
+    Process first({prog("unix_server"), "-d", path}, preloaded());
     REQUIRE(first.read_line() == std::optional<std::string>("listening"));
 
-    Process second({unix_server(), "-d", path}, preloaded());
+    Process second({prog("unix_server"), "-d", path}, preloaded());
     const Json event = failed_unix_bind(second, path);
     CHECK(event["cause"].str() == "previous-instance");
     CHECK_THAT(holder_pids(event), VectorContains(first.pid()));
@@ -99,10 +99,10 @@ TEST_CASE("previous-instance: a unix datagram server started twice on one path")
 TEST_CASE("previous-instance: a live abstract unix name is never stale")
 {
     const std::string name = "@portshim-test-" + std::to_string(::getpid());
-    Process first({unix_server(), name}, preloaded());
+    Process first({prog("unix_server"), name}, preloaded());
     REQUIRE(first.read_line() == std::optional<std::string>("listening"));
 
-    Process second({unix_server(), name}, preloaded());
+    Process second({prog("unix_server"), name}, preloaded());
     const Json event = failed_unix_bind(second, name);
     CHECK(event["cause"].str() == "previous-instance");
     CHECK_THAT(holder_pids(event), VectorContains(first.pid()));
@@ -168,7 +168,7 @@ TEST_CASE("tools: portshim why advises removing a unix path only when it is a st
 
     // The same under the preload: a daemon whose socket path is a regular file fails as
     // before, and its report does not suggest deleting the file either.
-    Process daemon({unix_server(), file}, preloaded());
+    Process daemon({prog("unix_server"), file}, preloaded());
     const Json event = failed_unix_bind(daemon, file);
     CHECK(event["cause"].str() == "unknown");
     CHECK_THAT(event["summary"].str(), Contains("a regular file"));

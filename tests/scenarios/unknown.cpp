@@ -19,11 +19,11 @@ TEST_CASE("unknown: under a filter refusing netlink and with no /proc the short 
     struct stat st {};
     if (::stat("/usr/bin/unshare", &st) != 0 || ::stat("/bin/mount", &st) != 0)
         skip("util-linux unshare and mount are needed");
-    Process holder({legacy_server()}, Launch{});
+    Process holder({prog("legacy_server")}, Launch{});
     const int port = read_port(holder);
     const std::vector<std::string> argv{
         "/usr/bin/unshare", "-m", "--", "/bin/sh", "-c",
-        "mount -t tmpfs none /proc && exec \"$0\" \"$@\"", PORTSHIM_TEST_NO_NETLINK, legacy_server(),
+        "mount -t tmpfs none /proc && exec \"$0\" \"$@\"", prog("no_netlink"), prog("legacy_server"),
         "-p", std::to_string(port)};
     Process daemon(argv, preloaded());
     require_failed_as_without_shim(daemon);

@@ -33,10 +33,10 @@ std::vector<std::string> events_named(const std::string& err)
 
 TEST_CASE("wait: a restart binds once the previous instance exits")
 {
-    auto previous = std::make_unique<Process>(std::vector<std::string>{legacy_server()}, Launch{});
+    auto previous = std::make_unique<Process>(std::vector<std::string>{prog("legacy_server")}, Launch{});
     const int port = read_port(*previous);
     const int previous_pid = previous->pid();
-    Process restarted({legacy_server(), "-p", std::to_string(port)}, waiting("10"));
+    Process restarted({prog("legacy_server"), "-p", std::to_string(port)}, waiting("10"));
     std::this_thread::sleep_for(1s);
     previous.reset(); // the old instance exits (SIGKILL, reaped): no connection lingers
     CHECK(read_port(restarted) == port);
@@ -51,9 +51,9 @@ TEST_CASE("wait: a restart binds once the previous instance exits")
 
 TEST_CASE("wait: time runs out and the program sees the original error")
 {
-    Process holder({legacy_server()}, Launch{});
+    Process holder({prog("legacy_server")}, Launch{});
     const int port = read_port(holder);
-    Process restarted({legacy_server(), "-p", std::to_string(port)}, waiting("1"));
+    Process restarted({prog("legacy_server"), "-p", std::to_string(port)}, waiting("1"));
     REQUIRE(restarted.wait() == 1);
     CHECK(restarted.out() == "errno=98\n");
     CHECK_THAT(restarted.err(), Contains("bind: Address already in use"));
@@ -62,9 +62,9 @@ TEST_CASE("wait: time runs out and the program sees the original error")
 
 TEST_CASE("wait: another service is not waited for")
 {
-    Process other({other_daemon()}, Launch{});
+    Process other({prog("other_daemon")}, Launch{});
     const int port = read_port(other);
-    Process daemon({legacy_server(), "-p", std::to_string(port)}, waiting("30"));
+    Process daemon({prog("legacy_server"), "-p", std::to_string(port)}, waiting("30"));
     REQUIRE(daemon.wait(5s) == 1); // at once, not after 30 s
     CHECK(daemon.out() == "errno=98\n");
     CHECK(events_named(daemon.err()) == std::vector<std::string>{"bind-failed"});
