@@ -1,4 +1,4 @@
-// See escape.hpp. Built into portshim_config, which both the hooks library and
+// See escape.hpp. Built into portshim_common, which both the hooks library and
 // the engine link: one decoder, one set of escapes, no second copy to drift.
 #include "escape.hpp"
 

@@ -297,24 +297,32 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
         advice.put("PORT (the port of fd ").put_int(fd).put(')');
     }
     fix[advice.size()] = '\0';
-    char storage[1280];
+    // JSON's worst case: a unix path of 107 control characters (six bytes each
+    // escaped) three times (address, path, the fix's command), the exe, the reason.
+    char storage[2560];
     LineBuffer out(storage, sizeof storage);
     const char* proto = sock.family == AF_UNIX ? "unix"
                         : sock.type == SOCK_STREAM ? "tcp"
                         : sock.type == SOCK_DGRAM ? "udp"
                                                   : "unknown";
     if (config.format == Format::json) {
-        put_json_event_head(out, "bind-failed", seccomp);
-        out.put(",\"call\":\"").put(call).put("\",\"proto\":\"").put(proto).put('"');
-        // An inet address the hooks could not learn (a listen() under seccomp): the same keys, empty.
-        if (known || sock.family == AF_UNIX) put_json_where(out, sock);
-        else out.put(",\"address\":\"\",\"port\":null");
-        out.put(",\"errno\":").put_int(err).put(",\"cause\":\"unknown\",\"summary\":\"")
-            .put(verdict).put(": ").put(why_not).put('"');
-        out.put(",\"holders\":[],\"why\":[],\"evidence\":[");
-        if (detail != nullptr) out.put_json(detail);
-        out.put("],\"fix\":").put_json(fix);
-        out.put(",\"confirm\":[],\"backtrace\":[]}");
+        // A cut JSON line is no event at all: when a long escaped unix path (written
+        // twice) and the loader's error do not both fit, the error is left out.
+        for (const char* evidence : {detail, static_cast<const char*>(nullptr)}) {
+            out = LineBuffer(storage, sizeof storage);
+            put_json_event_head(out, "bind-failed", seccomp);
+            out.put(",\"call\":\"").put(call).put("\",\"proto\":\"").put(proto).put('"');
+            // An inet address the hooks could not learn (a listen() under seccomp): the same keys, empty.
+            if (known || sock.family == AF_UNIX) put_json_where(out, sock);
+            else out.put(",\"address\":\"\",\"port\":null");
+            out.put(",\"errno\":").put_int(err).put(",\"cause\":\"unknown\",\"summary\":\"")
+                .put(verdict).put(": ").put(why_not).put('"');
+            out.put(",\"holders\":[],\"why\":[],\"evidence\":[");
+            if (evidence != nullptr) out.put_json(evidence);
+            out.put("],\"fix\":").put_json(fix);
+            out.put(",\"confirm\":[],\"backtrace\":[]}");
+            if (!out.truncated() || detail == nullptr) break;
+        }
     } else {
         const Style style = seccomp ? Style{config.format == Format::github, false}
                                     : style_of(config, identity);

@@ -15,7 +15,7 @@ namespace portshim {
  */
 class LineBuffer {
 public:
-    /** What put() does with the bytes a GitHub workflow command must escape (diag/markup.hpp). */
+    /** What put() does with the bytes a GitHub workflow command must escape (markup.hpp). */
     enum class Escape : unsigned char { none, github_message, github_property };
 
     LineBuffer(char* storage, std::size_t capacity) noexcept : data_(storage), cap_(capacity) {}
@@ -40,7 +40,7 @@ public:
     LineBuffer& put_uint(unsigned long long value) noexcept;
     /**
      * A value from outside (a path, a command line) in text: control
-     * characters escaped visibly (diag/escape.hpp text_piece), each character
+     * characters escaped visibly (escape.hpp text_piece), each character
      * whole or not at all.
      */
     LineBuffer& put_visible(const char* text) noexcept;

@@ -276,11 +276,8 @@ __attribute__((noinline)) std::size_t refusal_note(const Config& config, const c
     message[m.size()] = '\0';
     LineBuffer line(buf, size);
     if (config.format == Format::json) {
-        char exe[256];
-        const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-        exe[n > 0 ? n : 0] = '\0';
-        line.put("{\"event\":\"config-error\",\"time\":\"").put_time_now().put("\",\"pid\":")
-            .put_int(::getpid()).put(",\"exe\":").put_json(exe).put(",\"message\":").put_json(message).put('}');
+        put_json_event_head(line, "config-error");
+        line.put(",\"message\":").put_json(message).put('}');
     } else if (config.format == Format::github) {
         line.put("::").put(markup::github_command(Level::warn)).put(" title=")
             .escape(LineBuffer::Escape::github_property).put("portshim: configuration")

@@ -1,6 +1,6 @@
 // Where an event goes: stderr, syslog or a file, in one write per event, never
 // stdout. Plain system calls only (async-signal-safe), shared by the hooks'
-// own events (fork, exec-leak) and the engine's log.
+// own events (fork, exec-leak) and the engine's reports.
 #pragma once
 
 #include "config.hpp"

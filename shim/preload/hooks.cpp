@@ -8,7 +8,6 @@
 #include "socket_options.hpp"
 #include "startup.hpp"
 
-#include <cerrno>
 #include <cstdarg>
 #include <fcntl.h>
 #include <spawn.h>

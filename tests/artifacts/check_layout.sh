@@ -3,7 +3,9 @@
 #  1. every source file under shim/ is named in exactly one target list, its
 #     own folder's CMakeLists.txt, and no other CMakeLists.txt names its path;
 #  2. a folder includes only the folders below it:
-#       preload -> common;  engine -> diag -> common;  tools -> diag -> common.
+#       preload -> common;  engine -> diag -> common;  tools -> diag -> common;
+#  3. in diag/, the probes (what reads sockets and /proc) include no rule and no
+#     renderer: what both need (facts, identity, address, types) is below both.
 # Prints every violation and exits 1 if there is one.
 set -eu
 root=$1
@@ -56,5 +58,18 @@ for folder in common preload diag engine; do
 done
 check_includes tools "$root/tools"
 
-if [ "$bad" = 0 ]; then echo "ok: one target list per source, includes follow the layers"; fi
+# diag/'s rules and renderers, by name; every other file there is a probe or below both.
+upper='causes causes_common causes_inherited causes_unix sharing report'
+for f in "$root"/shim/diag/*.cpp "$root"/shim/diag/*.hpp; do
+    base=$(basename "$f"); base=${base%.*}
+    case " $upper " in *" $base "*) continue ;; esac
+    sed -n 's/^#include "\([a-z_]*\)\.hpp".*/\1/p' "$f" >"$work/includes"
+    while read -r inc; do
+        case " $upper " in
+            *" $inc "*) complain "shim/diag/$(basename "$f") includes $inc.hpp: probes stay below the rules" ;;
+        esac
+    done <"$work/includes"
+done
+
+if [ "$bad" = 0 ]; then echo "ok: one target list per source, includes follow the layers, probes below rules"; fi
 exit "$bad"

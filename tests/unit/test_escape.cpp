@@ -668,3 +668,28 @@ TEST_CASE("escape: the engine loader's error in the undiagnosed line is shown vi
     CHECK(contains(json, "\"summary\":\"not diagnosed: the call failed and the diagnosis engine could not be loaded\""));
     ::close(sock);
 }
+
+TEST_CASE("escape: the longest control-character unix path and a long loader error still make one valid JSON event",
+          "[escape][events]") {
+    TempDir dir("undiagnosed-long");
+    // 107 bytes that each escape to six (\u0001): written twice (address and path) and once
+    // more, shell-quoted, in the fix; with a loader error of 255 bytes that escape too.
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memset(addr.sun_path, '\x01', sizeof addr.sun_path - 1);
+    const std::string error(255, '\x02');
+    const int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(sock >= 0);
+    const std::string json = undiagnosed_line(dir, Format::json, [&](const Config& c) {
+        events::report_undiagnosed(c, nullptr, false, sock, reinterpret_cast<const sockaddr*>(&addr),
+                                   sizeof addr, EADDRINUSE, SOCK_STREAM, events::NotDiagnosed::no_engine,
+                                   error.c_str());
+    });
+    INFO(json);
+    REQUIRE(!json.empty());
+    CHECK(std::count(json.begin(), json.end(), '\n') == 1);
+    REQUIRE(valid_json(json.substr(0, json.size() - 1)));
+    CHECK(contains(json, "\"path\":" + json_string(std::string(sizeof addr.sun_path - 1, '\x01'))));
+    CHECK(contains(json, "\"fix\":\"look from outside: portshim why "));
+    ::close(sock);
+}

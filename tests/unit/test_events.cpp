@@ -96,6 +96,11 @@ void emit_hook_events(const Config& c) {
     addr.sin_port = htons(8080);
     events::report_undiagnosed(c, nullptr, false, sock, reinterpret_cast<const sockaddr*>(&addr),
                                sizeof addr, EADDRINUSE, 0, events::NotDiagnosed::threaded_child);
+    // The engine could not be loaded: the loader's error is the event's one evidence line.
+    addr.sin_port = htons(8081);
+    events::report_undiagnosed(c, nullptr, false, sock, reinterpret_cast<const sockaddr*>(&addr),
+                               sizeof addr, EADDRINUSE, SOCK_STREAM, events::NotDiagnosed::no_engine,
+                               "/opt/portshim/libportshim-engine.so: cannot open shared object file");
     ::close(sock);
 }
 
@@ -164,7 +169,7 @@ TEST_CASE("LineBuffer escapes for workflow commands, whole escapes or nothing", 
 
 TEST_CASE("hook events as GitHub annotations: one line each, escaped", "[events]") {
     const std::string github = hook_events(Format::github);
-    CHECK(std::count(github.begin(), github.end(), '\n') == 6);
+    CHECK(std::count(github.begin(), github.end(), '\n') == 7);
     std::istringstream lines(github);
     for (std::string line; std::getline(lines, line);) CHECK(line.rfind("::", 0) == 0);
     CHECK(contains(github, "::notice title=portshim%3A fork::child pid 4200 got listening fd 3 "
