@@ -316,6 +316,21 @@ std::string normalized(std::string line) {
     return std::regex_replace(line, envelope, R"re({"event":"$1","time":"TIME","pid":PID,"exe":"EXE")re");
 }
 
+/** The verdict on `req` (tcp 0.0.0.0:8080) while pid 4112 runs the same program and listens there. */
+Verdict previous_instance_on_8080(const Request& req) {
+    Observation o = observation_of_self();
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 5555)};
+    o.holders = {holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 5555, 3, 1'800'000'000 - 150)};
+    return diagnose(req, o);
+}
+
+/** A bind() of a unix stream socket to `path`. */
+Request unix_request(const std::string& path) {
+    Request r = bind_request("0.0.0.0", 0, Proto::unix_stream);
+    r.unix_path = path;
+    return r;
+}
+
 } // namespace
 
 TEST_CASE("json events: every event of both writers in one golden file", "[events][report]") {
@@ -323,13 +338,9 @@ TEST_CASE("json events: every event of both writers in one golden file", "[event
     std::istringstream hooks(through_file_sink(Format::json, emit_hook_events));
     for (std::string line; std::getline(hooks, line);) all += normalized(line) + "\n";
     const ReportContext c{4120, "/opt/legacy/server", 1'800'000'000.25};
-    Request req = bind_request("0.0.0.0", 8080);
-    Observation o = observation_of_self();
-    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 5555)};
-    o.holders = {holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 5555, 3, 1'800'000'000 - 150)};
-    const Verdict v = diagnose(req, o);
-    Request unix_req = bind_request("0.0.0.0", 0, Proto::unix_stream);
-    unix_req.unix_path = "/run/app.sock";
+    const Request req = bind_request("0.0.0.0", 8080);
+    const Verdict v = previous_instance_on_8080(req);
+    const Request unix_req = unix_request("/run/app.sock");
     InheritedReport inherited;
     inherited.ppid = 1;
     inherited.parent_exe = "/usr/lib/systemd/systemd";
@@ -567,13 +578,9 @@ TEST_CASE("one vocabulary: every JSON event of both writers has the envelope and
                                  "nothing is recorded", &process);
          })))
         events.emplace_back("sink", line);
-    Request req = bind_request("0.0.0.0", 8080);
-    Observation o = observation_of_self();
-    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 5555)};
-    o.holders = {holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 5555, 3, 1'800'000'000 - 150)};
-    const Verdict v = diagnose(req, o);
-    Request unix_req = bind_request("0.0.0.0", 0, Proto::unix_stream);
-    unix_req.unix_path = "/run/app.sock";
+    const Request req = bind_request("0.0.0.0", 8080);
+    const Verdict v = previous_instance_on_8080(req);
+    const Request unix_req = unix_request("/run/app.sock");
     for (const std::string& line :
          {render_json(req, v, engine_ctx), render_repeated(Format::json, req, v, 3, engine_ctx),
           render_waiting(Format::json, req, v, WaitTimes{30, 30, 0}, engine_ctx),
