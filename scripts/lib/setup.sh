@@ -15,10 +15,12 @@ portshim_install_deps() {
     portshim_install_missing $portshim_packages
 }
 
-# Test-only as well: real daemons that tests/scenarios/daemons.cpp runs under the
-# preload, each a private copy on a free loopback port (scripts/demo needs none).
+# Test-only as well: real daemons and runtimes that the scenarios run under the
+# preload, each a private copy on a free loopback port (scripts/demo needs none):
+# daemons.cpp, haproxy.cpp and the runtimes_*.cpp files (Java, Python, Node, sshd).
 # shellcheck disable=SC2034 # used by scripts/test
-portshim_daemon_packages='nginx-light redis-server lighttpd memcached socat busybox python3'
+portshim_daemon_packages='nginx-light redis-server lighttpd memcached socat busybox python3
+    openjdk-17-jdk-headless nodejs haproxy openssh-server'
 
 # portshim_missing PACKAGE...: sets $missing to those not installed yet.
 portshim_missing() {
