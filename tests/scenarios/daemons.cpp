@@ -345,6 +345,10 @@ TEST_CASE("daemon nginx: a second master fails as before and the report names th
     const Json event = second_instance_names_the_first(nginx());
     CHECK(event["holders"].items().size() >= 2);
     CHECK(event["holders"][0]["cmdline"].str().rfind("nginx: master process", 0) == 0);
+    // The master is the process to stop, never a worker it would replace.
+    const std::string worker = std::to_string(static_cast<int>(event["holders"][1]["pid"].number()));
+    CHECK_THAT(event["fix"].str(), !Contains("kill -TERM " + worker));
+    CHECK_THAT(event["summary"].str(), !Contains("a worker of"));
 }
 
 TEST_CASE("daemon lighttpd: serves and stops the same with and without the preload")
