@@ -122,7 +122,7 @@ TEST_CASE("haproxy master-worker: a second instance fails as before and the fix 
     CHECK_THAT(event["fix"].str(), Contains("kill -TERM " + master + " and wait"));
     CHECK_THAT(event["fix"].str(), !Contains(std::to_string(worker)));
     CHECK_THAT(joined(event["why"]), Contains("its parent pid " + master));
-    gallery("haproxy-master-worker", argv, launch);
+    gallery("previous-instance-haproxy-master-worker", argv, launch);
     stop(first);
 }
 
