@@ -18,14 +18,17 @@ std::vector<ReuseportPeer> reuseport_strangers(const Request& req, const Observa
         if (!addresses_overlap(s.local, s.v6only, req.local, req.v6only)) continue;
         for (const Holder& h : obs.holders) {
             if (h.inode != s.inode || h.pid == obs.self.pid) continue;
-            // A parent or child is one server (a master and its workers); siblings are
-            // not excluded: two instances started by one shell or by systemd are siblings.
-            const bool family = h.pid == obs.self.ppid || h.ppid == obs.self.pid;
+            // A parent or child is one server (a master and its workers), and so is a
+            // sibling whose master is our parent; other siblings are not excluded: two
+            // instances started by one shell or by systemd are siblings.
+            const int master = detail::service_master(obs, h).pid;
+            const bool family = h.pid == obs.self.ppid || h.ppid == obs.self.pid ||
+                                (master != h.pid && master == obs.self.ppid);
             const bool same = same_program(h.exe, h.argv, obs.self.exe, obs.self.argv);
             if (same && family) continue;
             bool listed = false;
             for (const ReuseportPeer& o : out) listed = listed || o.holder.pid == h.pid;
-            if (!listed) out.push_back({h, same, detail::service_master(obs, h).pid});
+            if (!listed) out.push_back({h, same, master});
         }
     }
     return out;

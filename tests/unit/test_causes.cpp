@@ -490,6 +490,16 @@ TEST_CASE("reuseport sharing: an old worker's master is the process to stop", "[
     CHECK(peers[0].stop_pid == 500);
 }
 
+TEST_CASE("reuseport sharing: a sibling worker of our own master is the same server", "[causes]") {
+    // Workers that each listen with SO_REUSEPORT: 501's master 500 is our parent too.
+    Observation o = haproxy_master_worker("/usr/sbin/haproxy");
+    o.self.ppid = 500;
+    CHECK(reuseport_strangers(listen_request(), o).empty());
+    // Under another parent (a shell, systemd) the same program is an earlier instance.
+    o.self.ppid = 1;
+    CHECK(reuseport_strangers(listen_request(), o).size() == 1);
+}
+
 // ---- the cause table: documented ids, round trips, which causes clear by themselves ----
 
 TEST_CASE("cause table: every cause has its documented id and round-trips", "[cause]") {
