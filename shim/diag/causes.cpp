@@ -379,7 +379,12 @@ Verdict rule_holder(const Request& req, const Observation& obs, const SocketEntr
     const bool same = same_program(who->exe, who->argv, obs.self.exe, obs.self.argv);
     const std::string age = age_of(*who, obs.host);
     const std::string age_part = age.empty() ? "" : ", " + age;
-    const std::string what = fmt::format("pid {} ({}{})", who->pid, program_of(*who), age_part);
+    // A worker is not what to stop: its master (the service manager's process) forks another.
+    const Holder& master = service_master(obs, *who);
+    const int stop = master.pid;
+    const std::string what =
+        fmt::format("pid {} ({}{}{})", who->pid, program_of(*who), age_part,
+                    stop != who->pid ? fmt::format("; a worker of pid {}", stop) : std::string());
     if (same) {
         v.cause = Cause::previous_instance;
         v.summary = fmt::format("{} — another instance of this program — {} {}", what,
@@ -390,7 +395,7 @@ Verdict rule_holder(const Request& req, const Observation& obs, const SocketEntr
         v.fix = fmt::format(
             "stop the old instance first (systemctl stop UNIT, or kill -TERM {} and wait for it "
             "to exit), then start this one; if restarts race, make them wait for pid {} to exit",
-            who->pid, who->pid);
+            stop, stop);
     } else {
         v.cause = Cause::other_service;
         v.summary = fmt::format("{} {} {}", what, describe_state(s), held_endpoint(s));
@@ -398,8 +403,14 @@ Verdict rule_holder(const Request& req, const Observation& obs, const SocketEntr
                                     who->argv.empty() ? program_of(*who) : quote_args(who->argv)));
         v.fix = fmt::format("move one of the two services to another port, or stop pid {} if it "
                             "should not run here",
-                            who->pid);
+                            stop);
     }
+    if (stop != who->pid)
+        v.why.push_back(fmt::format(
+            "pid {} is a worker: its parent pid {} ({}) runs the same program and is the master "
+            "that a service manager starts and stops; it holds no copy of the socket, and stopping "
+            "only the worker makes it start another",
+            who->pid, stop, master.argv.empty() ? program_of(master) : quote_args(master.argv)));
     add_overlap_reason(req, s, v);
     if (s.proto == Proto::tcp && s.state != tcp_state::listen && is_live_state(s))
         v.why.push_back("it holds the port with a connection or a bound socket, not a listener; "
@@ -414,7 +425,9 @@ Verdict rule_holder(const Request& req, const Observation& obs, const SocketEntr
                                         return pids;
                                     }()));
     v.confirm.push_back(ss_listeners(req, obs));
-    v.confirm.push_back(fmt::format("ps -o pid,ppid,lstart,args -p {}", who->pid));
+    v.confirm.push_back(stop != who->pid
+                            ? fmt::format("ps -o pid,ppid,lstart,args -p {},{}", stop, who->pid)
+                            : fmt::format("ps -o pid,ppid,lstart,args -p {}", who->pid));
     return v;
 }
 
@@ -664,7 +677,11 @@ Verdict rule_visible(const Request& req, const Observation& obs, const SocketEnt
                                     s.proto == Proto::tcp && s.state == tcp_state::listen);
     // The recorded opener, while it still holds the socket, is the one to name.
     const Holder* who = inh && inh->opener_holder != nullptr ? inh->opener_holder : principal(hs);
-    const bool inherited = inh && inh->inherited;
+    // A master that opened the socket and forked its worker with it handed it over by design.
+    const bool inherited = inh && inh->inherited &&
+                           !(inh->record != nullptr && inh->opener.alive &&
+                             inh->opener.pid == service_master(obs, *who).pid &&
+                             inh->opener.pid != who->pid);
     Verdict v;
     if (inherited && !same_program(who->exe, who->argv, obs.self.exe, obs.self.argv)) {
         v = rule_inherited(obs, *inh, hs, held_endpoint(s), ss_listeners(req, obs));

@@ -4,6 +4,7 @@
 
 #include "common/escape.hpp"
 #include "facts.hpp"
+#include "identity.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -29,6 +30,26 @@ const Holder* principal(const std::vector<const Holder*>& hs) {
             best = h;
     }
     return best != nullptr ? best : (hs.empty() ? nullptr : hs.front());
+}
+
+const Holder& service_master(const Observation& obs, const Holder& who) {
+    const auto parent_of = [&](const Holder& child) -> const Holder* {
+        const auto is = [&](const Holder& h) { return h.pid == child.ppid && h.pid != child.pid; };
+        for (const std::vector<Holder>* list : {&obs.holders, &obs.masters})
+            if (const auto it = std::find_if(list->begin(), list->end(), is); it != list->end())
+                return &*it;
+        return nullptr;
+    };
+    const Holder* top = &who;
+    // Bounded: a pid table read at two moments may hold a cycle.
+    for (int depth = 0; depth < 8; ++depth) {
+        const Holder* up = parent_of(*top);
+        if (up == nullptr || up->pid == obs.self.pid ||
+            !same_program(up->exe, up->argv, who.exe, who.argv))
+            break;
+        top = up;
+    }
+    return *top;
 }
 
 void add_holders(const std::vector<const Holder*>& hs, const Holder* first, Verdict& v) {

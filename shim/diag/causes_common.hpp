@@ -20,6 +20,14 @@ std::vector<const Holder*> holders_of(const Observation& obs, std::uint64_t inod
  */
 const Holder* principal(const std::vector<const Holder*>& hs);
 
+/**
+ * The process to stop for holder `who`: the topmost of its parents (holders or
+ * Observation::masters) that run the same program, each the parent of the one
+ * below — a master that forked `who` as a worker (haproxy -W, whose master
+ * holds no listener) — else `who` itself.
+ */
+const Holder& service_master(const Observation& obs, const Holder& who);
+
 /** Appends `first`, then every other holder of `hs`, to the verdict. */
 void add_holders(const std::vector<const Holder*>& hs, const Holder* first, Verdict& v);
 

@@ -208,6 +208,32 @@ void probe_inheritance(const Request& req, const ProbeEnv& env, int self_pid, Ob
     }
 }
 
+// A worker's master may hold no copy of the socket: haproxy -W closes its
+// listeners after forking its workers. Its parents running the same executable
+// are read, so that the rules name the process to stop, not a worker.
+void probe_masters(const ProbeEnv& env, int self_pid, Observation& obs) {
+    constexpr std::size_t max_masters = 8;
+    obs.masters.reserve(max_masters); // the pointers below stay valid
+    std::vector<const Holder*> children;
+    for (const Holder& h : obs.holders) children.push_back(&h);
+    const auto known = [&](int pid) {
+        const auto is = [&](const Holder& h) { return h.pid == pid; };
+        return std::any_of(obs.holders.begin(), obs.holders.end(), is) ||
+               std::any_of(obs.masters.begin(), obs.masters.end(), is);
+    };
+    for (std::size_t i = 0; i < children.size() && obs.masters.size() < max_masters; ++i) {
+        const Holder& child = *children[i];
+        if (child.ppid <= 1 || child.ppid == self_pid || child.exe.empty() || known(child.ppid))
+            continue;
+        Holder parent;
+        if (!owners::read_process(env.proc_root, child.ppid, parent) || parent.exe != child.exe)
+            continue;
+        if (env.secure && parent.uid != obs.self.real_uid) continue; // rule 12, as withhold_foreign
+        obs.masters.push_back(std::move(parent));
+        children.push_back(&obs.masters.back());
+    }
+}
+
 void probe_openers(const Request& req, const ProbeEnv& env, int self_pid, Observation& obs) {
     if (!env.find_openers) return;
     if (!env.state_dir.empty()) {
@@ -303,6 +329,7 @@ Observation observe(const Request& req, const ProbeEnv& env) {
 
     withhold_foreign(env, self_pid, obs);
     probe_hidden(env, self_pid, obs);
+    probe_masters(env, self_pid, obs);
     probe_openers(req, env, self_pid, obs);
 
     // Names for the uids the report may mention: socket owners and ourselves.

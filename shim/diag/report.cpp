@@ -7,6 +7,7 @@
 #include "common/escape.hpp"
 #include "common/markup.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <fmt/format.h>
 #include <iterator>
@@ -348,25 +349,49 @@ std::string render_port_free(const Request& req, const ReportContext& ctx) {
     return out + "}\n";
 }
 
+bool reuseport_handover(const std::vector<ReuseportPeer>& peers) {
+    return !peers.empty() && std::all_of(peers.begin(), peers.end(),
+                                         [](const ReuseportPeer& p) { return p.same_program; });
+}
+
 std::string render_reuseport_shared(Format format, const Request& req,
-                                    const std::vector<Holder>& others, const ReportContext& ctx) {
+                                    const std::vector<ReuseportPeer>& peers, const ReportContext& ctx) {
+    const bool handover = reuseport_handover(peers);
     if (format == Format::json) {
         std::string out = json_envelope("reuseport-shared", ctx);
         fmt::format_to(std::back_inserter(out), ",\"proto\":\"{}\"", proto_name(req.proto));
         append_json_where(out, req.proto, req.local, req.unix_path);
         out += ",\"holders\":[";
-        for (std::size_t i = 0; i < others.size(); ++i) {
+        for (std::size_t i = 0; i < peers.size(); ++i) {
             if (i != 0) out += ',';
-            append_holder_json(out, others[i]);
+            append_holder_json(out, peers[i].holder);
         }
-        return out + "]}\n";
+        return out + fmt::format("],\"same_program\":{}}}\n", handover ? "true" : "false");
     }
-    std::string names;
-    for (const Holder& h : others)
-        names += fmt::format("{}pid {} ({})", names.empty() ? "" : ", ", h.pid,
-                             h.exe.empty() ? h.comm : h.exe);
+    std::string names, stop;
+    for (const ReuseportPeer& p : peers) {
+        const Holder& h = p.holder;
+        names += fmt::format("{}pid {} ({}{})", names.empty() ? "" : ", ", h.pid,
+                             h.exe.empty() ? h.comm : h.exe,
+                             p.stop_pid != 0 && p.stop_pid != h.pid
+                                 ? fmt::format(", a worker of pid {}", p.stop_pid)
+                                 : std::string());
+        const std::string pid = std::to_string(p.stop_pid != 0 ? p.stop_pid : h.pid);
+        if ((" " + stop + " ").find(" " + pid + " ") == std::string::npos)
+            stop += (stop.empty() ? "" : " ") + pid;
+    }
     const std::string head =
         fmt::format("listen({}/tcp) shares the port through SO_REUSEPORT", format_endpoint(req.local));
+    if (handover) {
+        // Both run this program: an old instance serving out its connections (haproxy -sf).
+        const std::string rest = fmt::format(
+            "with {}, {} of this program: old and new instance share the port's connections "
+            "until the old one exits — normal during a reload or hand-over; a problem only if "
+            "both keep running, then stop the old one (kill -TERM {})",
+            names, peers.size() == 1 ? "an earlier instance" : "earlier instances", stop);
+        if (format == Format::github) return github_annotation(Level::info, head, {rest});
+        return fmt::format("portshim[{}]: reuseport-shared: {}\n", ctx.pid, visible(head + " " + rest));
+    }
     const std::string rest = fmt::format(
         "with {}: the kernel now splits incoming connections between them, so requests randomly "
         "reach the other program; stop it unless this is intended",

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/config.hpp"
+#include "sharing.hpp"
 #include "types.hpp"
 
 #include <string>
@@ -102,11 +103,15 @@ std::string render_waiting(Format format, const Request& req, const Verdict& v,
 std::string render_port_free(const Request& req, const ReportContext& ctx);
 
 /**
- * A "reuseport-shared" warning (event, annotation): listen() succeeded, and these processes' listeners
- * now share the port's incoming connections with ours through SO_REUSEPORT.
+ * A "reuseport-shared" event (line, annotation): listen() succeeded, and these processes' listeners
+ * now share the port's incoming connections with ours through SO_REUSEPORT. A warning when one of
+ * them runs another program; when all run this one, a note on the hand-over (JSON `same_program`).
  */
 std::string render_reuseport_shared(Format format, const Request& req,
-                                    const std::vector<Holder>& others, const ReportContext& ctx);
+                                    const std::vector<ReuseportPeer>& peers, const ReportContext& ctx);
+
+/** Whether every peer is an earlier instance of this program (a reload), so the event is info, not warn. */
+bool reuseport_handover(const std::vector<ReuseportPeer>& peers);
 
 /**
  * The `inherited` event: text "portshim[PID]: inherited: this process (EXE)

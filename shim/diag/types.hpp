@@ -211,6 +211,12 @@ struct CgroupFacts {
 struct Observation {
     std::vector<SocketEntry> sockets; ///< sockets whose local port is the wanted one
     std::vector<Holder> holders;      ///< processes holding any of those inodes
+    /**
+     * Parents of holders that run the holder's executable but hold none of the
+     * sockets (haproxy -W's master closes its listeners once its workers run),
+     * and their parents in turn: the process a service manager controls. Fd -1, inode 0.
+     */
+    std::vector<Holder> masters;
     SelfInfo self;
     HostFacts host;
     bool netlink_ok = false;          ///< sock_diag answered

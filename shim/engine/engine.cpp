@@ -212,13 +212,15 @@ PORTSHIM_EXPORT void portshim_engine_listened(portshim::Failure* f) {
             env.find_openers = false;
             env.secure = f->config->secure;
             const Observation obs = observe(req, env);
-            const std::vector<Holder> others = reuseport_strangers(req, obs);
-            if (!others.empty()) {
+            const std::vector<ReuseportPeer> others = reuseport_strangers(req, obs);
+            // An earlier instance of this program is a reload's hand-over: a note, not a warning.
+            const Level level = reuseport_handover(others) ? Level::info : Level::warn;
+            if (!others.empty() && f->config->level >= level) {
                 const ReportContext ctx{static_cast<int>(::getpid()), obs.self.exe,
                                         obs.host.now > 0 ? obs.host.now : host::wall_clock(),
                                         colour_for(*f->config, f->stderr_identity)};
                 const std::string out = render_reuseport_shared(f->config->format, req, others, ctx);
-                sink::write_event(*f->config, Level::warn, out.data(), out.size(), f->stderr_identity,
+                sink::write_event(*f->config, level, out.data(), out.size(), f->stderr_identity,
                                   sink::Origin::other);
             }
         }

@@ -168,63 +168,6 @@ void require_installed(const Daemon& daemon)
              "; scripts/test installs it)");
 }
 
-/** A port nobody uses right now: bound to port 0 by the kernel, then released. */
-int unused_port()
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sin;
-    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&sin), len) == 0 &&
-                       ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0;
-    ::close(fd);
-    REQUIRE(bound);
-    return ntohs(sin.sin_port);
-}
-
-/** True when a TCP socket listens on `port` (read from /proc/net/tcp: no connection is made). */
-bool listening(int port)
-{
-    std::ifstream table("/proc/net/tcp");
-    std::string line;
-    std::getline(table, line); // header
-    while (std::getline(table, line)) {
-        std::istringstream fields(line);
-        std::string slot, local, remote, state;
-        fields >> slot >> local >> remote >> state;
-        const auto colon = local.rfind(':');
-        if (state == "0A" && colon != std::string::npos &&
-            std::stoi(local.substr(colon + 1), nullptr, 16) == port)
-            return true;
-    }
-    return false;
-}
-
-/** True once `pid` has exited (a zombie: Process has not reaped it yet). */
-bool exited(int pid)
-{
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    const auto paren = text.rfind(')');
-    return paren == std::string::npos || text.compare(paren, 3, ") Z") == 0;
-}
-
-/** Polls until the daemon listens on `port`, capturing its output meanwhile. */
-void wait_until_listening(Process& daemon, int port)
-{
-    const auto deadline = std::chrono::steady_clock::now() + 15s;
-    while (!listening(port)) {
-        if (exited(daemon.pid()) || std::chrono::steady_clock::now() > deadline) {
-            daemon.wait(2s);
-            FAIL("no listener on port " << port << "; stdout: " << daemon.out()
-                                        << "\nstderr: " << daemon.err());
-        }
-        daemon.wait_for([] { return false; }, 10ms);
-    }
-}
-
 /** How many sockets `pid` holds (links to socket:[INODE] in /proc/PID/fd). */
 int open_sockets(int pid)
 {
@@ -249,47 +192,6 @@ void wait_until_connection_closed(Process& daemon, int before)
     const auto deadline = std::chrono::steady_clock::now() + 5s;
     while (open_sockets(daemon.pid()) > before && std::chrono::steady_clock::now() < deadline)
         daemon.wait_for([] { return false; }, 10ms);
-}
-
-/** Sends `request` to 127.0.0.1:port and returns everything read until the daemon closes. */
-std::string exchange(int port, const std::string& request, bool half_close)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    const timeval limit{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons(static_cast<std::uint16_t>(port));
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    std::string reply;
-    int err = 0;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0 &&
-        ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()) &&
-        (!half_close || ::shutdown(fd, SHUT_WR) == 0)) {
-        char buf[4096];
-        ssize_t got;
-        while ((got = ::read(fd, buf, sizeof buf)) > 0 || (got < 0 && errno == EINTR))
-            reply.append(buf, static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
-        err = got < 0 ? errno : 0;
-    } else {
-        err = errno;
-    }
-    ::close(fd);
-    INFO("talking to 127.0.0.1:" << port << ": " << (err != 0 ? std::strerror(err) : "ok"));
-    CHECK(err == 0);
-    return reply;
-}
-
-/** The output without the library's lines: JSON events (PORTSHIM_FORMAT=json) and text reports. */
-std::string without_portshim_lines(const std::string& text)
-{
-    std::string kept;
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);)
-        if (line.rfind("{", 0) != 0 && line.rfind("portshim[", 0) != 0)
-            kept += line + "\n";
-    return kept;
 }
 
 /**
@@ -443,6 +345,10 @@ TEST_CASE("daemon nginx: a second master fails as before and the report names th
     const Json event = second_instance_names_the_first(nginx());
     CHECK(event["holders"].items().size() >= 2);
     CHECK(event["holders"][0]["cmdline"].str().rfind("nginx: master process", 0) == 0);
+    // The master is the process to stop, never a worker it would replace.
+    const std::string worker = std::to_string(static_cast<int>(event["holders"][1]["pid"].number()));
+    CHECK_THAT(event["fix"].str(), !Contains("kill -TERM " + worker));
+    CHECK_THAT(event["summary"].str(), !Contains("a worker of"));
 }
 
 TEST_CASE("daemon lighttpd: serves and stops the same with and without the preload")

@@ -112,6 +112,18 @@ void require_failed_as_without_shim(Process& daemon);
 /** A legacy server serves one client, closing first (its socket stays in TIME_WAIT), and exits. */
 int leave_time_wait(const Launch& launch, bool own_flag = false);
 
+/** A port nobody uses right now: bound to port 0 by the kernel, then released. */
+int unused_port();
+
+/** Polls (15 s at most) until a TCP socket listens on `port`, capturing the daemon's output meanwhile; fails if it exits first. */
+void wait_until_listening(Process& daemon, int port);
+
+/** The output without the library's lines: JSON events (PORTSHIM_FORMAT=json) and text reports. */
+std::string without_portshim_lines(const std::string& text);
+
+/** Sends `request` to 127.0.0.1:port and returns everything read until the daemon closes. */
+std::string exchange(int port, const std::string& request, bool half_close = false);
+
 /** Reads the "port P" line a server prints once it listens; fails the test otherwise. */
 int read_port(Process& server);
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "diag/address.hpp"
+#include "diag/sharing.hpp"
 #include "diag/types.hpp"
 
 #include <algorithm>
@@ -145,6 +146,13 @@ inline Request bind_request(const char* addr, std::uint16_t port, Proto proto = 
     r.local = ep(addr, port);
     r.reuseaddr = 0;
     return r;
+}
+
+/** Each holder as a reuseport peer running another program, its own process to stop. */
+inline std::vector<ReuseportPeer> other_programs(const std::vector<Holder>& hs) {
+    std::vector<ReuseportPeer> out;
+    for (const Holder& h : hs) out.push_back({h, false, h.pid});
+    return out;
 }
 
 /** An observation made by pid 4120 running /opt/legacy/server as uid 1000. */

@@ -50,6 +50,75 @@ TEST_CASE("prefork servers: the master is named, not a worker", "[causes]") {
     CHECK(any_contains(v.why, "3 processes share this socket"));
 }
 
+namespace {
+
+/** haproxy -Ws: the master (500, no listener of its own) and its worker (501) holding fd 6. */
+Observation haproxy_master_worker(const char* self_exe) {
+    const std::vector<std::string> argv = {"/usr/sbin/haproxy", "-f", "h.cfg", "-Ws"};
+    Observation o = observation_of_self(self_exe);
+    o.self.argv = {self_exe, "-f", "h.cfg", "-Ws"};
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 777)};
+    o.holders = {holder(501, 500, "/usr/sbin/haproxy", argv, 777, 6, 0, 901)};
+    o.masters = {holder(500, 1, "/usr/sbin/haproxy", argv, 0, -1, 0, 900)};
+    return o;
+}
+
+/** Our own successful listen() on 0.0.0.0:8080 (socket inode 99), as the sharing check sees it. */
+Request listen_request() {
+    Request r = bind_request("0.0.0.0", 8080);
+    r.call = Call::listen;
+    r.inode = 99;
+    return r;
+}
+
+} // namespace
+
+TEST_CASE("master and workers: the fix stops the master that holds no listener", "[causes]") {
+    Observation o = haproxy_master_worker("/usr/sbin/haproxy");
+    Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(cause_id(v.cause) == "previous-instance");
+    CHECK(v.holders.at(0).pid == 501);
+    CHECK(contains(v.summary, "pid 501 (/usr/sbin/haproxy; a worker of pid 500)"));
+    CHECK(contains(v.fix, "kill -TERM 500 and wait"));
+    CHECK_FALSE(contains(v.fix, "501"));
+    CHECK(any_contains(v.why, "pid 501 is a worker: its parent pid 500 (/usr/sbin/haproxy -f h.cfg -Ws)"));
+    CHECK(std::find(v.confirm.begin(), v.confirm.end(), "ps -o pid,ppid,lstart,args -p 500,501") !=
+          v.confirm.end());
+
+    // Another program failing: the same master is the one to stop.
+    o = haproxy_master_worker("/opt/legacy/server");
+    v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(cause_id(v.cause) == "other-service");
+    CHECK(contains(v.fix, "stop pid 500 if"));
+
+    // The master recorded as the opener handed the socket to its worker: no leak.
+    RecordedListen r;
+    r.record.inode = 777;
+    r.record.proto = "tcp";
+    r.record.port = 8080;
+    r.record.pid = 500;
+    r.record.start_ticks = 900;
+    r.record.exe = "/usr/sbin/haproxy";
+    r.alive = true;
+    o.records = {r};
+    v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(cause_id(v.cause) == "other-service");
+    CHECK(contains(v.fix, "stop pid 500 if"));
+    REQUIRE(v.opener);
+    CHECK(v.opener->pid == 500);
+    // ...but an opener that has exited left its child holding a leaked copy.
+    o.records[0].alive = false;
+    CHECK(cause_id(diagnose(bind_request("0.0.0.0", 8080), o).cause) == "inherited-fd");
+
+    // A parent running another program (a supervisor) is not the master to stop.
+    o = haproxy_master_worker("/usr/sbin/haproxy");
+    o.masters[0].exe = "/usr/bin/python3";
+    o.masters[0].argv = {"python3", "supervisor.py"};
+    v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(contains(v.fix, "kill -TERM 501"));
+    CHECK(contains(v.summary, "pid 501 (/usr/sbin/haproxy)"));
+}
+
 TEST_CASE("interpreters compare the script, not the interpreter", "[causes]") {
     CHECK(same_program("/usr/bin/python3.11", {"python3", "app.py"}, "/usr/bin/python3.11",
                        {"python3", "-u", "app.py"}));
@@ -401,14 +470,34 @@ TEST_CASE("reuseport sharing: strangers are named, our parent and children are n
                  holder(4121, 4120, "/opt/legacy/server", {"server"}, 12, 3), // our child
                  holder(300, 1, "/opt/legacy/server", {"server"}, 13, 3),     // an old instance
                  holder(400, 1, "/usr/bin/other", {"other"}, 14, 3)};         // another port
-    Request r = bind_request("0.0.0.0", 8080);
-    r.call = Call::listen;
-    r.inode = 99;
+    const Request r = listen_request();
     const auto others = reuseport_strangers(r, o);
     REQUIRE(others.size() == 1);
-    CHECK(others[0].pid == 300);
+    CHECK(others[0].holder.pid == 300);
+    CHECK(others[0].same_program);
+    CHECK(others[0].stop_pid == 300);
     o.holders[0].exe = "/usr/bin/other"; // a different program is a stranger even as our parent
-    CHECK(reuseport_strangers(r, o).size() == 2);
+    const auto both = reuseport_strangers(r, o);
+    REQUIRE(both.size() == 2);
+    CHECK_FALSE(both[0].same_program);
+}
+
+TEST_CASE("reuseport sharing: an old worker's master is the process to stop", "[causes]") {
+    const auto peers = reuseport_strangers(listen_request(), haproxy_master_worker("/usr/sbin/haproxy"));
+    REQUIRE(peers.size() == 1);
+    CHECK(peers[0].holder.pid == 501);
+    CHECK(peers[0].same_program);
+    CHECK(peers[0].stop_pid == 500);
+}
+
+TEST_CASE("reuseport sharing: a sibling worker of our own master is the same server", "[causes]") {
+    // Workers that each listen with SO_REUSEPORT: 501's master 500 is our parent too.
+    Observation o = haproxy_master_worker("/usr/sbin/haproxy");
+    o.self.ppid = 500;
+    CHECK(reuseport_strangers(listen_request(), o).empty());
+    // Under another parent (a shell, systemd) the same program is an earlier instance.
+    o.self.ppid = 1;
+    CHECK(reuseport_strangers(listen_request(), o).size() == 1);
 }
 
 // ---- the cause table: documented ids, round trips, which causes clear by themselves ----

@@ -352,7 +352,7 @@ TEST_CASE("json events: every event of both writers in one golden file", "[event
            render_repeated(Format::json, unix_req, v, 1, c) +
            render_waiting(Format::json, req, v, WaitTimes{30, 30, 41200}, c) +
            render_waiting(Format::json, unix_req, v, WaitTimes{60, 12, 0}, c) +
-           render_reuseport_shared(Format::json, req, v.holders, c) +
+           render_reuseport_shared(Format::json, req, other_programs(v.holders), c) +
            render_config_error(Format::json, "PORTSHIM_WAIT=\"soon\" is not valid", c) +
            render_inherited(Format::json, inherited, c) +
            render_port_free(req, c) + render_port_free(unix_req, c);
@@ -585,7 +585,7 @@ TEST_CASE("one vocabulary: every JSON event of both writers has the envelope and
          {render_json(req, v, engine_ctx), render_repeated(Format::json, req, v, 3, engine_ctx),
           render_waiting(Format::json, req, v, WaitTimes{30, 30, 0}, engine_ctx),
           render_waiting(Format::json, unix_req, v, WaitTimes{60, 12, 0}, engine_ctx),
-          render_reuseport_shared(Format::json, req, v.holders, engine_ctx),
+          render_reuseport_shared(Format::json, req, other_programs(v.holders), engine_ctx),
           render_config_error(Format::json, "PORTSHIM_WAIT=\"soon\" is not valid", engine_ctx),
           render_inherited(Format::json, inherited_of(two_event_fds(), 2, Handover::self_exec), engine_ctx),
           render_port_free(req, engine_ctx), render_port_free(unix_req, engine_ctx)})

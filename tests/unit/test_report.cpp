@@ -92,6 +92,32 @@ TEST_CASE("config errors render as one warning line or one event", "[report]") {
     CHECK(json.find("\"message\":\"bad \\\"x\\\"\"") != std::string::npos);
 }
 
+TEST_CASE("reuseport-shared: another program is a warning and an earlier instance a hand-over", "[report]") {
+    const Request req = bind_request("0.0.0.0", 8080);
+    const Holder old = holder(300, 1, "/opt/legacy/server", {"server"}, 11, 3);
+    CHECK(render_reuseport_shared(Format::text, req, {{old, false, 300}}, ctx) ==
+          "portshim[4120]: warning: listen(0.0.0.0:8080/tcp) shares the port through SO_REUSEPORT "
+          "with pid 300 (/opt/legacy/server): the kernel now splits incoming connections between "
+          "them, so requests randomly reach the other program; stop it unless this is intended\n");
+    CHECK_FALSE(reuseport_handover({{old, false, 300}}));
+
+    // An old worker (301) of master 300, and master 300's own listener: one process to stop.
+    const Holder worker = holder(301, 300, "/opt/legacy/server", {"server"}, 12, 4);
+    const std::vector<ReuseportPeer> peers = {{old, true, 300}, {worker, true, 300}};
+    CHECK(reuseport_handover(peers));
+    CHECK(render_reuseport_shared(Format::text, req, peers, ctx) ==
+          "portshim[4120]: reuseport-shared: listen(0.0.0.0:8080/tcp) shares the port through "
+          "SO_REUSEPORT with pid 300 (/opt/legacy/server), pid 301 (/opt/legacy/server, a worker "
+          "of pid 300), earlier instances of this program: old and new instance share the port's "
+          "connections until the old one exits — normal during a reload or hand-over; a problem "
+          "only if both keep running, then stop the old one (kill -TERM 300)\n");
+    CHECK(render_reuseport_shared(Format::github, req, peers, ctx).rfind("::notice ", 0) == 0);
+    const std::string json = render_reuseport_shared(Format::json, req, peers, ctx);
+    CHECK(json.find("}],\"same_program\":true}\n") != std::string::npos);
+    // One stranger among them is enough for the warning.
+    CHECK_FALSE(reuseport_handover({{old, true, 300}, {worker, false, 301}}));
+}
+
 TEST_CASE("rfc3339 times are UTC with milliseconds", "[report]") {
     CHECK(rfc3339(0) == "1970-01-01T00:00:00.000Z");
     CHECK(rfc3339(1'800'000'000.5) == "2027-01-15T08:00:00.500Z");
@@ -269,7 +295,7 @@ TEST_CASE("github: every other engine event is one annotation", "[report]") {
         render_repeated(Format::github, req, v, 312, ctx),
         render_waiting(Format::github, tw, time_wait, WaitTimes{30, 30, 41200}, ctx),
         render_waiting(Format::github, req, v, WaitTimes{30, 30, 0}, ctx),
-        render_reuseport_shared(Format::github, req, v.holders, ctx),
+        render_reuseport_shared(Format::github, req, other_programs(v.holders), ctx),
         render_config_error(Format::github, "PORTSHIM_FORMAT=\"xml\" is not valid (text, json or github); "
                                             "using the default", ctx),
         render_inherited(Format::github, inherited_report(),
