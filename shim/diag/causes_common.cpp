@@ -78,7 +78,7 @@ std::string program_difference(const Holder& h, const SelfInfo& self, Sameness s
                            theirs);
     const std::string name(program_name(them.executable.empty() ? them.argv0_name : them.executable));
     if (s == Sameness::different)
-        return fmt::format("the same interpreter ({}) runs another program there: {}, not {} ({})", name,
+        return fmt::format("the same runtime ({}) runs another program there: {}, not {} ({})", name,
                            describe_main(them), describe_main(us), theirs);
     return fmt::format("{} runs there too, but which program {} cannot be told from its command line "
                        "({}), so it is not taken for a previous instance",

@@ -45,7 +45,7 @@ std::string same_program_reason(const Holder& h);
 /**
  * The why line of a holder that is not established as this program (`s` is
  * different or unknown): "a different program holds the port: CMDLINE", "the same
- * interpreter (python3.11) runs another program there: b.py, not a.py", or why it
+ * runtime (python3.11) runs another program there: b.py, not a.py", or why it
  * cannot be told. `what`: "port" or "address".
  */
 std::string program_difference(const Holder& h, const SelfInfo& self, Sameness s, std::string_view what);

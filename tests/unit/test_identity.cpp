@@ -143,7 +143,7 @@ Verdict holder_verdict(const std::string& exe, const Argv& self_argv, const Argv
 TEST_CASE("identity rules: the same interpreter running another class is another service", "[identity]") {
     const Verdict v = holder_verdict(java, {"java", "-cp", "/tmp/d", "Beta"}, {"java", "-cp", "/tmp/d", "Alpha"});
     CHECK(cause_id(v.cause) == "other-service");
-    CHECK(any_contains(v.why, "the same interpreter (java) runs another program there: Alpha, not Beta "
+    CHECK(any_contains(v.why, "the same runtime (java) runs another program there: Alpha, not Beta "
                               "(java -cp /tmp/d Alpha)"));
     CHECK(contains(v.fix, "stop pid 300 if it should not run here"));
 }
