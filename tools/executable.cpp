@@ -12,6 +12,8 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <climits>
+#include <cstdlib>
 #include <unistd.h>
 
 namespace portshim::cli {
@@ -63,7 +65,7 @@ bool spacetab(char c) { return c == ' ' || c == '\t'; }
  * BINPRM_BUF_SIZE bytes; empty when the kernel says ENOEXEC (no name, or a
  * name cut off by the buffer's end), which execvp answers with /bin/sh.
  */
-std::string shebang_interpreter(const char (&buf)[binprm_buf_size]) {
+std::string shebang_interpreter(const char (&buf)[binprm_buf_size], std::string* arg = nullptr) {
     const char* end = static_cast<const char*>(std::memchr(buf, '\n', sizeof buf));
     const char* const buf_end = buf + sizeof buf - 1;
     const char* p = buf + 2;
@@ -77,7 +79,28 @@ std::string shebang_interpreter(const char (&buf)[binprm_buf_size]) {
     while (p < end && spacetab(*p)) ++p;
     const char* name_end = p;
     while (name_end < end && !spacetab(*name_end) && *name_end != '\0') ++name_end;
+    if (arg != nullptr) {
+        // The rest of the line, blanks around it removed, is one optional argument.
+        const char* a = name_end;
+        while (a < end && spacetab(*a)) ++a;
+        const char* a_end = a;
+        while (a_end < end && *a_end != '\0') ++a_end;
+        while (a_end > a && spacetab(a_end[-1])) --a_end;
+        *arg = std::string(a, a_end);
+    }
     return std::string(p, name_end);
+}
+
+/** The first BINPRM_BUF_SIZE bytes of a regular file; false when it cannot be read. */
+bool read_head(const std::string& path, char (&buf)[binprm_buf_size], ssize_t& n) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return false;
+    do n = ::pread(fd, buf, sizeof buf, 0);
+    while (n < 0 && errno == EINTR);
+    ::close(fd);
+    return n >= 0;
 }
 
 /** Whether Go's build-info magic occurs in the file, read in chunks (a file rewritten meanwhile cannot SIGBUS us). */
@@ -187,6 +210,45 @@ std::string find_program(std::string_view name, const char* path_env, Reach& rea
         detail = std::string(name) + ": command not found in PATH";
     }
     return {};
+}
+
+std::optional<RunAs> program_as_run(const std::vector<std::string>& words, const char* path_env,
+                                    std::string& detail) {
+    if (words.empty()) {
+        detail = "an empty command line";
+        return std::nullopt;
+    }
+    Reach reach;
+    std::string path = find_program(words[0], path_env, reach, detail);
+    if (path.empty()) return std::nullopt;
+    RunAs run;
+    run.argv = words;
+    for (int depth = 0; depth <= max_interpreter_depth; ++depth) {
+        char buf[binprm_buf_size] = {};
+        ssize_t n = 0;
+        if (!read_head(path, buf, n) || n < 2 || buf[0] != '#' || buf[1] != '!') break;
+        std::string arg;
+        const std::string interpreter = shebang_interpreter(buf, &arg);
+        if (interpreter.empty()) break;
+        // fs/binfmt_script.c: argv becomes INTERPRETER [ARG] PATH ARGV[1]...
+        std::vector<std::string> argv{interpreter};
+        if (!arg.empty()) argv.push_back(arg);
+        argv.push_back(path);
+        argv.insert(argv.end(), run.argv.begin() + 1, run.argv.end());
+        run.argv = std::move(argv);
+        path = interpreter;
+        const auto slash = interpreter.rfind('/');
+        if (interpreter.substr(slash + 1) == "env" && !arg.empty() && arg[0] != '-') {
+            // #!/usr/bin/env NAME: env runs NAME as execvp finds it, with argv NAME PATH ARGV[1]...
+            run.argv.erase(run.argv.begin());
+            const std::string found = find_program(arg, path_env, reach, detail);
+            if (found.empty()) return std::nullopt;
+            path = found;
+        }
+    }
+    char resolved[PATH_MAX];
+    run.exe = ::realpath(path.c_str(), resolved) != nullptr ? resolved : path;
+    return run;
 }
 
 Reach inspect_executable(const std::string& path, std::string& detail) {

@@ -3,8 +3,10 @@
 // and Go programs make their socket calls directly.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace portshim::cli {
 
@@ -27,6 +29,21 @@ enum class Reach {
  */
 std::string find_program(std::string_view name, const char* path_env, Reach& reach,
                          std::string& detail);
+
+/** How a started program shows in /proc: readlink of /proc/PID/exe and its cmdline. */
+struct RunAs {
+    std::string exe;                  ///< the real path of the binary that runs (symlinks resolved)
+    std::vector<std::string> argv;
+};
+
+/**
+ * What exec of `words` (found as execvp finds words[0] in `path_env`) would run, as
+ * /proc would show it: a script's #! line (and #!/usr/bin/env NAME) followed as the
+ * kernel does, so that "./app.py" runs /usr/bin/python3.11 with argv
+ * "/usr/bin/python3 ./app.py". nullopt with a one-line `detail` when it is not found.
+ */
+std::optional<RunAs> program_as_run(const std::vector<std::string>& words, const char* path_env,
+                                    std::string& detail);
 
 /**
  * Inspects the program at `path` without ever blocking or opening anything but

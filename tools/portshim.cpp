@@ -33,8 +33,8 @@ namespace {
 
 using namespace portshim;
 
-constexpr const char* usage_text = R"(usage: portshim why  [--json] [--udp] [--reuseaddr] [--] [ADDRESS:]PORT | unix:PATH
-       portshim wait [--timeout SECONDS] [--json] [--udp] [--reuseaddr] [--] [ADDRESS:]PORT
+constexpr const char* usage_text = R"(usage: portshim why  [--json] [--udp] [--reuseaddr] [--for PROGRAM] [--] [ADDRESS:]PORT | unix:PATH
+       portshim wait [--timeout SECONDS] [--json] [--udp] [--reuseaddr] [--for PROGRAM] [--] [ADDRESS:]PORT
        portshim check-preload [--] PROGRAM
        portshim check-config [NAME=VALUE...]
        portshim --version
@@ -51,6 +51,13 @@ constexpr const char* usage_text = R"(usage: portshim why  [--json] [--udp] [--r
   --json         one JSON object per line instead of text
   --udp          check a UDP port instead of TCP
   --reuseaddr    check as a program that sets SO_REUSEADDR would bind
+  --for PROGRAM  the program about to start, so that a holder running the same program is
+                 named its previous instance (and another one another service): a command
+                 line split into words as sh would, without expanding anything ('..' and
+                 ".." quote, \ escapes), its first word found in PATH as execvp finds it
+                 and a script's #! line followed: --for "java -cp /srv/app Main",
+                 --for "python3 -m http.server", --for /usr/sbin/nginx. Without it the
+                 program is unknown and no holder is called a previous instance.
   --             end of options: what follows is the target or PROGRAM
 
 ADDRESS defaults to 0.0.0.0; write IPv6 addresses in brackets: [::]:8080.
@@ -79,6 +86,7 @@ struct Options {
     bool reuseaddr = false;
     unsigned timeout = 60;
     std::string target;
+    std::optional<cli::RunAs> program;  ///< --for: the program about to start
 };
 
 /** The socket a program would bind, with the outcome of trying. */
@@ -154,19 +162,31 @@ const std::string& registry_dir() {
     return dir;
 }
 
-/** The diagnosis of `req` now; `time_wait_ms`: until its last TIME_WAIT remnant expires (0 unknown). */
-Verdict diagnose_now(const Request& req, std::uint32_t* time_wait_ms = nullptr) {
+/**
+ * The diagnosis of `req` now, for `program` (--for; nullopt: unknown) about to start;
+ * `time_wait_ms`: until its last TIME_WAIT remnant expires (0 unknown).
+ */
+Verdict diagnose_now(const Request& req, const std::optional<cli::RunAs>& program,
+                     std::uint32_t* time_wait_ms = nullptr) {
     ProbeEnv env;
     env.bind_fn = &::bind; // the CLI is not preloaded: libc's bind is the real one
     env.state_dir = registry_dir();
-    const Observation obs = observe(req, env);
+    Observation obs = observe(req, env);
+    // The rules compare holders with the program that asks; that is not this CLI
+    // (a holder is never "a different program" because it is not portshim), and
+    // its parent shell is no family of the program either.
+    obs.self.exe = program ? program->exe : std::string();
+    obs.self.argv = program ? program->argv : std::vector<std::string>();
+    obs.self.ppid = 0;
     if (time_wait_ms != nullptr) *time_wait_ms = time_wait_left_ms(req, obs);
     return diagnose(req, obs);
 }
 
-/** Who reports: this process, now (the events' pid, exe and time). */
+/** Who reports: this process, now (the events' pid, exe and time), about a port it checked from outside. */
 ReportContext context_now() {
-    return ReportContext{static_cast<int>(::getpid()), host::self_exe(), host::wall_clock()};
+    ReportContext ctx{static_cast<int>(::getpid()), host::self_exe(), host::wall_clock()};
+    ctx.outside = true;
+    return ctx;
 }
 
 /** A JSON event or text on stdout, at once: a unit waiting on `portshim wait` reads it line by line. */
@@ -175,10 +195,7 @@ void print_out(const std::string& out) {
     std::fflush(stdout);
 }
 
-std::string describe_target(const cli::Target& t) {
-    if (t.proto == Proto::unix_stream) return "unix:" + t.unix_path;
-    return fmt::format("{}/{}", format_endpoint(t.local), proto_name(t.proto));
-}
+std::string describe_target(const cli::Target& t) { return describe_checked(request_for(t, Attempt{}, false)); }
 
 void print_free(const cli::Target& t, const Options& o, const char* how) {
     if (o.json) print_out(render_port_free(request_for(t, Attempt{}, false), context_now()));
@@ -203,7 +220,7 @@ int cmd_why(const Options& o) {
     // socket table still says whether someone holds it.
     Request req = request_for(*target, a, o.reuseaddr);
     req.err = EADDRINUSE;
-    const Verdict v = diagnose_now(req);
+    const Verdict v = diagnose_now(req, o.program);
     if (a.fd >= 0) ::close(a.fd);
     if (a.err == EACCES && v.cause == Cause::unknown) {
         print_free(*target, o, " of other sockets, but binding it needs privileges here");
@@ -236,13 +253,17 @@ int cmd_wait(const Options& o) {
         }
         const Request req = request_for(*target, a, o.reuseaddr);
         std::uint32_t time_wait_ms = 0;
-        const Verdict v = diagnose_now(req, &time_wait_ms);
+        const Verdict v = diagnose_now(req, o.program, &time_wait_ms);
         ::close(a.fd);
         const double left = o.timeout - elapsed;
         if (left <= 0) {
             if (tty) std::printf("\r\033[K");
             print_out(render(o.json ? Format::json : Format::text, req, v, context_now()));
-            print_error(fmt::format("{} still in use after {} s", describe_target(*target), o.timeout));
+            // Text: on stdout after the report, so that it comes last however the streams are
+            // redirected; JSON keeps stdout to events.
+            const std::string last = fmt::format("{} still in use after {} s", describe_target(*target), o.timeout);
+            if (o.json) print_error(last);
+            else print_out("portshim: " + visible(last) + "\n");
             return 1;
         }
         // The summary names the holder (its exe, its command line): escaped, cut on a character.
@@ -382,6 +403,7 @@ int main(int argc, char** argv) {
         if (command != "why" && command != "wait")
             return usage_error("unknown command '" + command + "'");
         Options o;
+        std::string error;
         bool options_done = false;
         for (std::size_t i = 0; i < args.size(); ++i) {
             const std::string& a = args[i];
@@ -401,6 +423,12 @@ int main(int argc, char** argv) {
                 o.udp = true;
             } else if (a == "--reuseaddr") {
                 o.reuseaddr = true;
+            } else if (a == "--for") {
+                if (i + 1 >= args.size()) return usage_error("--for needs PROGRAM");
+                const auto words = cli::split_command_line(args[++i], error);
+                if (!words) return usage_error(error);
+                o.program = cli::program_as_run(*words, std::getenv("PATH"), error);
+                if (!o.program) return usage_error("--for: " + error);
             } else if (a == "--timeout" && command == "wait") {
                 if (i + 1 >= args.size()) return usage_error("--timeout needs SECONDS");
                 const auto s = cli::parse_seconds(args[++i]);

@@ -24,6 +24,49 @@ std::optional<unsigned long> parse_number(std::string_view text, unsigned long m
 
 } // namespace
 
+std::optional<std::vector<std::string>> split_command_line(std::string_view text, std::string& error) {
+    std::vector<std::string> words;
+    std::string word;
+    bool in_word = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == ' ' || c == '\t' || c == '\n') {
+            if (in_word) words.push_back(std::move(word));
+            word.clear();
+            in_word = false;
+            continue;
+        }
+        in_word = true;
+        if (c == '\\' && i + 1 < text.size()) {
+            word += text[++i];
+            continue;
+        }
+        if (c != '\'' && c != '"') {
+            word += c;
+            continue;
+        }
+        std::size_t j = i + 1;
+        for (; j < text.size() && text[j] != c; ++j) {
+            // Inside "…" a backslash escapes only " \ $ `; inside '…' nothing.
+            if (c == '"' && text[j] == '\\' && j + 1 < text.size() &&
+                std::string_view("\"\\$`").find(text[j + 1]) != std::string_view::npos)
+                ++j;
+            word += text[j];
+        }
+        if (j >= text.size()) {
+            error = "--for: an unterminated quote in the command line";
+            return std::nullopt;
+        }
+        i = j;
+    }
+    if (in_word) words.push_back(std::move(word));
+    if (words.empty()) {
+        error = "--for needs a program";
+        return std::nullopt;
+    }
+    return words;
+}
+
 std::optional<Target> parse_target(std::string_view text, bool udp, std::string& error) {
     Target t;
     if (text.substr(0, 5) == "unix:") {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace portshim::cli {
 
@@ -23,6 +24,14 @@ struct Target {
  * `error` to a one-line reason ("port 70000 is out of range (1-65535)").
  */
 std::optional<Target> parse_target(std::string_view text, bool udp, std::string& error);
+
+/**
+ * Splits `--for`'s PROGRAM into words as a POSIX shell would without expanding
+ * anything: blanks separate words, '…' is literal, "…" keeps blanks (\" \\ \$ \`
+ * escaped), a backslash outside quotes takes the next character as it is.
+ * nullopt with `error` set on an unterminated quote or when no word is left.
+ */
+std::optional<std::vector<std::string>> split_command_line(std::string_view text, std::string& error);
 
 /** Whole seconds 0..86400 for --timeout; nullopt otherwise. */
 std::optional<unsigned> parse_seconds(std::string_view text);

@@ -376,7 +376,8 @@ Verdict rule_holder(const Request& req, const Observation& obs, const SocketEntr
                     const std::vector<const Holder*>& hs, const Holder* who) {
     Verdict v;
     add_holders(hs, who, v);
-    const bool same = same_program(who->exe, who->argv, obs.self.exe, obs.self.argv);
+    // previous-instance only when the program is established on both sides (identity.hpp).
+    const Sameness same = compare_with_self(*who, obs.self);
     const std::string age = age_of(*who, obs.host);
     const std::string age_part = age.empty() ? "" : ", " + age;
     // A worker is not what to stop: its master (the service manager's process) forks another.
@@ -385,10 +386,11 @@ Verdict rule_holder(const Request& req, const Observation& obs, const SocketEntr
     const std::string what =
         fmt::format("pid {} ({}{}{})", who->pid, program_of(*who), age_part,
                     stop != who->pid ? fmt::format("; a worker of pid {}", stop) : std::string());
-    if (same) {
+    if (same == Sameness::same) {
         v.cause = Cause::previous_instance;
         v.summary = fmt::format("{} — another instance of this program — {} {}", what,
                                 describe_state(s), held_endpoint(s));
+        v.why.push_back(same_program_reason(*who));
         if (is_deleted(who->exe))
             v.why.push_back("its executable has been replaced or removed since it started "
                             "(\"(deleted)\"): an old version is still running");
@@ -399,11 +401,15 @@ Verdict rule_holder(const Request& req, const Observation& obs, const SocketEntr
     } else {
         v.cause = Cause::other_service;
         v.summary = fmt::format("{} {} {}", what, describe_state(s), held_endpoint(s));
-        v.why.push_back(fmt::format("a different program holds the port: {}",
-                                    who->argv.empty() ? program_of(*who) : quote_args(who->argv)));
-        v.fix = fmt::format("move one of the two services to another port, or stop pid {} if it "
-                            "should not run here",
-                            stop);
+        v.why.push_back(program_difference(*who, obs.self, same, "port"));
+        v.fix = same == Sameness::unknown
+                    ? fmt::format("if pid {} is an old instance of this program, stop it first "
+                                  "(kill -TERM {} and wait for it to exit); otherwise move one of "
+                                  "the two services to another port",
+                                  stop, stop)
+                    : fmt::format("move one of the two services to another port, or stop pid {} "
+                                  "if it should not run here",
+                                  stop);
     }
     if (stop != who->pid)
         v.why.push_back(fmt::format(

@@ -64,6 +64,49 @@ std::string program_of(const Holder& h) {
     return "unknown program";
 }
 
+Sameness compare_with_self(const Holder& h, const SelfInfo& self) {
+    return compare_programs(identify_program(h.exe, h.argv), identify_program(self.exe, self.argv));
+}
+
+std::string same_program_reason(const Holder& h) {
+    const std::string main = describe_main(identify_program(h.exe, h.argv));
+    return fmt::format("it runs the same program{}: {}", main.empty() ? "" : " (" + main + ")",
+                       h.argv.empty() ? program_of(h) : quote_args(h.argv));
+}
+
+std::string program_difference(const Holder& h, const SelfInfo& self, Sameness s, std::string_view what) {
+    const std::string theirs = h.argv.empty() ? program_of(h) : quote_args(h.argv);
+    const ProgramIdentity them = identify_program(h.exe, h.argv);
+    const ProgramIdentity us = identify_program(self.exe, self.argv);
+    if (us.executable.empty() && us.argv0_name.empty())
+        return fmt::format("it runs {}; which program is about to start is not known, so whether "
+                           "this is its previous instance cannot be told (portshim why --for "
+                           "PROGRAM compares)",
+                           theirs);
+    // The executables alone: one interpreter on both sides, whatever each runs?
+    ProgramIdentity their_exe, our_exe;
+    their_exe.executable = them.executable;
+    their_exe.argv0_name = them.argv0_name;
+    our_exe.executable = us.executable;
+    our_exe.argv0_name = us.argv0_name;
+    const bool one_interpreter =
+        them.interpreter && compare_programs(their_exe, our_exe) == Sameness::same;
+    if (s == Sameness::different && !one_interpreter)
+        return fmt::format("a different program holds the {}: {}", what, theirs);
+    if (!one_interpreter)
+        return fmt::format("it runs {}; its executable cannot be read, so whether it is this "
+                           "program cannot be told",
+                           theirs);
+    const std::string name(program_name(them.executable.empty() ? them.argv0_name : them.executable));
+    if (s == Sameness::different)
+        return fmt::format("the same runtime ({}) runs another program there: {}, not {} ({})", name,
+                           describe_main(them), describe_main(us), theirs);
+    return fmt::format("{} runs there too, but which program {} cannot be told from its command line "
+                       "({}), so it is not taken for a previous instance",
+                       name, them.main.empty() ? "it runs" : "this one runs",
+                       them.main.empty() ? theirs : quote_args(self.argv));
+}
+
 std::string age_of(const Holder& h, const HostFacts& host) {
     if (h.start_time <= 0 || host.now <= 0) return {};
     return fmt::format("started {} ago", format_duration(std::max(0.0, host.now - h.start_time)));

@@ -2,6 +2,7 @@
 // (causes_unix.cpp), so that both name holders, users and commands alike.
 #pragma once
 
+#include "identity.hpp"
 #include "types.hpp"
 
 #include <cstdint>
@@ -39,6 +40,23 @@ std::string age_of(const Holder& h, const HostFacts& host);
 
 /** argv joined by blanks, cut after 200 characters with an ellipsis. */
 std::string quote_args(const std::vector<std::string>& argv);
+
+/** Whether `h` runs the program this process runs (identity.hpp); unknown when this one is not known. */
+Sameness compare_with_self(const Holder& h, const SelfInfo& self);
+
+/**
+ * The why line of a previous instance, so that the claim can be checked: "it runs
+ * the same program (-m http.server): python3 -m http.server 8000".
+ */
+std::string same_program_reason(const Holder& h);
+
+/**
+ * The why line of a holder that is not established as this program (`s` is
+ * different or unknown): "a different program holds the port: CMDLINE", "the same
+ * runtime (python3.11) runs another program there: b.py, not a.py", or why it
+ * cannot be told. `what`: "port" or "address".
+ */
+std::string program_difference(const Holder& h, const SelfInfo& self, Sameness s, std::string_view what);
 
 /** "alice (uid 1000)", "uid 1000", or "an unknown user" for a negative uid. */
 std::string user_of(const Observation& obs, std::int64_t uid);

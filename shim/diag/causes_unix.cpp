@@ -46,7 +46,8 @@ Verdict rule_unix_holder(const Request& req, const Observation& obs, const UnixS
                                                                : principal(hs);
     const std::string path = req.unix_path;
     const bool inherited = inh && inh->inherited;
-    const bool same = same_program(who->exe, who->argv, obs.self.exe, obs.self.argv);
+    const Sameness sameness = compare_with_self(*who, obs.self);
+    const bool same = sameness == Sameness::same;
     if (inherited && !same) return rule_inherited(obs, *inh, hs, path, ss_unix(req, obs));
     Verdict v;
     add_holders(hs, who, v);
@@ -71,6 +72,7 @@ Verdict rule_unix_holder(const Request& req, const Observation& obs, const UnixS
         v.cause = Cause::previous_instance;
         v.summary = fmt::format("{} — another instance of this program — {} {}", what,
                                 held_as(s), path);
+        v.why.push_back(same_program_reason(*who));
         if (inherited) v.why.push_back(inherited_instance_reason(*inh, *who));
         v.fix = fmt::format("stop the old instance first (systemctl stop UNIT, or kill -TERM {} "
                             "and wait for it to exit), then start this one",
@@ -78,8 +80,7 @@ Verdict rule_unix_holder(const Request& req, const Observation& obs, const UnixS
     } else {
         v.cause = Cause::other_service;
         v.summary = fmt::format("{} {} {}", what, held_as(s), path);
-        v.why.push_back(fmt::format("a different program holds the address: {}",
-                                    who->argv.empty() ? program : quote_args(who->argv)));
+        v.why.push_back(program_difference(*who, obs.self, sameness, "address"));
         v.fix = fmt::format("give one of the two services another socket path, or stop pid {} "
                             "if it should not run here",
                             who->pid);

@@ -171,8 +171,12 @@ std::vector<ReportLine> report_lines(const Verdict& v, const ReportContext& ctx)
 /** Text: "portshim[PID]:   LABEL: TEXT", the label bold on a terminal; TEXT already visible(). */
 void append_text_line(std::string& out, const ReportContext& ctx, std::string_view label,
                       std::string_view text) {
-    fmt::format_to(std::back_inserter(out), "portshim[{}]:   {}: {}\n", ctx.pid,
-                   paint(ctx.colour, markup::bold, label), text);
+    if (ctx.outside)
+        fmt::format_to(std::back_inserter(out), "portshim:   {}: {}\n", paint(ctx.colour, markup::bold, label),
+                       text);
+    else
+        fmt::format_to(std::back_inserter(out), "portshim[{}]:   {}: {}\n", ctx.pid,
+                       paint(ctx.colour, markup::bold, label), text);
 }
 
 /** Text: "portshim[PID]: warning: TEXT", the word yellow on a terminal, TEXT escaped. */
@@ -228,6 +232,11 @@ std::string describe_call(const Request& req) {
                        proto_name(req.proto));
 }
 
+std::string describe_checked(const Request& req) {
+    if (is_unix(req.proto)) return "unix:" + req.unix_path;
+    return fmt::format("{}/{}", format_endpoint(req.local), proto_name(req.proto));
+}
+
 std::string github_annotation(Level level, std::string_view title,
                               const std::vector<std::string>& lines) {
     std::string out = fmt::format("::{} title=", markup::github_command(level));
@@ -250,9 +259,12 @@ std::string describe_backtrace(const std::vector<Frame>& frames, std::size_t cou
 // Text: every value is escaped before the line is painted and assembled, so
 // only the renderer's own '\n' ends a line and only its own SGR colours it.
 std::string render_text(const Request& req, const Verdict& v, const ReportContext& ctx) {
-    std::string out = fmt::format("portshim[{}]: {} failed: {} — {}: {}\n", ctx.pid,
-                                  visible(describe_call(req)), errno_name(req.err),
-                                  paint(ctx.colour, markup::bold_red, visible(cause_id(v.cause))),
+    const std::string cause = paint(ctx.colour, markup::bold_red, visible(cause_id(v.cause)));
+    std::string out =
+        ctx.outside ? fmt::format("portshim: {} is in use — {}: {}\n", visible(describe_checked(req)), cause,
+                                  visible(v.summary))
+                    : fmt::format("portshim[{}]: {} failed: {} — {}: {}\n", ctx.pid,
+                                  visible(describe_call(req)), errno_name(req.err), cause,
                                   visible(v.summary));
     for (const ReportLine& line : report_lines(v, ctx)) append_text_line(out, ctx, line.label, line.text);
     return out;

@@ -27,6 +27,12 @@ struct ReportContext {
     std::vector<Frame> backtrace;
     /** Text on a terminal (markup::use_colour): ANSI colour. Only the text renderings read it. */
     bool colour = false;
+    /**
+     * The CLI checked a port from outside (`portshim why`): the text report says what
+     * was asked, "portshim: 0.0.0.0:8080/tcp is in use — CAUSE: SUMMARY", and its lines
+     * start "portshim:", with no pid as if the reporter had failed a bind.
+     */
+    bool outside = false;
 };
 
 /**
@@ -37,6 +43,9 @@ struct ReportContext {
  * With ctx.colour the cause id is bold red and the labels bold.
  */
 std::string render_text(const Request& req, const Verdict& v, const ReportContext& ctx);
+
+/** What a check from outside asked about: "0.0.0.0:8080/tcp", "[::1]:53/udp", "unix:/run/app.sock". */
+std::string describe_checked(const Request& req);
 
 /** One "bind-failed" JSON object and a newline; "backtrace" lists every frame. */
 std::string render_json(const Request& req, const Verdict& v, const ReportContext& ctx);

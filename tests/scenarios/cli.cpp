@@ -72,7 +72,89 @@ TEST_CASE("cli why: a busy TCP port exits 1 and names the holder")
 
     Process text({cli, "why", std::to_string(port)}, Launch{});
     REQUIRE(text.wait() == 1);
-    CHECK_THAT(text.out(), Contains("failed: EADDRINUSE — other-service: pid " + std::to_string(server.pid())));
+    // From outside the headline says what was asked, not that the CLI failed a bind.
+    CHECK_THAT(text.out(), StartsWith("portshim: 0.0.0.0:" + std::to_string(port) + "/tcp is in use — other-service: pid " +
+                                      std::to_string(server.pid())));
+    CHECK_THAT(text.out(), !Contains("failed: EADDRINUSE"));
+    CHECK_THAT(text.out(), !Contains("portshim["));
+}
+
+TEST_CASE("cli why: without --for a holder is never called a different program or a previous instance")
+{
+    Process server({prog("legacy_server")}, Launch{});
+    const int port = read_port(server);
+    Process why({cli, "why", "--json", std::to_string(port)}, Launch{});
+    REQUIRE(why.wait() == 1);
+    const Json event = only_event(why.out());
+    CHECK(event["cause"].str() == "other-service");
+    const std::string why_lines = joined(event["why"]);
+    CHECK_THAT(why_lines, !Contains("a different program"));
+    CHECK_THAT(why_lines, Contains("which program is about to start is not known"));
+    CHECK_THAT(event["fix"].str(), Contains("if pid " + std::to_string(server.pid()) + " is an old instance"));
+}
+
+TEST_CASE("cli why --for: the same program is the previous instance and another one another service")
+{
+    Process server({prog("legacy_server")}, Launch{});
+    const int port = read_port(server);
+    Process same({cli, "why", "--json", "--for", prog("legacy_server") + " -p " + std::to_string(port),
+                  std::to_string(port)},
+                 Launch{});
+    REQUIRE(same.wait() == 1);
+    const Json previous = only_event(same.out());
+    CHECK(previous["cause"].str() == "previous-instance");
+    CHECK(holder_pid(previous) == server.pid());
+    CHECK_THAT(joined(previous["why"]), Contains("it runs the same program: " + prog("legacy_server")));
+
+    Process other({cli, "why", "--json", "--for", prog("other_daemon"), std::to_string(port)}, Launch{});
+    REQUIRE(other.wait() == 1);
+    const Json another = only_event(other.out());
+    CHECK(another["cause"].str() == "other-service");
+    CHECK_THAT(joined(another["why"]), Contains("a different program holds the port"));
+}
+
+TEST_CASE("cli why --for: an interpreter's program as its options and a script's #! line say")
+{
+    const std::string python = "/usr/bin/python3";
+    if (::access(python.c_str(), X_OK) != 0) skip(python + " is not installed (Debian package python3)");
+    TempDir dir;
+    const std::string script = dir / "app.py";
+    {
+        std::FILE* f = std::fopen(script.c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::fputs("#!/usr/bin/python3 -u\nimport socket, time\ns = socket.socket()\ns.bind(('0.0.0.0', 0))\n"
+                   "s.listen()\nprint('port %d' % s.getsockname()[1], flush=True)\ntime.sleep(60)\n",
+                   f);
+        std::fclose(f);
+        REQUIRE(::chmod(script.c_str(), 0755) == 0);
+    }
+    Process server({python, "-W", "ignore", script}, Launch{});
+    const int port = read_port(server);
+    const auto cause_for = [&](const std::string& program) {
+        Process why({cli, "why", "--json", "--for", program, std::to_string(port)}, Launch{});
+        REQUIRE(why.wait() == 1);
+        return only_event(why.out())["cause"].str();
+    };
+    // /usr/bin/python3, not "python3": PATH may start with a pyenv shim here.
+    CHECK(cause_for(python + " -X dev '" + script + "'") == "previous-instance");
+    CHECK(cause_for(script) == "previous-instance"); // run by its #! line: python3 -u app.py
+    CHECK(cause_for(python + " -W ignore other.py") == "other-service");
+    CHECK(cause_for(python + " -m app") == "other-service");
+}
+
+TEST_CASE("cli why --for: a program that cannot be found or a bad quote is a usage error")
+{
+    for (const std::string& program : {std::string("no-such-program-here"), std::string("'java -jar"),
+                                       std::string("  ")}) {
+        Process why({cli, "why", "--for", program, "8080"}, Launch{});
+        REQUIRE(why.wait() == 2);
+        INFO("stderr: " << why.err());
+        CHECK(why.out().empty());
+        CHECK(std::count(why.err().begin(), why.err().end(), '\n') == 1);
+        CHECK_THAT(why.err(), StartsWith("portshim: --for"));
+    }
+    Process missing({cli, "why", "8080", "--for"}, Launch{});
+    REQUIRE(missing.wait() == 2);
 }
 
 TEST_CASE("cli why: a busy UDP port exits 1 and names the holder")
@@ -136,6 +218,22 @@ TEST_CASE("cli wait: times out with exit 1 and the last diagnosis")
     CHECK(reported);
     CHECK(waiting >= 1);
     CHECK_THAT(wait.err(), Contains("still in use after 1 s"));
+}
+
+TEST_CASE("cli wait: the last line comes after the report it concludes")
+{
+    Process server({prog("legacy_server")}, Launch{});
+    const int port = read_port(server);
+    Process wait({cli, "wait", "--timeout", "1", std::to_string(port)}, Launch{});
+    REQUIRE(wait.wait() == 1);
+    INFO("stdout: " << wait.out() << "\nstderr: " << wait.err());
+    // One stream, in order: waiting lines, the report, then the conclusion last.
+    CHECK(wait.err().empty());
+    const std::string target = "0.0.0.0:" + std::to_string(port) + "/tcp";
+    const auto report = wait.out().find("portshim: " + target + " is in use — other-service");
+    REQUIRE(report != std::string::npos);
+    CHECK(wait.out().find("portshim: waiting for " + target) < report);
+    CHECK_THAT(wait.out(), EndsWith("\nportshim: " + target + " still in use after 1 s\n"));
 }
 
 TEST_CASE("portshim-run: refuses a static binary unless forced")

@@ -176,9 +176,10 @@ TEST_CASE("forgery: portshim why and portshim wait show a squatter's names insid
         Process tool(argv, Launch{});
         CHECK(tool.wait() == 1);
         INFO(argv[1] << " stdout: " << tool.out() << "\nstderr: " << tool.err());
+        // From outside every line is the CLI's own: "portshim: …", no pid of a failed bind.
         for (const std::string& line : lines_of(tool.out())) {
             INFO("line: " << line);
-            CHECK((portshim_line(line) || line.rfind("portshim: waiting for 0.0.0.0:" + port, 0) == 0));
+            CHECK(line.rfind("portshim: ", 0) == 0);
         }
         CHECK_THAT(tool.out(), Contains("/srv" + forged_shown));
         check_no_controls(tool.out());

@@ -7,7 +7,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <fcntl.h>
 #include <string>
 #include <sys/stat.h>
@@ -183,4 +185,56 @@ TEST_CASE("executables: PATH is searched as execvp searches it, builtins do not 
     CHECK(reach == Reach::not_found);
     CHECK(exit_status_of(Reach::not_found) == 127);
     CHECK(exit_status_of(Reach::cannot_run) == 126);
+}
+
+TEST_CASE("--for: a command line split as sh splits it, without expanding", "[cli]") {
+    std::string error;
+    using Words = std::vector<std::string>;
+    CHECK(split_command_line("java -cp /srv/app Main", error) == Words{"java", "-cp", "/srv/app", "Main"});
+    CHECK(split_command_line("  python3\t-m  http.server ", error) == Words{"python3", "-m", "http.server"});
+    CHECK(split_command_line("sh -c 'exec ./srv $PORT'", error) == Words{"sh", "-c", "exec ./srv $PORT"});
+    CHECK(split_command_line(R"(a "b \"c\" \$d \x" e\ f '')", error) == Words{"a", R"(b "c" $d \x)", "e f", ""});
+    CHECK_FALSE(split_command_line("java -jar 'app.jar", error));
+    CHECK(error == "--for: an unterminated quote in the command line");
+    CHECK_FALSE(split_command_line(" \t", error));
+    CHECK(error == "--for needs a program");
+}
+
+TEST_CASE("--for: the program as /proc would show it once started", "[cli]") {
+    std::string detail;
+    const auto sh = program_as_run({"sh", "-c", "true"}, "/usr/bin:/bin", detail);
+    REQUIRE(sh);
+    char real[PATH_MAX];
+    REQUIRE(::realpath("/usr/bin/sh", real) != nullptr);
+    CHECK(sh->exe == real); // symlinks resolved, as readlink of /proc/PID/exe shows it
+    CHECK(sh->argv == std::vector<std::string>{"sh", "-c", "true"});
+
+    char dir[] = "/tmp/portshim-for-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    const std::string script = std::string(dir) + "/app";
+    const auto write_script = [&](const char* text) {
+        std::FILE* f = std::fopen(script.c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::fputs(text, f);
+        std::fclose(f);
+        REQUIRE(::chmod(script.c_str(), 0755) == 0);
+    };
+    // fs/binfmt_script.c: INTERPRETER [ARG] PATH ARGV[1]...
+    write_script("#!/bin/sh -e  \necho\n");
+    auto run = program_as_run({script, "x"}, "/usr/bin:/bin", detail);
+    REQUIRE(run);
+    REQUIRE(::realpath("/bin/sh", real) != nullptr);
+    CHECK(run->exe == real);
+    CHECK(run->argv == std::vector<std::string>{"/bin/sh", "-e", script, "x"});
+    // #!/usr/bin/env NAME: env finds NAME in PATH and runs it.
+    write_script("#!/usr/bin/env sh\necho\n");
+    run = program_as_run({script}, "/usr/bin:/bin", detail);
+    REQUIRE(run);
+    CHECK(run->argv == std::vector<std::string>{"sh", script});
+    CHECK(run->exe == real);
+    ::unlink(script.c_str());
+    ::rmdir(dir);
+
+    CHECK_FALSE(program_as_run({"no-such-program-here"}, "/usr/bin:/bin", detail));
+    CHECK(detail == "no-such-program-here: command not found in PATH");
 }
