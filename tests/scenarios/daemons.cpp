@@ -168,22 +168,6 @@ void require_installed(const Daemon& daemon)
              "; scripts/test installs it)");
 }
 
-/** A port nobody uses right now: bound to port 0 by the kernel, then released. */
-int unused_port()
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sin;
-    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&sin), len) == 0 &&
-                       ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0;
-    ::close(fd);
-    REQUIRE(bound);
-    return ntohs(sin.sin_port);
-}
-
 /** True when a TCP socket listens on `port` (read from /proc/net/tcp: no connection is made). */
 bool listening(int port)
 {

@@ -347,6 +347,21 @@ TempDir::~TempDir()
     std::filesystem::remove_all(path_, ignored);
 }
 
+int unused_port()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sin;
+    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&sin), len) == 0 &&
+                       ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0;
+    ::close(fd);
+    REQUIRE(bound);
+    return ntohs(sin.sin_port);
+}
+
 int read_port(Process& server)
 {
     const auto line = server.read_line();

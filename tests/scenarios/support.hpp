@@ -112,6 +112,9 @@ void require_failed_as_without_shim(Process& daemon);
 /** A legacy server serves one client, closing first (its socket stays in TIME_WAIT), and exits. */
 int leave_time_wait(const Launch& launch, bool own_flag = false);
 
+/** A port on 127.0.0.1 nobody uses right now: bound to port 0 by the kernel, then released. */
+int unused_port();
+
 /** Reads the "port P" line a server prints once it listens; fails the test otherwise. */
 int read_port(Process& server);
 
