@@ -143,12 +143,15 @@ void put_fds_json(LineBuffer& out, const listeners::FdList& fds) {
 struct Style {
     bool github = false;
     bool colour = false;
+    int pid = 0;                      ///< the pid lines are tagged with; 0: getpid()
 };
 
-Style style_of(const Config& config, const StderrIdentity* identity) {
+Style style_of(const Config& config, const StderrIdentity* identity, int pid = 0) {
     return {config.format == Format::github,
-            markup::use_colour(config, sink::stderr_is_terminal(identity))};
+            markup::use_colour(config, sink::stderr_is_terminal(identity)), pid};
 }
+
+int pid_of(const Style& style) { return style.pid != 0 ? style.pid : static_cast<int>(::getpid()); }
 
 LineBuffer& put_painted(LineBuffer& out, const Style& style, const char* sgr, const char* text) {
     if (!style.colour) return out.put(text);
@@ -166,7 +169,7 @@ void begin(LineBuffer& out, const Style& style, Level level) {
         out.escape(LineBuffer::Escape::github_property).put("portshim: ");
         return;
     }
-    out.put("portshim[").put_int(::getpid()).put("]: ");
+    out.put("portshim[").put_int(pid_of(style)).put("]: ");
     if (level == Level::warn) put_painted(out, style, markup::yellow, "warning:").put(' ');
     else if (level == Level::debug) out.put("debug: ");
 }
@@ -190,7 +193,7 @@ void put_label(LineBuffer& out, const Style& style, const char* label) {
         out.put('\n').put(label).put(": "); // escaped: the annotation stays one line
         return;
     }
-    out.end_line().put("portshim[").put_int(::getpid()).put("]:   ");
+    out.end_line().put("portshim[").put_int(pid_of(style)).put("]:   ");
     put_painted(out, style, markup::bold, label).put(": ");
 }
 
@@ -370,7 +373,7 @@ void report_fork(const Config& config, const StderrIdentity* identity, Level lev
 
 void report_exec_leak(const Config& config, const StderrIdentity* identity, Level level,
                       const char* target, const char* target_tail, bool closed,
-                      Handover handover, const listeners::FdList& fds) noexcept {
+                      Handover handover, const listeners::FdList& fds, int pid) noexcept {
     if (config.level < level || fds.count == 0) return;
     char what[target_max + 1];
     // Under secure execution the command line a setuid program runs is not
@@ -381,7 +384,7 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
     LineBuffer out(storage, sizeof storage);
     const char* why = handover_id(handover);
     if (config.format == Format::json) {
-        put_json_event_head(out, "exec-leak");
+        put_json_event_head(out, "exec-leak", false, pid);
         out.put(",\"target\":");
         if (config.secure) out.put("null");
         else out.put_json(what);
@@ -393,9 +396,14 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
         emit(config, identity, level, out);
         return;
     }
-    const Style style = style_of(config, identity);
+    const Style style = style_of(config, identity, pid);
     begin_event(out, style, level, "exec-leak");
-    if (handover != Handover::none) {
+    if (handover == Handover::closes_fds) {
+        out.put("running ").put_visible(what).put(" with ");
+        put_fds_text(out, fds);
+        out.put(" open: not a leak, it closes inherited descriptors before it execs the program "
+                "it starts");
+    } else if (handover != Handover::none) {
         out.put("handing ");
         put_fds_text(out, fds);
         out.put(" to ").put_visible(what).put(" on purpose (")
@@ -409,7 +417,7 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
         out.put("running ").put_visible(what).put(" with ");
         put_fds_text(out, fds);
         out.put(" open without O_CLOEXEC: it and the programs it starts keep the port busy after pid ")
-            .put_int(::getpid()).put(" exits");
+            .put_int(pid_of(style)).put(" exits");
         put_label(out, style, "fix");
         out.put("create listening sockets with SOCK_CLOEXEC (or set FD_CLOEXEC before exec), or run "
                 "under PORTSHIM_CLOEXEC=1 (portshim-run --cloexec)");

@@ -21,11 +21,14 @@ void report_fork(const Config& config, const StderrIdentity* identity, Level lev
 /**
  * `exec-leak`: about to run `target` (and `target_tail`, e.g. the command of
  * system()) with `fds` open without FD_CLOEXEC. `closed`: PORTSHIM_CLOEXEC
- * kept them out. `handover` != none: a debug line, the fds cross on purpose.
+ * kept them out. `handover` != none: a debug line, the fds cross on purpose
+ * (or, closes_fds, never reach the program the target starts). `pid`: the
+ * process that owns the sockets, which the line is tagged with (0: this one;
+ * a vfork child names its parent).
  */
 void report_exec_leak(const Config& config, const StderrIdentity* identity, Level level,
                       const char* target, const char* target_tail, bool closed,
-                      Handover handover, const listeners::FdList& fds) noexcept;
+                      Handover handover, const listeners::FdList& fds, int pid = 0) noexcept;
 
 /** Why a failed bind/listen was not diagnosed. */
 enum class NotDiagnosed : unsigned char {

@@ -196,9 +196,9 @@ LineBuffer& LineBuffer::end_line() noexcept {
     return *this;
 }
 
-void put_json_event_head(LineBuffer& out, const char* event, bool no_syscalls) noexcept {
+void put_json_event_head(LineBuffer& out, const char* event, bool no_syscalls, int pid) noexcept {
     out.put("{\"event\":\"").put(event).put("\",\"time\":\"").put_time_now();
-    out.put("\",\"pid\":").put_int(::getpid()).put(",\"exe\":");
+    out.put("\",\"pid\":").put_int(pid != 0 ? pid : ::getpid()).put(",\"exe\":");
     if (no_syscalls) {
         // Straight from the aux vector: no copy on a stack that may be small.
         const auto* execfn = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));

@@ -72,9 +72,10 @@ private:
  * Starts a JSON event: {"event":EVENT,"time":…,"pid":…,"exe":… (no closing
  * brace). exe is readlink(/proc/self/exe); with `no_syscalls` (under a
  * seccomp filter) the path the program was started as (AT_EXECFN), read
- * without a system call.
+ * without a system call. `pid`: the event's pid (0: getpid()).
  */
-void put_json_event_head(LineBuffer& out, const char* event, bool no_syscalls = false) noexcept;
+void put_json_event_head(LineBuffer& out, const char* event, bool no_syscalls = false,
+                         int pid = 0) noexcept;
 
 /** A LineBuffer with its storage. */
 template <std::size_t N>

@@ -18,11 +18,35 @@ enum class Handover : std::uint8_t {
     none,
     listen_fds,  ///< systemd-style socket activation: LISTEN_FDS names them
     self_exec,   ///< the program re-executes its own executable (a binary upgrade)
+    closes_fds,  ///< a spawn helper that closes inherited descriptors before it execs (fd_closing_helper)
 };
 
-/** The JSON value of `handover`: "listen-fds", "self-exec", nullptr for none (JSON null). */
+/**
+ * The JSON value of `handover`: "listen-fds", "self-exec", "closes-fds",
+ * nullptr for none (JSON null).
+ */
 constexpr const char* handover_id(Handover h) {
-    return h == Handover::listen_fds ? "listen-fds" : h == Handover::self_exec ? "self-exec" : nullptr;
+    return h == Handover::listen_fds ? "listen-fds"
+           : h == Handover::self_exec ? "self-exec"
+           : h == Handover::closes_fds ? "closes-fds"
+                                       : nullptr;
+}
+
+/**
+ * `path` (a path or file name) names a spawn helper that closes every
+ * inherited descriptor above 2 before it execs the program it was asked to
+ * start: OpenJDK's lib/jspawnhelper (java.base's childproc.c, closeDescriptors(),
+ * run by ProcessBuilder through posix_spawn). The sockets it inherits never
+ * reach that program: no leak. Plain memory reads: the hooks call it before exec.
+ */
+constexpr bool fd_closing_helper(const char* path) {
+    if (path == nullptr) return false;
+    const char* base = path;
+    for (const char* p = path; *p != '\0'; ++p)
+        if (*p == '/') base = p + 1;
+    const char* name = "jspawnhelper";
+    for (; *base != '\0' && *base == *name; ++base, ++name) {}
+    return *base == '\0' && *name == '\0';
 }
 
 } // namespace portshim

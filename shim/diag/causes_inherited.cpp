@@ -157,6 +157,8 @@ void rule_inherited_event(const std::vector<StartupSocket>& listed,
         std::all_of(listed.begin(), listed.end(), [](const StartupSocket& s) { return s.listen_fds; });
     if (all_listen_fds && report.more == 0 && !listed.empty()) {
         report.handover = Handover::listen_fds;
+    } else if (fd_closing_helper(me.exe.c_str())) {
+        report.handover = Handover::closes_fds; // jspawnhelper: they never reach the program it runs
     } else if (opened != nullptr
                    ? report.opener->holds || same_program(opened->record.exe, {}, me.exe, me.argv)
                    : same_program(parent.exe, parent.argv, me.exe, me.argv)) {

@@ -57,7 +57,8 @@ struct StartupSocket {
  * (`listed`, in the scan's order; report.more beyond them): report.opener from
  * the registry record of the first listed socket that has one, and
  * report.handover when it is a hand-over by design: Handover::listen_fds when systemd
- * passed every socket (none beyond those listed), else Handover::self_exec when the
+ * passed every socket (none beyond those listed), else Handover::closes_fds when `me`
+ * is a spawn helper that closes them before its exec (fd_closing_helper), else Handover::self_exec when the
  * recorded opener is `me` itself or runs the same program, or, without a
  * record, when `parent` does (a program re-executing itself, in place or
  * nginx-style from a child of the old master). `parent` is empty when unknown.

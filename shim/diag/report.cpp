@@ -437,6 +437,7 @@ std::string render_inherited(Format format, const InheritedReport& r, const Repo
     std::string how = "that it did not open";
     if (r.handover == Handover::listen_fds) how = "handed over through LISTEN_FDS";
     else if (r.handover == Handover::self_exec) how = "kept across an exec of its own program";
+    else if (r.handover == Handover::closes_fds) how = "that it closes before it execs the program it starts";
     std::string opener = "opener unknown (no registry record)";
     if (r.opener)
         opener = fmt::format("opened by pid {} ({}), which {}", r.opener->pid,
@@ -453,6 +454,9 @@ std::string render_inherited(Format format, const InheritedReport& r, const Repo
     else if (r.handover == Handover::self_exec)
         why = "the program re-executed itself (a binary upgrade) and kept its sockets by design: "
               "not a leak";
+    else if (r.handover == Handover::closes_fds)
+        why = "a spawn helper (OpenJDK's jspawnhelper) closes every inherited descriptor before it "
+              "execs the program it was asked to run: not a leak";
     else
         why = fmt::format(
             "{} had no O_CLOEXEC, so {} survived exec: this process keeps {} busy {} until it "

@@ -14,6 +14,7 @@
 #include <climits>
 #include <cstring>
 #include <fcntl.h>
+#include <initializer_list>
 #include <linux/kcmp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -64,43 +65,65 @@ bool is_self(const char* candidate, const struct stat& self, const char* self_pa
     return self_path != nullptr && std::strcmp(candidate, self_path) == 0;
 }
 
-/**
- * The exec target is this process's own executable (nginx-style binary
- * upgrade, re-exec). Out of line: its two PATH_MAX buffers are gone again
- * before the events are written, on what may be a small thread stack.
- */
-__attribute__((noinline)) bool targets_self(const Target& t) {
-    struct stat self;
-    if (::stat("/proc/self/exe", &self) != 0) return false;
-    char self_path[PATH_MAX];
-    const char* own = own_path(self_path) ? self_path : nullptr;
+/** A file execve(2) can run: executable by us and a regular file. */
+bool runnable(const char* candidate) {
     struct stat st;
-    if (t.path == nullptr || t.empty_path)
-        return t.dirfd >= 0 && ::fstat(t.dirfd, &st) == 0 && same_file(st, self);
-    if (t.dirfd >= 0 && t.path[0] != '/')
-        return ::fstatat(t.dirfd, t.path, &st, 0) == 0 && same_file(st, self);
-    if (!t.search_path || std::strchr(t.path, '/') != nullptr) return is_self(t.path, self, own);
-    // execvp(3): the first executable "DIR/file" along PATH is what will run.
+    return ::access(candidate, X_OK) == 0 && ::stat(candidate, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/**
+ * The program the exec will run: `t.path` as given, or for execvp(3) the
+ * first runnable "DIR/file" along PATH (into `buf`); "" for a program given as
+ * a descriptor (execveat, fexecve). nullptr when the exec is bound to fail
+ * (ENOENT, EACCES): Python's _posixsubprocess and Java's jspawnhelper search
+ * PATH themselves, one execve per candidate, and only the last one runs.
+ */
+const char* program_to_run(const Target& t, char (&buf)[PATH_MAX]) {
+    if (t.path == nullptr || t.empty_path) return "";
+    if (t.dirfd >= 0 && t.path[0] != '/') {
+        struct stat st;
+        return ::faccessat(t.dirfd, t.path, X_OK, 0) == 0 && ::fstatat(t.dirfd, t.path, &st, 0) == 0 &&
+                       S_ISREG(st.st_mode)
+                   ? t.path
+                   : nullptr;
+    }
+    if (!t.search_path || std::strchr(t.path, '/') != nullptr) return runnable(t.path) ? t.path : nullptr;
     const char* path = env_value(environ, "PATH");
     if (path == nullptr) path = "/bin:/usr/bin";
     const std::size_t file_len = std::strlen(t.path);
     for (const char* dir = path;; ++dir) {
         const char* end = std::strchr(dir, ':');
         const std::size_t dir_len = end != nullptr ? static_cast<std::size_t>(end - dir) : std::strlen(dir);
-        char candidate[PATH_MAX];
-        if (dir_len + 1 + file_len < sizeof candidate) {
+        if (dir_len + 2 + file_len < sizeof buf) {
             std::size_t len = 0;
-            if (dir_len == 0) candidate[len++] = '.';
-            std::memcpy(candidate + len, dir, dir_len);
+            if (dir_len == 0) buf[len++] = '.';
+            std::memcpy(buf + len, dir, dir_len);
             len += dir_len;
-            candidate[len++] = '/';
-            std::memcpy(candidate + len, t.path, file_len + 1);
-            if (::access(candidate, X_OK) == 0 && ::stat(candidate, &st) == 0 && S_ISREG(st.st_mode))
-                return is_self(candidate, self, own);
+            buf[len++] = '/';
+            std::memcpy(buf + len, t.path, file_len + 1);
+            if (runnable(buf)) return buf;
         }
-        if (end == nullptr) return false;
+        if (end == nullptr) return nullptr;
         dir = end;
     }
+}
+
+/**
+ * The exec target (`program`, as program_to_run found it) is this process's
+ * own executable (nginx-style binary upgrade, re-exec). Out of line: its two
+ * buffers are gone again before the events are written, on what may be a
+ * small thread stack.
+ */
+__attribute__((noinline)) bool targets_self(const Target& t, const char* program) {
+    struct stat self;
+    if (::stat("/proc/self/exe", &self) != 0) return false;
+    struct stat st;
+    if (t.path == nullptr || t.empty_path)
+        return t.dirfd >= 0 && ::fstat(t.dirfd, &st) == 0 && same_file(st, self);
+    if (t.dirfd >= 0 && t.path[0] != '/')
+        return ::fstatat(t.dirfd, t.path, &st, 0) == 0 && same_file(st, self);
+    char self_path[PATH_MAX];
+    return is_self(program, self, own_path(self_path) ? self_path : nullptr);
 }
 
 /**
@@ -159,20 +182,63 @@ KeptOut keep_out(Plan& plan, const listeners::ListenFd& fd) {
     return KeptOut::kept;
 }
 
+/**
+ * One posix_spawn file action as glibc records it (posix/spawn_int.h, struct
+ * __spawn_action: posix_spawn_file_actions_t's __actions holds __used of
+ * them). Only the layout of the actions read here matters; the open action's
+ * is the union's largest member and fixes its size.
+ */
+struct SpawnAction {
+    enum Tag : int { close = 0, dup2 = 1, open = 2, closefrom = 5 }; // closefrom: glibc 2.34
+    int tag;
+    union {
+        struct { int fd; } close;
+        struct { int fd; int newfd; } dup2;
+        struct { int fd; char* path; int oflag; mode_t mode; } open;
+        struct { int from; } closefrom;
+    } action;
+};
+
+/**
+ * The spawn's file actions close `fd` in the child before its exec (close,
+ * closefrom, or a dup2/open onto it) and copy it nowhere else (no dup2 from it).
+ */
+bool spawn_closes(const posix_spawn_file_actions_t* actions, int fd) {
+    if (actions == nullptr || actions->__used <= 0 || actions->__actions == nullptr) return false;
+    const auto* list = reinterpret_cast<const SpawnAction*>(actions->__actions);
+    bool closed = false;
+    for (int i = 0; i < actions->__used; ++i) {
+        const SpawnAction& a = list[i];
+        if (a.tag == SpawnAction::dup2 && a.action.dup2.fd == fd && a.action.dup2.newfd != fd) return false;
+        closed |= (a.tag == SpawnAction::close && a.action.close.fd == fd) ||
+                  (a.tag == SpawnAction::closefrom && fd >= a.action.closefrom.from) ||
+                  (a.tag == SpawnAction::dup2 && a.action.dup2.newfd == fd && a.action.dup2.fd != fd) ||
+                  (a.tag == SpawnAction::open && a.action.open.fd == fd);
+    }
+    return closed;
+}
+
 /** One exec's leaking sockets, sorted by listeners::for_each_leaking. */
 struct Sorting {
     bool self = false;                 ///< the target is our own program
+    bool closing_helper = false;       ///< the target closes them before its own exec
+    const posix_spawn_file_actions_t* actions = nullptr;
     int handed = 0;                    ///< LISTEN_FDS of the target's environment
     bool cloexec = false;              ///< PORTSHIM_CLOEXEC=1
     Plan* plan = nullptr;
     listeners::FdList leaks;           ///< the target inherits them; with cloexec: kept out
     listeners::FdList stuck;           ///< cloexec, but the flag could not be set: inherited
-    listeners::FdList listen_fds, own; ///< handed over on purpose
+    listeners::FdList listen_fds, own, closing; ///< handed over on purpose, or closed by the helper
     bool news = false;                 ///< a socket not warned about yet in this process tree
 };
 
 void sort_one(const listeners::ListenFd& fd, void* context) {
     Sorting& s = *static_cast<Sorting*>(context);
+    if (spawn_closes(s.actions, fd.fd)) return; // the child closes it before the exec
+    if (s.closing_helper) {
+        s.closing.add(fd);
+        return;
+    }
     if (fd.fd >= 3 && fd.fd < 3 + s.handed) {
         s.listen_fds.add(fd);
         return;
@@ -198,15 +264,24 @@ void watch_exec(const Target& target, Plan& plan) {
     const int saved = errno;
     const Config& config = config_for_spawn();
     registry::record_pending(config);
+    char resolved[PATH_MAX];
+    const char* program = program_to_run(target, resolved);
+    if (program == nullptr) { // the exec fails: nothing leaks (the next candidate is told)
+        errno = saved;
+        return;
+    }
     Sorting sorting;
-    sorting.self = targets_self(target);
+    sorting.self = targets_self(target, program);
+    sorting.closing_helper = fd_closing_helper(program);
+    sorting.actions = target.actions;
     sorting.handed = listen_fds_of(target.envp);
     sorting.cloexec = config.cloexec;
     sorting.plan = &plan;
     listeners::for_each_leaking(sort_one, &sorting);
-    const int found = sorting.leaks.count + sorting.leaks.more + sorting.stuck.count +
-                      sorting.stuck.more + sorting.listen_fds.count + sorting.listen_fds.more +
-                      sorting.own.count + sorting.own.more;
+    int found = 0;
+    for (const listeners::FdList* list :
+         {&sorting.leaks, &sorting.stuck, &sorting.listen_fds, &sorting.own, &sorting.closing})
+        found += list->count + list->more;
     if (found == 0) {
         errno = saved;
         return;
@@ -214,7 +289,8 @@ void watch_exec(const Target& target, Plan& plan) {
     // fexecve/execveat(AT_EMPTY_PATH): the program is the file behind the
     // descriptor. 512 bytes: the events cut the target there anyway.
     char fd_path[513] = "(a program open as a descriptor)";
-    const char* shown = target.shown;
+    // execvp's file name as PATH resolves it: the program that will run.
+    const char* shown = target.search_path && program[0] != '\0' ? program : target.shown;
     if (shown == nullptr) {
         char link[32];
         LineBuffer name(link, sizeof link);
@@ -227,14 +303,19 @@ void watch_exec(const Target& target, Plan& plan) {
     const StderrIdentity* identity = stderr_identity();
     const bool news = sorting.news;
     const Level level = !news ? Level::debug : config.cloexec ? Level::info : Level::warn;
+    // A vfork child (posix_spawn's, Python's _posixsubprocess) is about to
+    // become the new program: the sockets are its parent's, the server's.
+    const int owner = static_cast<int>(shares_parent_memory() ? ::getppid() : ::getpid());
     events::report_exec_leak(config, identity, level, shown, target.tail, config.cloexec,
-                             Handover::none, sorting.leaks);
+                             Handover::none, sorting.leaks, owner);
     events::report_exec_leak(config, identity, news ? Level::warn : Level::debug, shown,
-                             target.tail, false, Handover::none, sorting.stuck);
+                             target.tail, false, Handover::none, sorting.stuck, owner);
     events::report_exec_leak(config, identity, Level::debug, shown, target.tail, false,
-                             Handover::listen_fds, sorting.listen_fds);
+                             Handover::listen_fds, sorting.listen_fds, owner);
     events::report_exec_leak(config, identity, Level::debug, shown, target.tail, false,
-                             Handover::self_exec, sorting.own);
+                             Handover::self_exec, sorting.own, owner);
+    events::report_exec_leak(config, identity, Level::debug, shown, target.tail, false,
+                             Handover::closes_fds, sorting.closing, owner);
     errno = saved;
 }
 

@@ -7,6 +7,7 @@
 #include "listeners.hpp"
 
 #include <cstddef>
+#include <spawn.h>
 #include <sys/types.h>
 
 namespace portshim::exec_watch {
@@ -20,6 +21,7 @@ struct Target {
     int dirfd = -1;                   ///< execveat/fexecve: the directory or file descriptor
     bool empty_path = false;          ///< AT_EMPTY_PATH: dirfd is the program itself
     char* const* envp = nullptr;      ///< the new program's environment (LISTEN_FDS)
+    const posix_spawn_file_actions_t* actions = nullptr; ///< posix_spawn: run in the child before exec
 };
 
 /**
@@ -49,7 +51,13 @@ struct Plan {
  * FD_CLOEXEC on all of them, however many, except hand-overs (LISTEN_FDS in
  * the target's environment, or our own executable). The event names as kept
  * out only the sockets whose flag was set; any that could not be (see
- * Plan) are reported apart as still leaking. Keeps errno.
+ * Plan) are reported apart as still leaking. What does not leak is no
+ * warning: an exec that will fail (a PATH candidate that does not exist, as
+ * Python's and Java's own PATH searches try one by one), sockets the spawn's
+ * file actions close, and a helper that closes inherited descriptors before it
+ * execs (fd_closing_helper: a debug line). The event names the program that
+ * will run and the process that owns the sockets (the parent, in a vfork
+ * child). Keeps errno.
  */
 void before_exec(const Target& target, Plan& plan) noexcept;
 

@@ -106,8 +106,9 @@ auto watched(const Target& target, Call call) {
     return rc;
 }
 
-Target program(const char* path, char* const envp[], bool search_path = false) {
-    return Target{path, nullptr, path, search_path, -1, false, envp};
+Target program(const char* path, char* const envp[], bool search_path = false,
+               const posix_spawn_file_actions_t* actions = nullptr) {
+    return Target{path, nullptr, path, search_path, -1, false, envp, actions};
 }
 
 Target shell(const char* command) {
@@ -207,7 +208,7 @@ PORTSHIM_EXPORT int posix_spawn(pid_t* pid, const char* path,
                                 const posix_spawn_file_actions_t* actions,
                                 const posix_spawnattr_t* attr, char* const argv[],
                                 char* const envp[]) {
-    return watched(program(path, envp),
+    return watched(program(path, envp, false, actions),
                    [&] { return portshim::real::posix_spawn(pid, path, actions, attr, argv, envp); });
 }
 
@@ -215,7 +216,7 @@ PORTSHIM_EXPORT int posix_spawnp(pid_t* pid, const char* file,
                                  const posix_spawn_file_actions_t* actions,
                                  const posix_spawnattr_t* attr, char* const argv[],
                                  char* const envp[]) {
-    return watched(program(file, envp, true),
+    return watched(program(file, envp, true, actions),
                    [&] { return portshim::real::posix_spawnp(pid, file, actions, attr, argv, envp); });
 }
 

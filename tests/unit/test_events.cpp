@@ -192,6 +192,28 @@ TEST_CASE("hook events as text: unchanged lines, never coloured in a file", "[ev
     check_golden("hook-events.txt", text);
 }
 
+TEST_CASE("exec-leak: tagged with the pid that owns the sockets, and a helper that closes them is no leak", "[events]") {
+    const std::string leak = through_file_sink(Format::text, [](const Config& c) {
+        events::report_exec_leak(c, nullptr, Level::warn, "/usr/bin/sleep", nullptr, false,
+                                 Handover::none, two_listeners(), 4112);
+    });
+    CHECK(leak.rfind("portshim[4112]: warning: exec-leak: running /usr/bin/sleep with listening fd 3 ", 0) == 0);
+    CHECK(contains(leak, " keep the port busy after pid 4112 exits\nportshim[4112]:   fix: "));
+    const std::string json = through_file_sink(Format::json, [](const Config& c) {
+        events::report_exec_leak(c, nullptr, Level::warn, "/usr/bin/sleep", nullptr, false,
+                                 Handover::none, two_listeners(), 4112);
+    });
+    CHECK(contains(json, ",\"pid\":4112,\"exe\":"));
+    const std::string helper = through_file_sink(Format::text, [](const Config& c) {
+        events::report_exec_leak(c, nullptr, Level::debug, "/usr/lib/jvm/java-17-openjdk-amd64/lib/jspawnhelper",
+                                 nullptr, false, Handover::closes_fds, two_listeners());
+    });
+    CHECK(contains(helper, "]: debug: exec-leak: running /usr/lib/jvm/java-17-openjdk-amd64/lib/jspawnhelper "
+                           "with listening fd 3 (tcp 0.0.0.0:8080), fd 4 (unix /run/app:100%,a.sock) open: "
+                           "not a leak, it closes inherited descriptors before it execs the program it starts\n"));
+    CHECK_FALSE(contains(helper, "fix:"));
+}
+
 TEST_CASE("colour: text on a terminal only, NO_COLOR and TERM=dumb respected", "[events][report]") {
     const Config plain = config_of({});
     CHECK(plain.colour);
@@ -554,7 +576,7 @@ TEST_CASE("one vocabulary: fork and exec-leak list fds byte for byte as inherite
 }
 
 TEST_CASE("one vocabulary: exec-leak and inherited name a hand-over with the same words", "[events][report]") {
-    for (const Handover h : {Handover::none, Handover::listen_fds, Handover::self_exec}) {
+    for (const Handover h : {Handover::none, Handover::listen_fds, Handover::self_exec, Handover::closes_fds}) {
         const std::string hooks = through_file_sink(Format::json, [h](const Config& c) {
             events::report_exec_leak(c, nullptr, Level::debug, "/opt/legacy/server", nullptr, false, h,
                                      two_listeners());

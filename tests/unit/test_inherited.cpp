@@ -336,3 +336,31 @@ TEST_CASE("inherited event: a program re-executing itself is a hand-over", "[inh
     CHECK(judged({{5555, false}}, {recorded(5555, 4300, 500, "/usr/bin/other", false)}, old_master)
               .handover == Handover::none);
 }
+
+TEST_CASE("inherited event: a spawn helper that closes inherited descriptors before exec is no leak", "[inherited]") {
+    const std::vector<RecordedListen> records = {recorded(5555, 4112, 1000, "/usr/bin/java", true)};
+    const Holder java = holder(4112, 1, "/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
+                               {"java", "-cp", "/srv/app", "Server"}, 0, -1);
+    InheritedReport r;
+    Holder helper = started_server();
+    helper.exe = "/usr/lib/jvm/java-17-openjdk-amd64/lib/jspawnhelper";
+    rule_inherited_event({{5555, false}}, records, helper, java, r);
+    CHECK(r.handover == Handover::closes_fds);
+    REQUIRE(r.opener);
+    CHECK(r.opener->pid == 4112);
+    // Another program the JVM runs with the socket kept open is still told.
+    helper.exe = "/usr/bin/jspawnhelper-wrapper";
+    InheritedReport other;
+    rule_inherited_event({{5555, false}}, records, helper, java, other);
+    CHECK(other.handover == Handover::none);
+}
+
+TEST_CASE("fd_closing_helper: OpenJDK's jspawnhelper by its file name, nothing else", "[inherited]") {
+    CHECK(fd_closing_helper("/usr/lib/jvm/java-17-openjdk-amd64/lib/jspawnhelper"));
+    CHECK(fd_closing_helper("jspawnhelper"));
+    CHECK_FALSE(fd_closing_helper("/usr/lib/jvm/java-17-openjdk-amd64/lib/jspawnhelper.sh"));
+    CHECK_FALSE(fd_closing_helper("/opt/jspawnhelper/bin/server"));
+    CHECK_FALSE(fd_closing_helper("/usr/bin/java"));
+    CHECK_FALSE(fd_closing_helper(""));
+    CHECK_FALSE(fd_closing_helper(nullptr));
+}
