@@ -411,12 +411,7 @@ Verdict rule_holder(const Request& req, const Observation& obs, const SocketEntr
                                   "if it should not run here",
                                   stop);
     }
-    if (stop != who->pid)
-        v.why.push_back(fmt::format(
-            "pid {} is a worker: its parent pid {} ({}) runs the same program and is the master "
-            "that a service manager starts and stops; it holds no copy of the socket, and stopping "
-            "only the worker makes it start another",
-            who->pid, stop, master.argv.empty() ? program_of(master) : quote_args(master.argv)));
+    add_worker_reason(*who, master, hs, v);
     add_overlap_reason(req, s, v);
     if (s.proto == Proto::tcp && s.state != tcp_state::listen && is_live_state(s))
         v.why.push_back("it holds the port with a connection or a bound socket, not a listener; "

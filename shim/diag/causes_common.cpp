@@ -52,6 +52,19 @@ const Holder& service_master(const Observation& obs, const Holder& who) {
     return *top;
 }
 
+void add_worker_reason(const Holder& who, const Holder& master,
+                       const std::vector<const Holder*>& hs, Verdict& v) {
+    if (master.pid == who.pid) return;
+    const bool master_holds =
+        std::any_of(hs.begin(), hs.end(), [&](const Holder* h) { return h->pid == master.pid; });
+    v.why.push_back(fmt::format(
+        "pid {} is a worker: its parent pid {} ({}) runs the same program and is the master "
+        "that a service manager starts and stops; {}stopping only the worker makes it start "
+        "another",
+        who.pid, master.pid, master.argv.empty() ? program_of(master) : quote_args(master.argv),
+        master_holds ? "" : "it holds no copy of the socket, and "));
+}
+
 void add_holders(const std::vector<const Holder*>& hs, const Holder* first, Verdict& v) {
     if (first != nullptr) v.holders.push_back(*first);
     for (const Holder* h : hs)

@@ -29,6 +29,13 @@ const Holder* principal(const std::vector<const Holder*>& hs);
  */
 const Holder& service_master(const Observation& obs, const Holder& who);
 
+/**
+ * When `master` is not `who` (service_master): the why line saying that pid
+ * `who` is a worker and its master is the process to stop.
+ */
+void add_worker_reason(const Holder& who, const Holder& master,
+                       const std::vector<const Holder*>& hs, Verdict& v);
+
 /** Appends `first`, then every other holder of `hs`, to the verdict. */
 void add_holders(const std::vector<const Holder*>& hs, const Holder* first, Verdict& v);
 

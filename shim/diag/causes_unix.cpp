@@ -66,8 +66,12 @@ Verdict rule_unix_holder(const Request& req, const Observation& obs, const UnixS
     }
     const std::string program = program_of(*who);
     const std::string age = age_of(*who, obs.host);
+    // A worker is not what to stop: its master (the service manager's process) forks another.
+    const Holder& master = service_master(obs, *who);
+    const int stop = master.pid;
     const std::string what =
-        fmt::format("pid {} ({}{})", who->pid, program, age.empty() ? "" : ", " + age);
+        fmt::format("pid {} ({}{}{})", who->pid, program, age.empty() ? "" : ", " + age,
+                    stop != who->pid ? fmt::format("; a worker of pid {}", stop) : std::string());
     if (same) {
         v.cause = Cause::previous_instance;
         v.summary = fmt::format("{} — another instance of this program — {} {}", what,
@@ -76,21 +80,24 @@ Verdict rule_unix_holder(const Request& req, const Observation& obs, const UnixS
         if (inherited) v.why.push_back(inherited_instance_reason(*inh, *who));
         v.fix = fmt::format("stop the old instance first (systemctl stop UNIT, or kill -TERM {} "
                             "and wait for it to exit), then start this one",
-                            who->pid);
+                            stop);
     } else {
         v.cause = Cause::other_service;
         v.summary = fmt::format("{} {} {}", what, held_as(s), path);
         v.why.push_back(program_difference(*who, obs.self, sameness, "address"));
         v.fix = fmt::format("give one of the two services another socket path, or stop pid {} "
                             "if it should not run here",
-                            who->pid);
+                            stop);
     }
+    add_worker_reason(*who, master, hs, v);
     if (!is_abstract(req))
         v.why.push_back(fmt::format("do not remove {} while pid {} runs: it would go on "
                                     "listening on a socket nobody can reach",
                                     path, who->pid));
     v.confirm.push_back(ss_unix(req, obs));
-    v.confirm.push_back(fmt::format("ps -o pid,ppid,lstart,args -p {}", who->pid));
+    v.confirm.push_back(stop != who->pid
+                            ? fmt::format("ps -o pid,ppid,lstart,args -p {},{}", stop, who->pid)
+                            : fmt::format("ps -o pid,ppid,lstart,args -p {}", who->pid));
     return v;
 }
 

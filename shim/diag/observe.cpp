@@ -299,6 +299,7 @@ Observation observe(const Request& req, const ProbeEnv& env) {
     if (req.proto != Proto::tcp && req.proto != Proto::udp) {
         unix_sockets::observe_unix(req, env, obs);
         withhold_foreign(env, self_pid, obs);
+        probe_masters(env, self_pid, obs);
         probe_openers(req, env, self_pid, obs);
         name_viewer(env, obs);
         return obs;

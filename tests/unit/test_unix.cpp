@@ -399,6 +399,30 @@ TEST_CASE("unix rule: a live listener of the same program is the previous instan
     CHECK(any_contains(v.confirm, "ps -o pid,ppid,lstart,args -p 4112"));
 }
 
+TEST_CASE("unix rule: a worker's master that holds no copy is the process to stop", "[unix]") {
+    Observation o = socket_file_observation();
+    o.unix_sockets = {unix_socket("/run/app.sock", 801, tcp_state::listen)};
+    const std::vector<std::string> argv = {"/opt/legacy/server", "-W"};
+    o.holders = {holder(4113, 4112, "/opt/legacy/server", argv, 801, 3, o.host.now - 150)};
+    o.masters = {holder(4112, 1, "/opt/legacy/server", argv, 0, -1, o.host.now - 151)};
+    Verdict v = diagnose(unix_request("/run/app.sock"), o);
+    CHECK(cause_id(v.cause) == "previous-instance");
+    CHECK(v.holders.at(0).pid == 4113);
+    CHECK(contains(v.summary, "pid 4113 (/opt/legacy/server, started 2 min ago; a worker of pid 4112)"));
+    CHECK(contains(v.fix, "kill -TERM 4112 and wait"));
+    CHECK_FALSE(contains(v.fix, "4113"));
+    CHECK(any_contains(v.why, "pid 4113 is a worker: its parent pid 4112 (/opt/legacy/server -W)"));
+    CHECK(any_contains(v.why, "it holds no copy of the socket"));
+    CHECK(any_contains(v.confirm, "ps -o pid,ppid,lstart,args -p 4112,4113"));
+
+    // Another program on the path: the same master is the one to stop.
+    o.holders[0].exe = o.masters[0].exe = "/usr/sbin/other";
+    o.holders[0].argv = o.masters[0].argv = {"/usr/sbin/other"};
+    v = diagnose(unix_request("/run/app.sock"), o);
+    CHECK(cause_id(v.cause) == "other-service");
+    CHECK(contains(v.fix, "stop pid 4112 if"));
+}
+
 TEST_CASE("unix rule: another program, this process, or nobody visible", "[unix]") {
     Observation o = socket_file_observation();
     o.unix_sockets = {unix_socket("/run/app.sock", 801, tcp_state::close, SOCK_DGRAM)};
