@@ -32,7 +32,25 @@ const Holder* principal(const std::vector<const Holder*>& hs) {
     return best != nullptr ? best : (hs.empty() ? nullptr : hs.front());
 }
 
-const Holder& service_master(const Observation& obs, const Holder& who) {
+namespace {
+
+/**
+ * Evidence that `parent` is the master that forked `child` as its worker, not
+ * just an ancestor running the same executable (sshd's listener above a
+ * session's "sshd: user@pts/0"): the worker kept the master's command line
+ * (haproxy), or the registry names the parent as the opener of the socket.
+ */
+bool is_master_of(const Observation& obs, const Holder& parent, const Holder& child,
+                  std::uint64_t inode) {
+    if (!parent.argv.empty() && parent.argv == child.argv) return true;
+    return std::any_of(obs.records.begin(), obs.records.end(), [&](const RecordedListen& r) {
+        return r.alive && r.record.pid == parent.pid && r.record.inode == inode;
+    });
+}
+
+} // namespace
+
+const Holder& service_master(const Observation& obs, const Holder& who, bool stop_at_own_parent) {
     const auto parent_of = [&](const Holder& child) -> const Holder* {
         const auto is = [&](const Holder& h) { return h.pid == child.ppid && h.pid != child.pid; };
         for (const std::vector<Holder>* list : {&obs.holders, &obs.masters})
@@ -44,8 +62,11 @@ const Holder& service_master(const Observation& obs, const Holder& who) {
     // Bounded: a pid table read at two moments may hold a cycle.
     for (int depth = 0; depth < 8; ++depth) {
         const Holder* up = parent_of(*top);
-        if (up == nullptr || up->pid == obs.self.pid ||
-            !same_program(up->exe, up->argv, who.exe, who.argv))
+        // Never this process, its own master (a worker is not told to stop its own
+        // server), init, or an ancestor without evidence that it is the master.
+        if (up == nullptr || up->pid <= 1 || up->pid == obs.self.pid ||
+            (stop_at_own_parent && up->pid == obs.self.ppid) ||
+            !same_program(up->exe, up->argv, who.exe, who.argv) || !is_master_of(obs, *up, *top, who.inode))
             break;
         top = up;
     }

@@ -25,9 +25,13 @@ const Holder* principal(const std::vector<const Holder*>& hs);
  * The process to stop for holder `who`: the topmost of its parents (holders or
  * Observation::masters) that run the same program, each the parent of the one
  * below — a master that forked `who` as a worker (haproxy -W, whose master
- * holds no listener) — else `who` itself.
+ * holds no listener) — else `who` itself. A parent counts only with evidence
+ * (the worker kept its command line, or the registry names it the opener of
+ * `who`'s socket), never pid 1 or this process, and, unless
+ * `stop_at_own_parent` is false, never this process's own parent.
  */
-const Holder& service_master(const Observation& obs, const Holder& who);
+const Holder& service_master(const Observation& obs, const Holder& who,
+                             bool stop_at_own_parent = true);
 
 /**
  * When `master` is not `who` (service_master): the why line saying that pid

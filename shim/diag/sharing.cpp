@@ -21,7 +21,7 @@ std::vector<ReuseportPeer> reuseport_strangers(const Request& req, const Observa
             // A parent or child is one server (a master and its workers), and so is a
             // sibling whose master is our parent; other siblings are not excluded: two
             // instances started by one shell or by systemd are siblings.
-            const int master = detail::service_master(obs, h).pid;
+            const int master = detail::service_master(obs, h, false).pid;
             const bool family = h.pid == obs.self.ppid || h.ppid == obs.self.pid ||
                                 (master != h.pid && master == obs.self.ppid);
             const bool same = same_program(h.exe, h.argv, obs.self.exe, obs.self.argv);

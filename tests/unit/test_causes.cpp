@@ -119,6 +119,44 @@ TEST_CASE("master and workers: the fix stops the master that holds no listener",
     CHECK(contains(v.summary, "pid 501 (/usr/sbin/haproxy)"));
 }
 
+TEST_CASE("master and workers: only a parent with evidence is the master to stop", "[causes]") {
+    // OpenSSH before 9.8: a session process holds an `ssh -R` forward; its parents run the
+    // same sshd but with other command lines. Stopping the listener would lock everyone out.
+    Observation o = observation_of_self("/opt/legacy/server");
+    o.sockets = {tcp("0.0.0.0", 8080, tcp_state::listen, 777)};
+    o.holders = {holder(702, 701, "/usr/sbin/sshd", {"sshd: alice@pts/0"}, 777, 9, 0, 903)};
+    o.masters = {holder(701, 700, "/usr/sbin/sshd", {"sshd: alice [priv]"}, 0, -1, 0, 902),
+                 holder(700, 1, "/usr/sbin/sshd", {"sshd: /usr/sbin/sshd -D"}, 0, -1, 0, 900)};
+    Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(cause_id(v.cause) == "other-service");
+    CHECK(contains(v.fix, "stop pid 702 if"));
+    CHECK_FALSE(any_contains(v.why, "is a worker"));
+
+    // The registry names the parent as the socket's opener: evidence enough.
+    RecordedListen r;
+    r.record.inode = 777;
+    r.record.proto = "tcp";
+    r.record.port = 8080;
+    r.record.pid = 701;
+    r.record.exe = "/usr/sbin/sshd";
+    r.alive = true;
+    o.records = {r};
+    v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(contains(v.fix, "stop pid 701 if"));
+
+    // Never pid 1, and never our own master: a worker is not told to stop its own server.
+    o = haproxy_master_worker("/usr/sbin/haproxy");
+    o.masters[0].pid = 1;
+    o.holders[0].ppid = 1;
+    v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(contains(v.fix, "kill -TERM 501"));
+    o = haproxy_master_worker("/usr/sbin/haproxy");
+    o.self.ppid = 500;
+    v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(contains(v.fix, "kill -TERM 501"));
+    CHECK_FALSE(contains(v.summary, "a worker of pid 500"));
+}
+
 TEST_CASE("interpreters compare the script, not the interpreter", "[causes]") {
     CHECK(same_program("/usr/bin/python3.11", {"python3", "app.py"}, "/usr/bin/python3.11",
                        {"python3", "-u", "app.py"}));
