@@ -6,6 +6,8 @@
 // be told (a REPL, stdin, an @argfile) the comparison says so.
 #include "identity.hpp"
 
+#include "common/escape.hpp"
+
 #include <initializer_list>
 
 namespace portshim {
@@ -51,6 +53,8 @@ struct Syntax {
     std::initializer_list<std::string_view> path_words;  ///< the same, the argument a file (java -jar)
     bool operand_is_class = false;      ///< java: the first operand is a main class, not a file
     bool argfiles = false;              ///< java: @FILE holds more options, unread here
+    bool long_values = false;           ///< node: any --option may take the next word as its value
+    std::string_view path_letters = {}; ///< take the next word as the program's file: php -f FILE
 };
 
 const Syntax java_syntax{
@@ -79,7 +83,8 @@ const Syntax node_syntax{
     {"-e", "--eval", "-p", "--print", "-pe"},
     {},
     false,
-    false};
+    false,
+    true};
 
 const Syntax perl_syntax{true, "eE", "I", "MmdDxiCFV", "l0", {}, {}, {}, {}, false, false};
 
@@ -88,7 +93,7 @@ const Syntax ruby_syntax{true, "e", "IrCE", "xFKW", "0", {},
                           "--disable", "--dump"},
                          {}, {}, false, false};
 
-const Syntax php_syntax{true, "rRF", "cdtzSBE", {}, {}, {}, {}, {}, {}, false, false};
+const Syntax php_syntax{true, "rRF", "cdtzSBE", {}, {}, {}, {}, {}, {}, false, false, false, "f"};
 
 const Syntax shell_syntax{true, {}, "oO", {}, {}, "c", {"--rcfile", "--init-file"}, {}, {}, false, false};
 
@@ -126,6 +131,7 @@ Family family_of(std::string_view name) {
 void read_main(const Syntax& s, const std::vector<std::string>& argv, std::size_t first,
                ProgramIdentity& id) {
     bool command_mode = false;
+    bool unknown_long = false; // the word before is an option unknown here, without "=VALUE"
     std::size_t i = first;
     const auto next_word = [&](std::string& out) {
         if (i + 1 >= argv.size()) return false;
@@ -159,17 +165,19 @@ void read_main(const Syntax& s, const std::vector<std::string>& argv, std::size_
             return;
         }
         if (one_of(word, s.arg_words)) {
+            unknown_long = false;
             if (!attached) next_word(value);
             continue;
         }
+        unknown_long = s.long_values && a[1] == '-' && !attached;
         if (!s.clusters || a[1] == '-') continue; // a flag of its own
         for (std::size_t j = 1; j < a.size(); ++j) {
             const char c = a[j];
             const std::string rest = a.substr(j + 1);
-            if (has(s.main_letters, c)) {
+            if (has(s.main_letters, c) || has(s.path_letters, c)) {
                 value = rest;
                 if (value.empty() && !next_word(value)) return;
-                set_main(std::string{'-', c}, value, false);
+                set_main(std::string{'-', c}, value, has(s.path_letters, c));
                 return;
             }
             if (has(s.arg_letters, c)) {
@@ -187,6 +195,15 @@ void read_main(const Syntax& s, const std::vector<std::string>& argv, std::size_
     if (i >= argv.size() || argv[i] == "-") return;
     if (command_mode) set_main("-c", argv[i], false);
     else set_main("", argv[i], !s.operand_is_class || ends_with(argv[i], ".java"));
+    // A script's name ends in .js (.mjs, .cjs, .ts): no unlisted option takes one.
+    const std::string& operand = argv[i];
+    const bool script = ends_with(operand, ".js") || ends_with(operand, ".mjs") ||
+                        ends_with(operand, ".cjs") || ends_with(operand, ".ts") ||
+                        ends_with(operand, ".mts");
+    if (unknown_long && !script) {
+        id.ambiguous = true;
+        if (i + 1 < argv.size()) id.alternative = argv[i + 1];
+    }
 }
 
 const Syntax* syntax_of(Family f) {
@@ -241,23 +258,17 @@ ProgramIdentity identify_program(const std::string& exe, const std::vector<std::
         else id.main = applet;
         return id;
     }
-    if (family == Family::php) {
-        // php -f FILE names a file; the other program options (-r, -R, -F) carry code.
-        for (std::size_t i = 1; i + 1 < argv.size(); ++i)
-            if (argv[i] == "-f") {
-                id.option = "-f";
-                id.main = argv[i + 1];
-                id.main_is_path = true;
-                return id;
-            }
-    }
     read_main(*syntax_of(family), argv, 1, id);
     return id;
 }
 
 std::string describe_main(const ProgramIdentity& id) {
     if (id.main.empty()) return {};
-    return id.option.empty() ? id.main : id.option + " " + id.main;
+    std::string main = id.main;
+    constexpr std::size_t most = 80; // inline code may run to the command line's 128 KiB
+    if (!id.main_is_path && main.size() > most)
+        main = main.substr(0, escape::utf8_prefix(main.data(), main.size(), most)) + "…";
+    return id.option.empty() ? main : id.option + " " + main;
 }
 
 Sameness compare_programs(const ProgramIdentity& a, const ProgramIdentity& b) {
@@ -270,7 +281,22 @@ Sameness compare_programs(const ProgramIdentity& a, const ProgramIdentity& b) {
     }
     if (!a.interpreter && !b.interpreter) return Sameness::same;
     if (a.main.empty() || b.main.empty()) return Sameness::unknown;
-    return same_main(a, b) ? Sameness::same : Sameness::different;
+    const bool same = same_main(a, b);
+    if (!a.ambiguous && !b.ambiguous) return same ? Sameness::same : Sameness::different;
+    // The other reading of each: an unknown option took the operand as its value.
+    const auto other = [](const ProgramIdentity& id) {
+        if (!id.ambiguous) return id;
+        ProgramIdentity alt = id;
+        alt.main = id.alternative;
+        return alt;
+    };
+    const ProgramIdentity alt_a = other(a), alt_b = other(b);
+    // No word after the operand: under the other reading node would run no program
+    // at all (a REPL), which does not hold a port; only the first reading counts.
+    if (alt_a.main.empty() || alt_b.main.empty()) return same ? Sameness::same : Sameness::different;
+    const bool alt_same = same_main(alt_a, alt_b);
+    if (same == alt_same) return same ? Sameness::same : Sameness::different;
+    return Sameness::unknown;
 }
 
 bool same_program(const std::string& exe_a, const std::vector<std::string>& argv_a,

@@ -30,9 +30,20 @@ struct ProgramIdentity {
      */
     std::string main;
     bool main_is_path = false; ///< `main` is a file path (a script or a jar), compared by name when relative
+    /**
+     * node: `main` directly follows an option this parser does not know, given
+     * without "=VALUE" (node's value options also take the next word). Were it
+     * that option's value, the main program would be `alternative` (the word
+     * after; "" when none): two processes are the same only under both readings.
+     */
+    bool ambiguous = false;
+    std::string alternative;
 };
 
-/** "app.py", "-m http.server", "-jar app.jar": the main program in words; "" when not established. */
+/**
+ * "app.py", "-m http.server", "-jar app.jar": the main program in words; "" when
+ * not established. Code given inline (-c, -e) is cut to 80 characters ("…").
+ */
 std::string describe_main(const ProgramIdentity& id);
 
 /** Identifies the program of a process from readlink(/proc/PID/exe) and its argv. */

@@ -172,3 +172,35 @@ TEST_CASE("identity rules: previous-instance shows the holder's command line", "
     CHECK(cause_id(v.cause) == "previous-instance");
     CHECK(any_contains(v.why, "it runs the same program (a.py): python3 a.py --port 8080"));
 }
+
+TEST_CASE("identity: a node option this parser does not know may take the next word", "[identity]") {
+    // node's own value options also take "--opt VALUE": the operand may be that value.
+    CHECK(compare(node, {"node", "--experimental-default-type", "module", "a.js"},
+                  {"node", "--experimental-default-type", "module", "b.js"}) == Sameness::unknown);
+    CHECK(compare(node, {"node", "--v8-pool-size", "3", "srv.js"},
+                  {"node", "--v8-pool-size", "3", "srv.js"}) == Sameness::same);
+    CHECK(compare(node, {"node", "--v8-pool-size", "3", "a.js"}, {"node", "--v8-pool-size", "4", "b.js"}) ==
+          Sameness::different);
+    // A script's name is never such a value, and with no word after it only one reading is left.
+    CHECK(compare(node, {"node", "--enable-source-maps", "a.js", "8080"},
+                  {"node", "--enable-source-maps", "b.js", "8080"}) == Sameness::different);
+    CHECK(compare(node, {"node", "--no-warnings", "server"}, {"node", "--no-warnings", "server"}) ==
+          Sameness::same);
+    // "=VALUE" is never ambiguous.
+    CHECK(compare(node, {"node", "--experimental-default-type=module", "srv", "a"},
+                  {"node", "--experimental-default-type=module", "srv", "b"}) == Sameness::same);
+}
+
+TEST_CASE("identity: php -f counts only before the script, and inline code is shortened", "[identity]") {
+    CHECK(compare("/usr/bin/php8.2", {"php", "a.php", "-f", "x"}, {"php", "b.php", "-f", "x"}) ==
+          Sameness::different);
+    CHECK(main_of("/usr/bin/php8.2", {"php", "-f", "srv.php", "--", "-f", "x"}) == "-f srv.php");
+    const std::string code(5000, 'x');
+    const std::string shown = main_of(python, {"python3", "-c", code});
+    CHECK(shown.size() < 100);
+    CHECK(shown.rfind("-c xxxx", 0) == 0);
+    CHECK(shown.substr(shown.size() - 3) == "…");
+    // A script path is never cut.
+    const std::string path = "/srv/" + std::string(200, 'a') + ".py";
+    CHECK(main_of(python, {"python3", path}) == path);
+}
