@@ -6,6 +6,7 @@
 #include "executable.hpp"
 
 #include "diag/elf.hpp"
+#include "diag/identity.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -248,6 +249,8 @@ std::optional<RunAs> program_as_run(const std::vector<std::string>& words, const
     }
     char resolved[PATH_MAX];
     run.exe = ::realpath(path.c_str(), resolved) != nullptr ? resolved : path;
+    // "bash run.sh" names the shell on purpose; a #! line that leads to one is a launcher.
+    run.shell_script = is_shell(run.exe) && !is_shell(words[0]);
     return run;
 }
 

@@ -34,6 +34,8 @@ std::string find_program(std::string_view name, const char* path_env, Reach& rea
 struct RunAs {
     std::string exe;                  ///< the real path of the binary that runs (symlinks resolved)
     std::vector<std::string> argv;
+    /** A script run by a shell through its #! line: it may exec another program (a pyenv shim). */
+    bool shell_script = false;
 };
 
 /**

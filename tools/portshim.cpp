@@ -56,8 +56,10 @@ constexpr const char* usage_text = R"(usage: portshim why  [--json] [--udp] [--r
                  line split into words as sh would, without expanding anything ('..' and
                  ".." quote, \ escapes), its first word found in PATH as execvp finds it
                  and a script's #! line followed: --for "java -cp /srv/app Main",
-                 --for "python3 -m http.server", --for /usr/sbin/nginx. Without it the
-                 program is unknown and no holder is called a previous instance.
+                 --for "python3 -m http.server", --for /usr/sbin/nginx. A shell script
+                 (a pyenv shim) may exec another program: a holder running something
+                 else is then "cannot be told". Without --for the program is unknown
+                 and no holder is called a previous instance.
   --             end of options: what follows is the target or PROGRAM
 
 ADDRESS defaults to 0.0.0.0; write IPv6 addresses in brackets: [::]:8080.
@@ -178,6 +180,7 @@ Verdict diagnose_now(const Request& req, const std::optional<cli::RunAs>& progra
     obs.self.exe = program ? program->exe : std::string();
     obs.self.argv = program ? program->argv : std::vector<std::string>();
     obs.self.ppid = 0;
+    obs.self.launcher_script = program && program->shell_script;
     if (time_wait_ms != nullptr) *time_wait_ms = time_wait_left_ms(req, obs);
     return diagnose(req, obs);
 }

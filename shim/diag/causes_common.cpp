@@ -99,7 +99,12 @@ std::string program_of(const Holder& h) {
 }
 
 Sameness compare_with_self(const Holder& h, const SelfInfo& self) {
-    return compare_programs(identify_program(h.exe, h.argv), identify_program(self.exe, self.argv));
+    const ProgramIdentity them = identify_program(h.exe, h.argv);
+    const ProgramIdentity us = identify_program(self.exe, self.argv);
+    const Sameness s = compare_programs(them, us);
+    if (s == Sameness::different && self.launcher_script && them.executable != us.executable)
+        return Sameness::unknown;
+    return s;
 }
 
 std::string same_program_reason(const Holder& h) {
@@ -117,6 +122,11 @@ std::string program_difference(const Holder& h, const SelfInfo& self, Sameness s
                            "this is its previous instance cannot be told (portshim why --for "
                            "PROGRAM compares)",
                            theirs);
+    if (self.launcher_script && s == Sameness::unknown && them.executable != us.executable)
+        return fmt::format("it runs {}; the program about to start is a shell script ({}) that may "
+                           "exec another program, so whether this is its previous instance cannot "
+                           "be told",
+                           theirs, self.argv.size() > 1 ? self.argv[1] : self.exe);
     // The executables alone: one interpreter on both sides, whatever each runs?
     ProgramIdentity their_exe, our_exe;
     their_exe.executable = them.executable;

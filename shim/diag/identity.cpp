@@ -234,6 +234,8 @@ bool same_main(const ProgramIdentity& a, const ProgramIdentity& b) {
 
 } // namespace
 
+bool is_shell(std::string_view exe) { return family_of(program_name(exe)) == Family::shell; }
+
 bool is_deleted(std::string_view exe) { return strip_deleted(exe).size() != exe.size(); }
 
 std::string_view program_name(std::string_view exe) { return base_name(strip_deleted(exe)); }

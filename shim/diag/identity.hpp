@@ -61,6 +61,9 @@ Sameness compare_programs(const ProgramIdentity& a, const ProgramIdentity& b);
 bool same_program(const std::string& exe_a, const std::vector<std::string>& argv_a,
                   const std::string& exe_b, const std::vector<std::string>& argv_b);
 
+/** Whether the executable (or a bare name: "bash") is a shell: sh, bash, dash, zsh, ksh… */
+bool is_shell(std::string_view exe);
+
 /** Whether readlink of /proc/PID/exe says the file was replaced or removed (" (deleted)"). */
 bool is_deleted(std::string_view exe);
 

@@ -138,6 +138,12 @@ struct SelfInfo {
     /** Secure execution (ProbeEnv::secure): the report is for real_uid, who sees only his own processes. */
     bool secure = false;
     std::uint32_t real_uid = 0;
+    /**
+     * `portshim why --for` named a shell script (a pyenv or rbenv shim, catalina.sh):
+     * it may exec another program, so a holder running something else is unknown, not
+     * different; a holder running that shell is compared as usual.
+     */
+    bool launcher_script = false;
 };
 
 /** Result of binding a scratch SO_REUSEADDR socket to the wanted address. */

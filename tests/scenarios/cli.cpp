@@ -140,6 +140,24 @@ TEST_CASE("cli why --for: an interpreter's program as its options and a script's
     CHECK(cause_for(script) == "previous-instance"); // run by its #! line: python3 -u app.py
     CHECK(cause_for(python + " -W ignore other.py") == "other-service");
     CHECK(cause_for(python + " -m app") == "other-service");
+
+    // A launcher script in PATH (a pyenv shim: #!/usr/bin/env bash, then exec python3) may
+    // exec the very program that holds the port: never "a different program".
+    const std::string bin = dir / "bin";
+    REQUIRE(::mkdir(bin.c_str(), 0755) == 0);
+    const std::string shim = bin + "/python3";
+    {
+        std::FILE* f = std::fopen(shim.c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::fputs("#!/bin/sh\nexec /usr/bin/python3 \"$@\"\n", f);
+        std::fclose(f);
+        REQUIRE(::chmod(shim.c_str(), 0755) == 0);
+    }
+    Process why({cli, "why", "--for", shim + " -W ignore '" + script + "'", std::to_string(port)},
+                Launch{});
+    REQUIRE(why.wait() == 1);
+    CHECK_THAT(why.out(), Contains("is a shell script (" + shim + ") that may exec another program"));
+    CHECK_THAT(why.out(), !Contains("a different program"));
 }
 
 TEST_CASE("cli why --for: a program that cannot be found or a bad quote is a usage error")

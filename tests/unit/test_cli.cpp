@@ -208,6 +208,7 @@ TEST_CASE("--for: the program as /proc would show it once started", "[cli]") {
     REQUIRE(::realpath("/usr/bin/sh", real) != nullptr);
     CHECK(sh->exe == real); // symlinks resolved, as readlink of /proc/PID/exe shows it
     CHECK(sh->argv == std::vector<std::string>{"sh", "-c", "true"});
+    CHECK_FALSE(sh->shell_script); // the shell named on purpose
 
     char dir[] = "/tmp/portshim-for-XXXXXX";
     REQUIRE(::mkdtemp(dir) != nullptr);
@@ -226,6 +227,7 @@ TEST_CASE("--for: the program as /proc would show it once started", "[cli]") {
     REQUIRE(::realpath("/bin/sh", real) != nullptr);
     CHECK(run->exe == real);
     CHECK(run->argv == std::vector<std::string>{"/bin/sh", "-e", script, "x"});
+    CHECK(run->shell_script); // a launcher (a pyenv shim): it may exec another program
     // #!/usr/bin/env NAME: env finds NAME in PATH and runs it.
     write_script("#!/usr/bin/env sh\necho\n");
     run = program_as_run({script}, "/usr/bin:/bin", detail);
