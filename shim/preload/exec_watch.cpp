@@ -189,7 +189,8 @@ KeptOut keep_out(Plan& plan, const listeners::ListenFd& fd) {
  * is the union's largest member and fixes its size.
  */
 struct SpawnAction {
-    enum Tag : int { close = 0, dup2 = 1, open = 2, closefrom = 5 }; // closefrom: glibc 2.34
+    // glibc's tags: close, dup2, open, chdir, fchdir (2.29), closefrom (2.34), tcsetpgrp (2.35).
+    enum Tag : int { close = 0, dup2 = 1, open = 2, chdir = 3, fchdir = 4, closefrom = 5, last = 6 };
     int tag;
     union {
         struct { int fd; } close;
@@ -200,14 +201,39 @@ struct SpawnAction {
 };
 
 /**
+ * The spawn's file actions as glibc lays them out: `list` and their number
+ * `n` (none: n == 0). False when they cannot be read so (another libc, counts
+ * that do not fit, a tag unknown here): a private structure is read only as
+ * far as it is understood.
+ */
+bool read_spawn_actions(const posix_spawn_file_actions_t* actions, const SpawnAction*& list, int& n) {
+    list = nullptr;
+    n = 0;
+    if (actions == nullptr) return true;
+#ifdef __GLIBC__
+    if (actions->__used == 0) return true;
+    if (actions->__used < 0 || actions->__allocated <= 0 || actions->__actions == nullptr) return false;
+    n = actions->__used < actions->__allocated ? actions->__used : actions->__allocated;
+    list = reinterpret_cast<const SpawnAction*>(actions->__actions);
+    for (int i = 0; i < n; ++i)
+        if (list[i].tag < 0 || list[i].tag > SpawnAction::last) return false;
+    return true;
+#else
+    return false;
+#endif
+}
+
+/**
  * The spawn's file actions close `fd` in the child before its exec (close,
  * closefrom, or a dup2/open onto it) and copy it nowhere else (no dup2 from it).
+ * False when they cannot be read: reported as a leak.
  */
 bool spawn_closes(const posix_spawn_file_actions_t* actions, int fd) {
-    if (actions == nullptr || actions->__used <= 0 || actions->__actions == nullptr) return false;
-    const auto* list = reinterpret_cast<const SpawnAction*>(actions->__actions);
+    const SpawnAction* list = nullptr;
+    int n = 0;
+    if (!read_spawn_actions(actions, list, n)) return false;
     bool closed = false;
-    for (int i = 0; i < actions->__used; ++i) {
+    for (int i = 0; i < n; ++i) {
         const SpawnAction& a = list[i];
         if (a.tag == SpawnAction::dup2 && a.action.dup2.fd == fd && a.action.dup2.newfd != fd) return false;
         closed |= (a.tag == SpawnAction::close && a.action.close.fd == fd) ||
