@@ -91,3 +91,16 @@ TEST_CASE("leaks: posix_spawn file actions portshim cannot read are reported as 
     // skips it and closes the listener after it.
     require_one_leak(as_without_preload("bad-tag", "0"), "/bin/sh");
 }
+
+TEST_CASE("leaks: posix_spawn of a relative path after a chdir action is a leak and PORTSHIM_CLOEXEC keeps it out")
+{
+    // "./sh" does not exist where the server runs, but in /bin, where the child execs it.
+    require_one_leak(as_without_preload("chdir", "1"), "./sh");
+    const Run kept_out = run("chdir", true, {{"PORTSHIM_CLOEXEC", "1"}});
+    INFO(kept_out.out << kept_out.err);
+    CHECK(kept_out.status == 0);
+    CHECK(kept_out.out == "sockets 0\nchild exit 0\n");
+    REQUIRE(kept_out.leaks.size() == 1);
+    CHECK(kept_out.leaks[0]["closed"].type() == Json::Type::boolean);
+    CHECK(kept_out.leaks[0]["closed"].boolean());
+}
