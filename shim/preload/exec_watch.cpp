@@ -202,6 +202,21 @@ bool spawn_closes(const posix_spawn_file_actions_t* actions, int fd) {
 }
 
 /**
+ * The spawn's file actions copy `fd` (a dup2 from it): the copy has no
+ * FD_CLOEXEC, and glibc clears it even for dup2(fd, fd) (POSIX.1-2024
+ * posix_spawn_file_actions_adddup2; glibc posix/spawni.c), so setting the
+ * flag before the spawn cannot keep the socket out.
+ */
+bool spawn_copies(const posix_spawn_file_actions_t* actions, int fd) {
+    const SpawnAction* list = nullptr;
+    int n = 0;
+    if (!read_spawn_actions(actions, list, n)) return false;
+    for (int i = 0; i < n; ++i)
+        if (list[i].tag == SpawnAction::dup2 && list[i].action.dup2.fd == fd) return true;
+    return false;
+}
+
+/**
  * The spawn child may change its directory before the exec (a chdir or fchdir
  * action, or actions that cannot be read): a relative path resolves there.
  */
@@ -287,7 +302,8 @@ void sort_one(const listeners::ListenFd& fd, void* context) {
         s.own.add(fd);
         return;
     }
-    const KeptOut kept = s.cloexec ? keep_out(*s.plan, fd) : KeptOut::failed;
+    const bool copied = s.cloexec && spawn_copies(s.actions, fd.fd);
+    const KeptOut kept = s.cloexec && !copied ? keep_out(*s.plan, fd) : KeptOut::failed;
     if (kept == KeptOut::not_leaking) return;
     if (kept == KeptOut::kept || !s.cloexec) s.leaks.add(fd);
     else s.stuck.add(fd);

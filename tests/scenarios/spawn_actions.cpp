@@ -83,6 +83,17 @@ TEST_CASE("leaks: posix_spawn file actions that keep or move the listener are a 
     // dup2(fd, fd) keeps it (and clears FD_CLOEXEC); dup2(fd, 9) gives the child a copy.
     require_one_leak(as_without_preload("dup2-self", "1"), "/bin/sh");
     require_one_leak(as_without_preload("dup2-move", "2"), "/bin/sh");
+    // PORTSHIM_CLOEXEC=1 cannot keep out a copy the child makes: told so, not claimed closed.
+    for (const char* mode : {"dup2-self", "dup2-move"}) {
+        const Run copied = run(mode, true, {{"PORTSHIM_CLOEXEC", "1"}});
+        INFO(mode << ": " << copied.out << copied.err);
+        CHECK(copied.status == 0);
+        CHECK(copied.out == "sockets " + std::string(mode == std::string("dup2-self") ? "1" : "2") +
+                                "\nchild exit 0\n");
+        require_one_leak(copied, "/bin/sh");
+        CHECK(copied.leaks[0]["closed"].type() == Json::Type::boolean);
+        CHECK_FALSE(copied.leaks[0]["closed"].boolean());
+    }
 }
 
 TEST_CASE("leaks: posix_spawn file actions portshim cannot read are reported as a leak")
