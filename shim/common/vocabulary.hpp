@@ -3,6 +3,7 @@
 // Plain enums only: the hooks include this, and they have no C++ runtime.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace portshim {
@@ -33,20 +34,24 @@ constexpr const char* handover_id(Handover h) {
 }
 
 /**
- * `path` (a path or file name) names a spawn helper that closes every
- * inherited descriptor above 2 before it execs the program it was asked to
- * start: OpenJDK's lib/jspawnhelper (java.base's childproc.c, closeDescriptors(),
- * run by ProcessBuilder through posix_spawn). The sockets it inherits never
- * reach that program: no leak. Plain memory reads: the hooks call it before exec.
+ * `path` names a spawn helper that closes every inherited descriptor above 2
+ * before it execs the program it was asked to start: OpenJDK's
+ * JAVA_HOME/lib/jspawnhelper (java.base's childproc.c, closeDescriptors(), run
+ * by ProcessBuilder through posix_spawn with that absolute path). Only in that
+ * layout: a file of that name elsewhere is any program. The sockets it
+ * inherits never reach that program: no leak. Plain memory reads: the hooks
+ * call it before exec.
  */
 constexpr bool fd_closing_helper(const char* path) {
     if (path == nullptr) return false;
-    const char* base = path;
-    for (const char* p = path; *p != '\0'; ++p)
-        if (*p == '/') base = p + 1;
-    const char* name = "jspawnhelper";
-    for (; *base != '\0' && *base == *name; ++base, ++name) {}
-    return *base == '\0' && *name == '\0';
+    constexpr char tail[] = "/lib/jspawnhelper";
+    constexpr std::size_t tail_len = sizeof tail - 1;
+    std::size_t len = 0;
+    while (path[len] != '\0') ++len;
+    if (len < tail_len) return false;
+    for (std::size_t i = 0; i < tail_len; ++i)
+        if (path[len - tail_len + i] != tail[i]) return false;
+    return true;
 }
 
 } // namespace portshim

@@ -65,49 +65,6 @@ bool is_self(const char* candidate, const struct stat& self, const char* self_pa
     return self_path != nullptr && std::strcmp(candidate, self_path) == 0;
 }
 
-/** A file execve(2) can run: executable by us and a regular file. */
-bool runnable(const char* candidate) {
-    struct stat st;
-    return ::access(candidate, X_OK) == 0 && ::stat(candidate, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/**
- * The program the exec will run: `t.path` as given, or for execvp(3) the
- * first runnable "DIR/file" along PATH (into `buf`); "" for a program given as
- * a descriptor (execveat, fexecve). nullptr when the exec is bound to fail
- * (ENOENT, EACCES): Python's _posixsubprocess and Java's jspawnhelper search
- * PATH themselves, one execve per candidate, and only the last one runs.
- */
-const char* program_to_run(const Target& t, char (&buf)[PATH_MAX]) {
-    if (t.path == nullptr || t.empty_path) return "";
-    if (t.dirfd >= 0 && t.path[0] != '/') {
-        struct stat st;
-        return ::faccessat(t.dirfd, t.path, X_OK, 0) == 0 && ::fstatat(t.dirfd, t.path, &st, 0) == 0 &&
-                       S_ISREG(st.st_mode)
-                   ? t.path
-                   : nullptr;
-    }
-    if (!t.search_path || std::strchr(t.path, '/') != nullptr) return runnable(t.path) ? t.path : nullptr;
-    const char* path = env_value(environ, "PATH");
-    if (path == nullptr) path = "/bin:/usr/bin";
-    const std::size_t file_len = std::strlen(t.path);
-    for (const char* dir = path;; ++dir) {
-        const char* end = std::strchr(dir, ':');
-        const std::size_t dir_len = end != nullptr ? static_cast<std::size_t>(end - dir) : std::strlen(dir);
-        if (dir_len + 2 + file_len < sizeof buf) {
-            std::size_t len = 0;
-            if (dir_len == 0) buf[len++] = '.';
-            std::memcpy(buf + len, dir, dir_len);
-            len += dir_len;
-            buf[len++] = '/';
-            std::memcpy(buf + len, t.path, file_len + 1);
-            if (runnable(buf)) return buf;
-        }
-        if (end == nullptr) return nullptr;
-        dir = end;
-    }
-}
-
 /**
  * The exec target (`program`, as program_to_run found it) is this process's
  * own executable (nginx-style binary upgrade, re-exec). Out of line: its two
@@ -189,7 +146,8 @@ KeptOut keep_out(Plan& plan, const listeners::ListenFd& fd) {
  * is the union's largest member and fixes its size.
  */
 struct SpawnAction {
-    enum Tag : int { close = 0, dup2 = 1, open = 2, closefrom = 5 }; // closefrom: glibc 2.34
+    // glibc's tags: close, dup2, open, chdir, fchdir (2.29), closefrom (2.34), tcsetpgrp (2.35).
+    enum Tag : int { close = 0, dup2 = 1, open = 2, chdir = 3, fchdir = 4, closefrom = 5, last = 6 };
     int tag;
     union {
         struct { int fd; } close;
@@ -200,14 +158,39 @@ struct SpawnAction {
 };
 
 /**
+ * The spawn's file actions as glibc lays them out: `list` and their number
+ * `n` (none: n == 0). False when they cannot be read so (another libc, counts
+ * that do not fit, a tag unknown here): a private structure is read only as
+ * far as it is understood.
+ */
+bool read_spawn_actions(const posix_spawn_file_actions_t* actions, const SpawnAction*& list, int& n) {
+    list = nullptr;
+    n = 0;
+    if (actions == nullptr) return true;
+#ifdef __GLIBC__
+    if (actions->__used == 0) return true;
+    if (actions->__used < 0 || actions->__allocated <= 0 || actions->__actions == nullptr) return false;
+    n = actions->__used < actions->__allocated ? actions->__used : actions->__allocated;
+    list = reinterpret_cast<const SpawnAction*>(actions->__actions);
+    for (int i = 0; i < n; ++i)
+        if (list[i].tag < 0 || list[i].tag > SpawnAction::last) return false;
+    return true;
+#else
+    return false;
+#endif
+}
+
+/**
  * The spawn's file actions close `fd` in the child before its exec (close,
  * closefrom, or a dup2/open onto it) and copy it nowhere else (no dup2 from it).
+ * False when they cannot be read: reported as a leak.
  */
 bool spawn_closes(const posix_spawn_file_actions_t* actions, int fd) {
-    if (actions == nullptr || actions->__used <= 0 || actions->__actions == nullptr) return false;
-    const auto* list = reinterpret_cast<const SpawnAction*>(actions->__actions);
+    const SpawnAction* list = nullptr;
+    int n = 0;
+    if (!read_spawn_actions(actions, list, n)) return false;
     bool closed = false;
-    for (int i = 0; i < actions->__used; ++i) {
+    for (int i = 0; i < n; ++i) {
         const SpawnAction& a = list[i];
         if (a.tag == SpawnAction::dup2 && a.action.dup2.fd == fd && a.action.dup2.newfd != fd) return false;
         closed |= (a.tag == SpawnAction::close && a.action.close.fd == fd) ||
@@ -216,6 +199,78 @@ bool spawn_closes(const posix_spawn_file_actions_t* actions, int fd) {
                   (a.tag == SpawnAction::open && a.action.open.fd == fd);
     }
     return closed;
+}
+
+/**
+ * The spawn's file actions copy `fd` (a dup2 from it): the copy has no
+ * FD_CLOEXEC, and glibc clears it even for dup2(fd, fd) (POSIX.1-2024
+ * posix_spawn_file_actions_adddup2; glibc posix/spawni.c), so setting the
+ * flag before the spawn cannot keep the socket out.
+ */
+bool spawn_copies(const posix_spawn_file_actions_t* actions, int fd) {
+    const SpawnAction* list = nullptr;
+    int n = 0;
+    if (!read_spawn_actions(actions, list, n)) return false;
+    for (int i = 0; i < n; ++i)
+        if (list[i].tag == SpawnAction::dup2 && list[i].action.dup2.fd == fd) return true;
+    return false;
+}
+
+/**
+ * The spawn child may change its directory before the exec (a chdir or fchdir
+ * action, or actions that cannot be read): a relative path resolves there.
+ */
+bool spawn_may_chdir(const posix_spawn_file_actions_t* actions) {
+    const SpawnAction* list = nullptr;
+    int n = 0;
+    if (!read_spawn_actions(actions, list, n)) return true;
+    for (int i = 0; i < n; ++i)
+        if (list[i].tag == SpawnAction::chdir || list[i].tag == SpawnAction::fchdir) return true;
+    return false;
+}
+
+/**
+ * execve(2) of `candidate` fails for sure: it does not exist (ENOENT,
+ * ENOTDIR). Not access(2), which asks for the real uid (setuid programs,
+ * ambient capabilities) and is a guess: any other doubt means it may run.
+ * A relative path after a spawn's chdir action resolves elsewhere: may run.
+ */
+bool missing(const Target& t, const char* candidate) {
+    if (candidate[0] != '/' && spawn_may_chdir(t.actions)) return false;
+    struct stat st;
+    const int rc = t.dirfd >= 0 && candidate[0] != '/' ? ::fstatat(t.dirfd, candidate, &st, 0)
+                                                       : ::stat(candidate, &st);
+    return rc != 0 && (errno == ENOENT || errno == ENOTDIR);
+}
+
+/**
+ * The program the exec will run: `t.path` as given, or for execvp(3) the
+ * first "DIR/file" along PATH that exists (into `buf`); "" for a program given
+ * as a descriptor (execveat, fexecve). nullptr when the exec is bound to fail
+ * (missing): Python's _posixsubprocess and Java's jspawnhelper search PATH
+ * themselves, one execve per candidate, and only the last one runs.
+ */
+const char* program_to_run(const Target& t, char (&buf)[PATH_MAX]) {
+    if (t.path == nullptr || t.empty_path) return "";
+    if (!t.search_path || std::strchr(t.path, '/') != nullptr) return missing(t, t.path) ? nullptr : t.path;
+    const char* path = env_value(environ, "PATH");
+    if (path == nullptr) path = "/bin:/usr/bin";
+    const std::size_t file_len = std::strlen(t.path);
+    for (const char* dir = path;; ++dir) {
+        const char* end = std::strchr(dir, ':');
+        const std::size_t dir_len = end != nullptr ? static_cast<std::size_t>(end - dir) : std::strlen(dir);
+        if (dir_len + 2 + file_len < sizeof buf) {
+            std::size_t len = 0;
+            if (dir_len == 0) buf[len++] = '.';
+            std::memcpy(buf + len, dir, dir_len);
+            len += dir_len;
+            buf[len++] = '/';
+            std::memcpy(buf + len, t.path, file_len + 1);
+            if (!missing(t, buf)) return buf;
+        }
+        if (end == nullptr) return nullptr;
+        dir = end;
+    }
 }
 
 /** One exec's leaking sockets, sorted by listeners::for_each_leaking. */
@@ -247,7 +302,8 @@ void sort_one(const listeners::ListenFd& fd, void* context) {
         s.own.add(fd);
         return;
     }
-    const KeptOut kept = s.cloexec ? keep_out(*s.plan, fd) : KeptOut::failed;
+    const bool copied = s.cloexec && spawn_copies(s.actions, fd.fd);
+    const KeptOut kept = s.cloexec && !copied ? keep_out(*s.plan, fd) : KeptOut::failed;
     if (kept == KeptOut::not_leaking) return;
     if (kept == KeptOut::kept || !s.cloexec) s.leaks.add(fd);
     else s.stuck.add(fd);
@@ -266,7 +322,7 @@ void watch_exec(const Target& target, Plan& plan) {
     registry::record_pending(config);
     char resolved[PATH_MAX];
     const char* program = program_to_run(target, resolved);
-    if (program == nullptr) { // the exec fails: nothing leaks (the next candidate is told)
+    if (program == nullptr) { // the exec fails for sure: nothing leaks (the next candidate is told)
         errno = saved;
         return;
     }

@@ -353,11 +353,21 @@ TEST_CASE("inherited event: a spawn helper that closes inherited descriptors bef
     InheritedReport other;
     rule_inherited_event({{5555, false}}, records, helper, java, other);
     CHECK(other.handover == Handover::none);
+    // So is a program that only has the helper's file name.
+    helper.exe = "/tmp/x/jspawnhelper";
+    InheritedReport named;
+    rule_inherited_event({{5555, false}}, records, helper, java, named);
+    CHECK(named.handover == Handover::none);
 }
 
-TEST_CASE("fd_closing_helper: OpenJDK's jspawnhelper by its file name, nothing else", "[inherited]") {
+TEST_CASE("fd_closing_helper: OpenJDK's lib/jspawnhelper and nothing else", "[inherited]") {
     CHECK(fd_closing_helper("/usr/lib/jvm/java-17-openjdk-amd64/lib/jspawnhelper"));
-    CHECK(fd_closing_helper("jspawnhelper"));
+    CHECK(fd_closing_helper("/opt/jdk-21/lib/jspawnhelper"));
+    // The file name alone is anyone's program: not under JAVA_HOME/lib.
+    CHECK_FALSE(fd_closing_helper("jspawnhelper"));
+    CHECK_FALSE(fd_closing_helper("/tmp/x/jspawnhelper"));
+    CHECK_FALSE(fd_closing_helper("/tmp/xlib/jspawnhelper"));
+    CHECK_FALSE(fd_closing_helper("lib/jspawnhelper"));
     CHECK_FALSE(fd_closing_helper("/usr/lib/jvm/java-17-openjdk-amd64/lib/jspawnhelper.sh"));
     CHECK_FALSE(fd_closing_helper("/opt/jspawnhelper/bin/server"));
     CHECK_FALSE(fd_closing_helper("/usr/bin/java"));
