@@ -9,6 +9,7 @@
 // --continue   answer every notification with SECCOMP_USER_NOTIF_FLAG_CONTINUE
 //              (the kernel performs the call in PROG; the result is not known)
 // --quiet      no line per notification (for the latency loops)
+// --no-sync    do not set SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (for comparison)
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,11 +33,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+/* include/uapi/linux/seccomp.h, Linux 6.6: wake the supervisor on the caller's CPU */
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL /* include/uapi/linux/pidfd.h, Linux 6.9 */
 #endif
 
-static int quiet, use_continue;
+static int quiet, use_continue, no_sync;
 
 static int sys_seccomp(unsigned op, unsigned flags, void* args) {
     return (int)syscall(SYS_seccomp, op, flags, args);
@@ -187,9 +193,6 @@ static void supervise(int sock) {
     const int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull >= 0) { dup2(devnull, 0); dup2(devnull, 1); close(devnull); }
     if (chdir("/") != 0) {}
-    pid_t me = getpid();
-    if (write(sock, &me, sizeof me) != sizeof me) _exit(1);
-
     char dummy;
     char cbuf[CMSG_SPACE(sizeof(int))];
     struct iovec iov = {&dummy, 1};
@@ -200,9 +203,13 @@ static void supervise(int sock) {
     if (c == NULL || c->cmsg_type != SCM_RIGHTS) _exit(1);
     int nfd;
     memcpy(&nfd, CMSG_DATA(c), sizeof nfd);
-    if (write(sock, "k", 1) != 1) _exit(1);
+    const pid_t me = getpid();
+    if (write(sock, &me, sizeof me) != sizeof me) _exit(1);
     close(sock);
 
+    /* The caller blocks until we answer: switching to us on its CPU beats a
+       cross-CPU wake-up (6.6; older kernels: EINVAL, harmless). */
+    if (!no_sync) (void)ioctl(nfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
     struct seccomp_notif_sizes sizes;
     if (sys_seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) _exit(1);
     struct seccomp_notif* req = calloc(1, sizes.seccomp_notif);
@@ -230,11 +237,12 @@ int main(int argc, char** argv) {
         if (strcmp(argv[i], "--supervise") == 0) supervise_flag = 1;
         else if (strcmp(argv[i], "--continue") == 0) use_continue = 1;
         else if (strcmp(argv[i], "--quiet") == 0) quiet = 1;
+        else if (strcmp(argv[i], "--no-sync") == 0) no_sync = 1;
         else if (strcmp(argv[i], "--") == 0) { ++i; break; }
         else break;
     }
     if (i >= argc) {
-        fprintf(stderr, "usage: supervisor_proto [--supervise] [--continue] [--quiet] -- PROG [ARG...]\n");
+        fprintf(stderr, "usage: supervisor_proto [--supervise] [--continue] [--quiet] [--no-sync] -- PROG [ARG...]\n");
         return 2;
     }
     int sv[2];
@@ -250,24 +258,13 @@ int main(int argc, char** argv) {
         _exit(s < 0);
     }
     close(sv[1]);
-    int status = 0;
-    while (waitpid(mid, &status, 0) < 0 && errno == EINTR) {}
-    pid_t spid = 0;
-    int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-             read(sv[0], &spid, sizeof spid) == sizeof spid;
-    if (ok) {
-        /* Yama ptrace_scope 1: pidfd_getfd and process_vm_readv need the program to name
-           its non-ancestor supervisor (EINVAL without Yama; survives exec). */
-        (void)prctl(PR_SET_PTRACER, spid, 0, 0, 0);
-        if (supervise_flag && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ok = 0;
-    }
+    /* The filter is installed while the fork chain runs; the one hand-off is the
+       supervisor's answer (its pid) after it holds the notify fd. */
+    const int want_nnp = supervise_flag;
+    int ok = !want_nnp || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
     int nfd = ok ? install_filter() : -1;
-    if (nfd < 0 && errno == EACCES && !supervise_flag)
-        fprintf(stderr, "supervisor_proto: not root: the filter needs no_new_privs; "
-                        "run with --supervise to allow it\n");
-    else if (nfd < 0)
-        fprintf(stderr, "supervisor_proto: no seccomp user notification (%s); running unsupervised\n",
-                strerror(errno));
+    const int filter_errno = errno;
+    pid_t spid = 0;
     if (nfd >= 0) {
         char cbuf[CMSG_SPACE(sizeof(int))];
         memset(cbuf, 0, sizeof cbuf);
@@ -279,13 +276,25 @@ int main(int argc, char** argv) {
         c->cmsg_type = SCM_RIGHTS;
         c->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(c), &nfd, sizeof nfd);
-        char ack = 0;
-        /* Wait for the ack: exec'ing before the supervisor holds the fd would let the
+        /* Wait for the answer: exec'ing before the supervisor holds the fd would let the
            program's first bind meet a filter without listener (ENOSYS). */
-        if (sendmsg(sv[0], &msg, 0) != 1 || read(sv[0], &ack, 1) != 1)
+        if (sendmsg(sv[0], &msg, 0) != 1 || read(sv[0], &spid, sizeof spid) != sizeof spid)
             fprintf(stderr, "supervisor_proto: supervisor did not answer\n");
         close(nfd);
+        /* Yama ptrace_scope 1: pidfd_getfd and process_vm_readv need the program to name
+           its non-ancestor supervisor (EINVAL without Yama; survives exec). */
+        if (spid > 0) (void)prctl(PR_SET_PTRACER, spid, 0, 0, 0);
+    } else if (filter_errno == EACCES && !want_nnp) {
+        fprintf(stderr, "supervisor_proto: not root: the filter needs no_new_privs; "
+                        "run with --supervise to allow it\n");
+    } else {
+        fprintf(stderr, "supervisor_proto: no seccomp user notification (%s); running unsupervised\n",
+                strerror(filter_errno));
     }
+    /* The middle process exited right after its fork: reap it so the program
+       inherits no zombie child. */
+    int status = 0;
+    while (waitpid(mid, &status, 0) < 0 && errno == EINTR) {}
     close(sv[0]);
     execvp(argv[i], argv + i);
     fprintf(stderr, "supervisor_proto: %s: %s\n", argv[i], strerror(errno));
