@@ -10,6 +10,8 @@
 //              (the kernel performs the call in PROG; the result is not known)
 // --quiet      no line per notification (for the latency loops)
 // --no-sync    do not set SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (for comparison)
+// --no-killable  without SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (to show why it is needed)
+// --delay-us N   the supervisor sleeps N us before answering (stands in for a diagnosis)
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,7 +44,7 @@
 #define PIDFD_THREAD O_EXCL /* include/uapi/linux/pidfd.h, Linux 6.9 */
 #endif
 
-static int quiet, use_continue, no_sync;
+static int quiet, use_continue, no_sync, no_killable, delay_us;
 
 static int sys_seccomp(unsigned op, unsigned flags, void* args) {
     return (int)syscall(SYS_seccomp, op, flags, args);
@@ -71,7 +73,8 @@ static int install_filter(void) {
        non-fatal signals (Go's SIGURG preemption) no longer interrupt the wait,
        so a bind the supervisor performed is never restarted by the kernel. */
     return sys_seccomp(SECCOMP_SET_MODE_FILTER,
-                       SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+                       SECCOMP_FILTER_FLAG_NEW_LISTENER |
+                           (no_killable ? 0 : SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV),
                        &prog);
 }
 
@@ -223,6 +226,7 @@ static void supervise(int sock) {
         if (p.revents & POLLIN) {
             memset(req, 0, sizes.seccomp_notif);
             if (ioctl(nfd, SECCOMP_IOCTL_NOTIF_RECV, req) != 0) continue; /* ENOENT: caller gone */
+            if (delay_us > 0) usleep((useconds_t)delay_us);
             handle(nfd, req, resp);
             (void)ioctl(nfd, SECCOMP_IOCTL_NOTIF_SEND, resp); /* ENOENT: interrupted or died */
         } else if (p.revents & (POLLHUP | POLLERR)) {
@@ -238,11 +242,13 @@ int main(int argc, char** argv) {
         else if (strcmp(argv[i], "--continue") == 0) use_continue = 1;
         else if (strcmp(argv[i], "--quiet") == 0) quiet = 1;
         else if (strcmp(argv[i], "--no-sync") == 0) no_sync = 1;
+        else if (strcmp(argv[i], "--no-killable") == 0) no_killable = 1;
+        else if (strcmp(argv[i], "--delay-us") == 0 && i + 1 < argc) delay_us = atoi(argv[++i]);
         else if (strcmp(argv[i], "--") == 0) { ++i; break; }
         else break;
     }
     if (i >= argc) {
-        fprintf(stderr, "usage: supervisor_proto [--supervise] [--continue] [--quiet] [--no-sync] -- PROG [ARG...]\n");
+        fprintf(stderr, "usage: supervisor_proto [--supervise] [--continue] [--quiet] [--no-sync] [--no-killable] [--delay-us N] -- PROG [ARG...]\n");
         return 2;
     }
     int sv[2];
