@@ -159,10 +159,12 @@ void report(const State& state, int sfd, int program_fd, int tgid, int call, con
     }
 }
 
-int pidfd_for(int tid, int tgid) {
+/** A pidfd for the calling thread; before Linux 6.9 (no PIDFD_THREAD), for its process. */
+int pidfd_for(int tid) {
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, tid, PIDFD_THREAD));
-    if (fd >= 0 || tgid <= 0) return fd;
-    return static_cast<int>(::syscall(SYS_pidfd_open, tgid, 0)); // before Linux 6.9
+    if (fd >= 0 || errno != EINVAL) return fd;
+    const int tgid = tgid_of(tid);
+    return tgid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, tgid, 0)) : -1;
 }
 
 /** Fills `resp` for one notification: performed (val/error) or CONTINUE. */
@@ -173,10 +175,9 @@ void handle(const State& state, int nfd, seccomp_notif& req, seccomp_notif_resp&
     const bool is_bind = req.data.nr == __NR_bind;
     const int program_fd = static_cast<int>(req.data.args[0]);
     const int tid = static_cast<int>(req.pid);
-    const int tgid = tgid_of(tid);
-    const Fd pidfd(pidfd_for(tid, tgid));
+    const Fd pidfd(pidfd_for(tid));
     const Fd sfd(pidfd.fd >= 0 ? static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.fd, program_fd, 0)) : -1);
-    if (sfd.fd < 0 || tgid <= 0) return;
+    if (sfd.fd < 0) return;
 
     sockaddr_storage ss{};
     socklen_t len = 0;
@@ -188,7 +189,7 @@ void handle(const State& state, int nfd, seccomp_notif& req, seccomp_notif_resp&
         iovec local{&ss, len};
         iovec remote{reinterpret_cast<void*>(req.data.args[1]), len};
         if (::process_vm_readv(tid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(len)) return;
-        if (!may_perform_bind(state, sfd.fd, tgid, ss, len)) return;
+        if (!may_perform_bind(state, sfd.fd, tid, ss, len)) return;
     } else if (state.task_lsm) {
         return; // listen(2) checks nothing of the caller but LSMs
     }
@@ -198,7 +199,12 @@ void handle(const State& state, int nfd, seccomp_notif& req, seccomp_notif_resp&
     const int rc = is_bind ? ::bind(sfd.fd, reinterpret_cast<const sockaddr*>(&ss), len)
                            : ::listen(sfd.fd, static_cast<int>(req.data.args[1]));
     const int err = rc == 0 ? 0 : errno;
-    if (err == EADDRINUSE) report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len);
+    // The report is for the process; /proc/TID/status is read only now (it costs a
+    // few tens of µs, which every successful bind would pay).
+    if (err == EADDRINUSE) {
+        const int tgid = tgid_of(tid);
+        if (tgid > 0) report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len);
+    }
     resp.flags = 0;
     resp.val = rc;
     resp.error = rc == 0 ? 0 : -err;
