@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 namespace {
 
@@ -121,7 +122,13 @@ struct FdMessage {
     ::close(sock);
     const std::string fd = std::to_string(nfd);
     const char* argv[] = {"portshim-supervise", "--serve", fd.c_str(), nullptr};
-    ::execv(self, const_cast<char* const*>(argv));
+    // Without LD_PRELOAD: libportshim.so in the supervisor would diagnose the binds it
+    // performs for the program as its own (and other preloads have no business here).
+    std::vector<char*> env;
+    for (char** e = environ; *e != nullptr; ++e)
+        if (std::strncmp(*e, "LD_PRELOAD=", 11) != 0) env.push_back(*e);
+    env.push_back(nullptr);
+    ::execve(self, const_cast<char* const*>(argv), env.data());
     // The notify fd is still ours: serve without the re-exec rather than leave ENOSYS.
     ::_exit(portshim::supervisor::serve(nfd));
 }

@@ -126,6 +126,7 @@ TEST_CASE("supervisor: a Go HTTP server started twice is the previous instance a
         const std::string at = "127.0.0.1:" + std::to_string(port);
         require_explained(first, {server, at}, "listen tcp " + at + ": bind: address already in use",
                           "previous-instance");
+        if (!cgo) gallery("previous-instance-go", {run, "--", server, at}, Launch{});
 
         Process other({prog("legacy_server")}, Launch{});
         const std::string taken = "127.0.0.1:" + std::to_string(read_port(other));
@@ -159,4 +160,16 @@ TEST_CASE("supervisor: a raw syscall bind under --supervise: previous instance a
     Process other({prog("legacy_server")}, Launch{});
     require_explained(other, {prog("raw_server"), std::to_string(read_port(other))},
                       "bind: Address already in use", "other-service", flags);
+}
+
+TEST_CASE("supervisor: with libportshim.so in LD_PRELOAD the failure is reported once and for the program")
+{
+    require_supervisor();
+    Process holder({prog("legacy_server")}, Launch{});
+    const std::string port = std::to_string(read_port(holder));
+    // The supervisor performs the bind: preloaded itself, it would report it as its own too.
+    Process blocked({run, "--json", "--", prog("static_server"), "-p", port}, preloaded());
+    require_failed_as_without_shim(blocked);
+    const Json event = supervised_event(blocked); // exactly one bind-failed event
+    CHECK(event["cause"].str() == "other-service");
 }
