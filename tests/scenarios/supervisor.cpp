@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <csignal>
+#include <dirent.h>
 #include <fstream>
 #include <unistd.h>
 
@@ -74,6 +76,24 @@ std::string build_go_server(const TempDir& dir, const std::string& name, bool cg
     return dir / name;
 }
 
+/** The children of every thread of `pid` (/proc/PID/task/TID/children). */
+std::string children_of(int pid)
+{
+    std::string all;
+    const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+    DIR* dir = ::opendir(tasks.c_str());
+    REQUIRE(dir != nullptr);
+    while (const dirent* e = ::readdir(dir)) {
+        if (e->d_name[0] == '.') continue;
+        std::ifstream in(tasks + "/" + e->d_name + "/children");
+        std::string line;
+        std::getline(in, line);
+        all += line;
+    }
+    ::closedir(dir);
+    return all;
+}
+
 /** `program` fails on a busy port exactly as without portshim: same stderr, same status. */
 void require_same_failure(Process& supervised, const std::vector<std::string>& argv, int status)
 {
@@ -127,6 +147,20 @@ TEST_CASE("supervisor: a Go HTTP server started twice is the previous instance a
         require_explained(first, {server, at}, "listen tcp " + at + ": bind: address already in use",
                           "previous-instance");
         if (!cgo) gallery("previous-instance-go", {run, "--", server, at}, Launch{});
+
+        // Invisible to it: no ptrace (strace attaches), no child of its own, and SIGTERM
+        // ends it as it ends it unsupervised.
+        if (::access("/usr/bin/strace", X_OK) == 0) {
+            Process tracer({"/usr/bin/strace", "-f", "-e", "trace=none", "-p", std::to_string(first.pid())},
+                           Launch{});
+            CHECK(tracer.wait_for([&] { return tracer.err().find("attached") != std::string::npos; }));
+            ::kill(tracer.pid(), SIGINT); // strace detaches on SIGINT
+            CHECK(tracer.wait() != -1); // 130 here: strace re-raises SIGINT after detaching
+            CHECK_THAT(exchange(port, "GET / HTTP/1.0\r\n\r\n"), Contains("\r\n\r\nok\n"));
+        }
+        CHECK(children_of(first.pid()).empty());
+        ::kill(first.pid(), SIGTERM);
+        CHECK(first.wait() == 128 + SIGTERM);
 
         Process other({prog("legacy_server")}, Launch{});
         const std::string taken = "127.0.0.1:" + std::to_string(read_port(other));
