@@ -40,7 +40,10 @@ Json supervised_event(const Process& program)
     return event;
 }
 
-/** A Go HTTP server that prints "port P" once listening and serves "ok"; log lines without time. */
+/**
+ * A Go HTTP server that prints "port P" once listening and serves "ok"; with a second
+ * argument it listens on its own address again first. Log lines without time.
+ */
 const char* const go_server_source = R"(package main
 
 import (
@@ -58,6 +61,11 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Printf("port %d\n", l.Addr().(*net.TCPAddr).Port)
+	if len(os.Args) > 2 { // "twice": listen on the same address again, as a double bind
+		if _, err := net.Listen("tcp", l.Addr().String()); err != nil {
+			log.Fatal(err)
+		}
+	}
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	log.Fatal(http.Serve(l, nil))
 }
@@ -129,7 +137,7 @@ void require_explained(const Process& holder, const std::vector<std::string>& pr
 
 } // namespace
 
-TEST_CASE("supervisor: a Go HTTP server started twice is the previous instance and another program's port is other-service")
+TEST_CASE("supervisor: a Go HTTP server started twice is the previous instance and another program's port is other-service and a double listen is self")
 {
     if (::access(go.c_str(), X_OK) != 0) skip("golang-go is not installed");
     require_supervisor();
@@ -161,6 +169,14 @@ TEST_CASE("supervisor: a Go HTTP server started twice is the previous instance a
         CHECK(children_of(first.pid()).empty());
         ::kill(first.pid(), SIGTERM);
         CHECK(first.wait() == 128 + SIGTERM);
+
+        // The same Go program listening twice: `self`, its own other socket.
+        Process twice({run, "--json", "--", server, "127.0.0.1:0", "twice"}, Launch{});
+        REQUIRE(twice.wait() == 1);
+        CHECK_THAT(twice.err(), Contains(": bind: address already in use"));
+        const Json self = supervised_event(twice);
+        CHECK(self["cause"].str() == "self");
+        CHECK(holder_pids(self) == std::vector<int>{twice.pid()});
 
         Process other({prog("legacy_server")}, Launch{});
         const std::string taken = "127.0.0.1:" + std::to_string(read_port(other));
