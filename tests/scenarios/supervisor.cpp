@@ -223,3 +223,29 @@ TEST_CASE("supervisor: with libportshim.so in LD_PRELOAD the failure is reported
     const Json event = supervised_event(blocked); // exactly one bind-failed event
     CHECK(event["cause"].str() == "other-service");
 }
+
+TEST_CASE("supervisor: not root it sets no_new_privs only with --supervise and says so in one line otherwise")
+{
+    require_supervisor();
+    const std::string cli = PORTSHIM_TEST_CLI;
+    if (!readable_by_nobody({run, cli, supervise, prog("static_server"), prog("legacy_server")}))
+        skip("the build tree is not readable by nobody");
+    Launch nobody;
+    nobody.as_nobody = true;
+    Process holder({prog("legacy_server")}, nobody);
+    const std::string port = std::to_string(read_port(holder));
+
+    // Without --supervise: one line, then the program runs as without portshim.
+    Process plain({run, "--json", "--", prog("static_server"), "-p", port}, nobody);
+    require_failed_as_without_shim(plain);
+    CHECK(json_lines(plain.err()).empty());
+    CHECK_THAT(plain.err(), Contains("portshim-supervise: not root") && Contains("--supervise allows it"));
+    CHECK(without_portshim_lines(plain.err()).find("portshim-supervise:") == 0);
+
+    // With it: supervised under no_new_privs, the same report.
+    Process allowed({run, "--supervise", "--json", "--", prog("static_server"), "-p", port}, nobody);
+    require_failed_as_without_shim(allowed);
+    const Json event = supervised_event(allowed);
+    CHECK(event["cause"].str() == "other-service");
+    CHECK(holder_pids(event) == std::vector<int>{holder.pid()});
+}
