@@ -190,8 +190,14 @@ void handle(const State& state, int nfd, seccomp_notif& req, seccomp_notif_resp&
         iovec remote{reinterpret_cast<void*>(req.data.args[1]), len};
         if (::process_vm_readv(tid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(len)) return;
         if (!may_perform_bind(state, sfd.fd, tid, ss, len)) return;
-    } else if (state.task_lsm) {
-        return; // listen(2) checks nothing of the caller but LSMs
+    } else {
+        // listen(2) checks nothing of the caller but LSMs, and on inet sockets records
+        // nothing of it; on AF_UNIX it records the caller as the peer that clients'
+        // SO_PEERCRED names (init_peercred in net/unix/af_unix.c): left to the program.
+        int family = 0;
+        if (state.task_lsm || !socket_int_option(sfd.fd, SOL_SOCKET, SO_DOMAIN, family) ||
+            (family != AF_INET && family != AF_INET6))
+            return;
     }
     // The fd and the address were read while the task waited; it may have died since,
     // and its pid been reused: seccomp_unotify(2), SECCOMP_IOCTL_NOTIF_ID_VALID.

@@ -7,8 +7,12 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <dirent.h>
 #include <fstream>
+#include <optional>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 using namespace portshim::test;
@@ -248,4 +252,25 @@ TEST_CASE("supervisor: not root it sets no_new_privs only with --supervise and s
     const Json event = supervised_event(allowed);
     CHECK(event["cause"].str() == "other-service");
     CHECK(holder_pids(event) == std::vector<int>{holder.pid()});
+}
+
+TEST_CASE("supervisor: a supervised unix server's clients see the server itself as their peer")
+{
+    require_supervisor();
+    TempDir dir;
+    const std::string path = dir / "app.sock";
+    Process server({run, "--supervise", "--", prog("unix_server"), path}, Launch{});
+    REQUIRE(server.read_line() == std::optional<std::string>("listening"));
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    // SO_PEERCRED names whoever called listen(): the program, never its supervisor.
+    ucred peer{};
+    socklen_t len = sizeof peer;
+    REQUIRE(::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0);
+    ::close(fd);
+    CHECK(peer.pid == server.pid());
 }
