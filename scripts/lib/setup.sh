@@ -17,10 +17,11 @@ portshim_install_deps() {
 
 # Test-only as well: real daemons and runtimes that the scenarios run under the
 # preload, each a private copy on a free loopback port (scripts/demo needs none):
-# daemons.cpp, haproxy.cpp and the runtimes_*.cpp files (Java, Python, Node, sshd).
+# daemons.cpp, haproxy.cpp and the runtimes_*.cpp files (Java, Python, Node, sshd);
+# golang-go for supervisor.cpp, which builds a Go HTTP server.
 # shellcheck disable=SC2034 # used by scripts/test
 portshim_daemon_packages='nginx-light redis-server lighttpd memcached socat busybox python3
-    openjdk-17-jdk-headless nodejs haproxy openssh-server'
+    openjdk-17-jdk-headless nodejs haproxy openssh-server golang-go'
 
 # portshim_missing PACKAGE...: sets $missing to those not installed yet.
 portshim_missing() {

@@ -23,8 +23,10 @@ bool is_unix(Proto p) { return p == Proto::unix_stream || p == Proto::unix_dgram
  * closing brace: the keys and order the hooks' put_json_event_head writes.
  */
 std::string json_envelope(std::string_view event, const ReportContext& ctx) {
-    return fmt::format("{{\"event\":\"{}\",\"time\":{},\"pid\":{},\"exe\":{}", event,
-                       json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe));
+    std::string out = fmt::format("{{\"event\":\"{}\",\"time\":{},\"pid\":{},\"exe\":{}", event,
+                                  json_string(rfc3339(ctx.now)), ctx.pid, json_string(ctx.exe));
+    if (!ctx.observed.empty()) fmt::format_to(std::back_inserter(out), ",\"observed\":\"{}\"", ctx.observed);
+    return out;
 }
 
 /**

@@ -33,6 +33,12 @@ struct ReportContext {
      * start "portshim:", with no pid as if the reporter had failed a bind.
      */
     bool outside = false;
+    /**
+     * How the failure was seen, for JSON's "observed" key: "supervisor" when
+     * portshim-supervise performed the call for a supervised program; empty
+     * (the preload, in the process itself) leaves the key out, as before.
+     */
+    std::string_view observed;
 };
 
 /**

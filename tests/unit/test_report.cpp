@@ -67,6 +67,21 @@ TEST_CASE("json report: one line with the contract's keys", "[report]") {
     check_golden("previous-instance.json", json);
 }
 
+TEST_CASE("json report seen by the supervisor: the same object with \"observed\" after the envelope", "[report]") {
+    Request req;
+    const Verdict v = previous_instance(req);
+    ReportContext supervised = ctx;
+    supervised.observed = "supervisor";
+    const std::string plain = render_json(req, v, ctx);
+    const std::string json = render_json(req, v, supervised);
+    CHECK(plain.find("\"observed\"") == std::string::npos); // the preload's events stay as they were
+    const std::string envelope = "\"exe\":\"/opt/legacy/server\"";
+    const auto at = plain.find(envelope) + envelope.size();
+    CHECK(json == plain.substr(0, at) + ",\"observed\":\"supervisor\"" + plain.substr(at));
+    // The text is the same: the pid in its prefix is the program's either way.
+    CHECK(render_text(req, v, supervised) == render_text(req, v, ctx));
+}
+
 TEST_CASE("text report stays within about 12 lines", "[report]") {
     Request req;
     Verdict v = previous_instance(req);
