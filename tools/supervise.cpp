@@ -75,6 +75,18 @@ int install_filter() {
                                       &prog));
 }
 
+/** Closes every descriptor above 2 but `keep`. */
+void close_all_but(int keep) {
+    const auto close_range = [](unsigned first, unsigned last) {
+        if (first > last) return;
+        if (::syscall(SYS_close_range, first, last, 0) == 0) return;
+        const long most = ::sysconf(_SC_OPEN_MAX);
+        for (long fd = first; fd <= last && fd < (most > 0 ? most : 1024); ++fd) ::close(static_cast<int>(fd));
+    };
+    close_range(3, static_cast<unsigned>(keep) - 1);
+    close_range(static_cast<unsigned>(keep) + 1, ~0U);
+}
+
 /** One byte and room for one SCM_RIGHTS descriptor: the hand-off of the notify fd. */
 struct FdMessage {
     char byte = 'n';
@@ -99,6 +111,9 @@ struct FdMessage {
  * that `pkill -f PROGRAM` cannot hit it and the launcher's memory is dropped.
  */
 [[noreturn]] void become_supervisor(int sock, const char* self) {
+    // None of the program's descriptors: an inherited listener (socket activation, a
+    // parent's leak) held here would keep its port busy and make this a holder in reports.
+    close_all_but(sock);
     ::setsid();
     for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1,
                     SIGUSR2, SIGWINCH})

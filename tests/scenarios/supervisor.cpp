@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <dirent.h>
 #include <fstream>
@@ -252,6 +253,42 @@ TEST_CASE("supervisor: not root it sets no_new_privs only with --supervise and s
     const Json event = supervised_event(allowed);
     CHECK(event["cause"].str() == "other-service");
     CHECK(holder_pids(event) == std::vector<int>{holder.pid()});
+}
+
+TEST_CASE("supervisor: the supervisor holds none of the program's inherited descriptors")
+{
+    require_supervisor();
+    TempDir dir;
+    const std::string marker = dir / "inherited-marker";
+    std::ofstream(marker) << "fd 7\n";
+    const std::string path = dir / "app.sock";
+    // fd 7 without O_CLOEXEC, as a socket-activated or leaked listener would come.
+    Process server({"/bin/sh", "-c", "exec 7<\"$1\"; exec \"$2\" --supervise -- \"$3\" \"$4\"", "sh",
+                    marker, run, prog("unix_server"), path},
+                   Launch{});
+    REQUIRE(server.read_line() == std::optional<std::string>("listening"));
+    // Every process holding the file: the program only (not the supervisor, nor its middle fork).
+    std::vector<int> holders;
+    DIR* proc = ::opendir("/proc");
+    REQUIRE(proc != nullptr);
+    while (const dirent* p = ::readdir(proc)) {
+        const int pid = std::atoi(p->d_name);
+        if (pid <= 0) continue;
+        const std::string fds = "/proc/" + std::string(p->d_name) + "/fd";
+        DIR* d = ::opendir(fds.c_str());
+        if (d == nullptr) continue;
+        while (const dirent* f = ::readdir(d)) {
+            char target[4096];
+            const ssize_t n = ::readlinkat(::dirfd(d), f->d_name, target, sizeof target - 1);
+            if (n > 0 && std::string(target, static_cast<std::size_t>(n)) == marker) {
+                holders.push_back(pid);
+                break;
+            }
+        }
+        ::closedir(d);
+    }
+    ::closedir(proc);
+    CHECK(holders == std::vector<int>{server.pid()});
 }
 
 TEST_CASE("supervisor: a supervised unix server's clients see the server itself as their peer")
