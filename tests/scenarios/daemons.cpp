@@ -51,13 +51,6 @@ struct Daemon {
 const std::string body = "hello from the portshim daemon scenario\n";
 const std::string http_get = "GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n";
 
-void write_file(const std::string& path, const std::string& text)
-{
-    std::ofstream file(path, std::ios::trunc);
-    file << text;
-    REQUIRE(file.good());
-}
-
 /** DIR/www/index.html, readable by nginx's workers (they run as nobody when started as root). */
 std::string document_root(const TempDir& dir)
 {

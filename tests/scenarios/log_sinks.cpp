@@ -26,12 +26,6 @@ std::string file_contents(const std::string& path)
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-void write_file(const std::string& path, const std::string& contents)
-{
-    std::ofstream(path) << contents;
-    REQUIRE(file_contents(path) == contents);
-}
-
 /** Every line of a log file, each parsed strictly; the file must end with a newline. */
 std::vector<Json> parse_every_line(const std::string& log)
 {

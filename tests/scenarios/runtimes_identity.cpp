@@ -20,19 +20,6 @@ const std::string javac = "/usr/bin/javac";
 const std::string python = "/usr/bin/python3"; // Debian's, not a pyenv shim
 const std::string node = "/usr/bin/node";
 
-void require_program(const std::string& path, const std::string& package)
-{
-    if (::access(path.c_str(), X_OK) != 0)
-        skip(path + " is not installed (Debian package " + package + "; scripts/test installs it)");
-}
-
-void write_file(const std::string& path, const std::string& text)
-{
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-    REQUIRE(out.good());
-}
-
 /**
  * A server as a legacy daemon behaves: binds 0.0.0.0:PORT (argv, 0 for any),
  * prints "port P" and sleeps; on failure "errno=98" on stdout, "bind: Address

@@ -25,19 +25,6 @@ using Catch::Matchers::EndsWith;
 
 namespace {
 
-void require_program(const std::string& path, const std::string& package)
-{
-    if (::access(path.c_str(), X_OK) != 0)
-        skip(path + " is not installed (Debian package " + package + "; scripts/test installs it)");
-}
-
-void write_file(const std::string& path, const std::string& text)
-{
-    std::ofstream file(path, std::ios::trunc);
-    file << text;
-    REQUIRE(file.good());
-}
-
 /** 0 when a fresh IPv4 socket can bind 127.0.0.1:port (SO_REUSEADDR set), else errno. */
 int bind_errno(int port)
 {

@@ -153,6 +153,19 @@ int remaining_ms(std::chrono::steady_clock::time_point deadline)
     ::_exit(77);
 }
 
+void require_program(const std::string& path, const std::string& package)
+{
+    if (::access(path.c_str(), X_OK) != 0)
+        skip(path + " is not installed (Debian package " + package + "; scripts/test installs it)");
+}
+
+void write_file(const std::string& path, const std::string& text)
+{
+    std::ofstream file(path, std::ios::binary | std::ios::trunc);
+    file << text;
+    REQUIRE(file.good());
+}
+
 std::string require_library()
 {
     std::string path = library();

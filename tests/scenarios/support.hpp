@@ -28,6 +28,12 @@ inline constexpr unsigned nobody_uid = 65534;
 /** Prints "SKIPPED: reason", kills every child still running and exits 77 (ctest skip). */
 [[noreturn]] void skip(const std::string& reason);
 
+/** skip()s unless `path` is an executable: "PATH is not installed (Debian package PACKAGE; …)". */
+void require_program(const std::string& path, const std::string& package);
+
+/** Writes `text` to `path` (created or truncated); fails the test if it cannot. */
+void write_file(const std::string& path, const std::string& text);
+
 /** The library path, or skip("library not built"). */
 std::string require_library();
 
