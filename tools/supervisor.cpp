@@ -2,6 +2,7 @@
 // call where that is exact, and reports EADDRINUSE for the supervised program
 // with the engine's rules, renderers and sinks (docs/supervisor.md 3 and 6).
 #include "supervisor.hpp"
+#include "supervisor_policy.hpp"
 
 #include "common/config.hpp"
 #include "common/engine_api.hpp"
@@ -60,66 +61,14 @@ struct Fd {
 struct State {
     Config config;
     StderrIdentity stderr_identity;
-    /** An LSM that checks the calling task's label or domain at bind (AppArmor, Landlock, TOMOYO). */
-    bool task_lsm = false;
+    Policy policy;
 };
-
-std::string read_small_file(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return {};
-    char buf[512];
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    ::close(fd);
-    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
-}
-
-/**
- * Whether an LSM judges bind/listen by the calling task (docs/supervisor.md 3):
- * then the supervisor's own call could get another answer than the program's.
- * /sys/kernel/security/lsm lists the active ones; without securityfs mounted,
- * AppArmor still says whether it is enabled in /sys/module.
- */
-bool task_lsm_active() {
-    const std::string lsm = read_small_file("/sys/kernel/security/lsm");
-    if (!lsm.empty())
-        return lsm.find("apparmor") != std::string::npos || lsm.find("landlock") != std::string::npos ||
-               lsm.find("tomoyo") != std::string::npos;
-    return read_small_file("/sys/module/apparmor/parameters/enabled").rfind('Y', 0) == 0;
-}
 
 /** "Tgid:" of /proc/TID/status: the process a thread belongs to; 0 when gone. */
 int tgid_of(int tid) {
     const std::string status = read_small_file("/proc/" + std::to_string(tid) + "/status");
     const auto at = status.find("\nTgid:");
     return at == std::string::npos ? 0 : std::atoi(status.c_str() + at + 6);
-}
-
-/** Both tasks in one network namespace: the sysctls read here are the program's. */
-bool same_netns(int pid) {
-    struct stat mine, theirs;
-    return ::stat("/proc/self/ns/net", &mine) == 0 &&
-           ::stat(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), &theirs) == 0 &&
-           mine.st_ino == theirs.st_ino && mine.st_dev == theirs.st_dev;
-}
-
-/**
- * Whether the supervisor's bind on the program's socket gives exactly the
- * program's result. The kernel checks the calling task, not the socket, for
- * ports below the netns's ip_unprivileged_port_start (CAP_NET_BIND_SERVICE),
- * AF_UNIX paths (cwd, root, mounts, credentials, umask) and task LSMs; the rest
- * (port table, SO_REUSEPORT's sk_uid, netns, bound device) goes with the socket.
- */
-bool may_perform_bind(const State& state, int sfd, int pid, const sockaddr_storage& ss, socklen_t len) {
-    int family = 0;
-    if (state.task_lsm || !socket_int_option(sfd, SOL_SOCKET, SO_DOMAIN, family) ||
-        (family != AF_INET && family != AF_INET6) || len < sizeof(sockaddr_in))
-        return false;
-    // sin_port and sin6_port are at the same offset.
-    const unsigned port = ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
-    if (port == 0) return true;
-    if (!same_netns(pid)) return false;
-    const std::string start = read_small_file("/proc/sys/net/ipv4/ip_unprivileged_port_start");
-    return !start.empty() && port >= static_cast<unsigned>(std::atoi(start.c_str()));
 }
 
 /** The diagnosis and report of one EADDRINUSE, for the program `tgid`, as the engine writes it. */
@@ -189,15 +138,17 @@ void handle(const State& state, int nfd, seccomp_notif& req, seccomp_notif_resp&
         iovec local{&ss, len};
         iovec remote{reinterpret_cast<void*>(req.data.args[1]), len};
         if (::process_vm_readv(tid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(len)) return;
-        if (!may_perform_bind(state, sfd.fd, tid, ss, len)) return;
-    } else {
-        // listen(2) checks nothing of the caller but LSMs, and on inet sockets records
-        // nothing of it; on AF_UNIX it records the caller as the peer that clients'
-        // SO_PEERCRED names (init_peercred in net/unix/af_unix.c): left to the program.
-        int family = 0;
-        if (state.task_lsm || !socket_int_option(sfd.fd, SOL_SOCKET, SO_DOMAIN, family) ||
-            (family != AF_INET && family != AF_INET6))
-            return;
+    }
+    const Action action = is_bind ? decide_bind(state.policy, sfd.fd, tid, ss, len)
+                                  : decide_listen(state.policy, sfd.fd, tid);
+    if (action != Action::perform) {
+        // CONTINUE: the kernel runs the call in the program. A predicted failure is
+        // reported first, as a performed one would be.
+        if (action == Action::predict && predict_in_use(state.policy, sfd.fd, tid, is_bind ? &ss : nullptr, len)) {
+            const int tgid = tgid_of(tid);
+            if (tgid > 0) report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len);
+        }
+        return;
     }
     // The fd and the address were read while the task waited; it may have died since,
     // and its pid been reused: seccomp_unotify(2), SECCOMP_IOCTL_NOTIF_ID_VALID.
@@ -229,7 +180,7 @@ int serve(int nfd) {
     state.stderr_identity.dev = st.st_dev;
     state.stderr_identity.ino = st.st_ino;
     state.stderr_identity.recorded = true;
-    state.task_lsm = task_lsm_active();
+    state.policy = Policy::read();
 
     // The caller blocks until we answer: a wake-up on its CPU beats a cross-CPU one
     // (6.6; older kernels: EINVAL, harmless).

@@ -1,0 +1,204 @@
+// portshim-supervise's launcher: the filter, the double fork and the hand-off of
+// the notify fd, then the exec of the program under this pid (docs/supervisor.md 1, 2).
+#include "launch.hpp"
+#include "supervisor.hpp"
+
+#include <cerrno>
+#include <cstddef>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <string>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+namespace portshim::supervisor {
+
+void say(const std::string& text) {
+    const std::string line = "portshim-supervise: " + text + "\n";
+    (void)!::write(2, line.data(), line.size());
+}
+
+namespace {
+
+/**
+ * bind and listen of x86-64 callers go to the supervisor; everything else runs
+ * untouched, and the kernel's action cache skips the filter for it (5.11).
+ * i386 and x32 callers are not covered (docs/supervisor.md 7).
+ */
+int install_filter() {
+    sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+    // WAIT_KILLABLE_RECV (5.19): once the supervisor has read a notification, no
+    // non-fatal signal (Go's SIGURG) interrupts the wait, so a call the supervisor
+    // performed is never restarted by the kernel (measured: EINVAL and livelock without).
+    return static_cast<int>(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                                      SECCOMP_FILTER_FLAG_NEW_LISTENER |
+                                          SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+                                      &prog));
+}
+
+/** Closes every descriptor above 2 but `keep`. */
+void close_all_but(int keep) {
+    const auto close_range = [](unsigned first, unsigned last) {
+        if (first > last) return;
+        if (::syscall(SYS_close_range, first, last, 0) == 0) return;
+        const long most = ::sysconf(_SC_OPEN_MAX);
+        for (long fd = first; fd <= last && fd < (most > 0 ? most : 1024); ++fd) ::close(static_cast<int>(fd));
+    };
+    close_range(3, static_cast<unsigned>(keep) - 1);
+    close_range(static_cast<unsigned>(keep) + 1, ~0U);
+}
+
+/** One byte and room for one SCM_RIGHTS descriptor: the hand-off of the notify fd. */
+struct FdMessage {
+    char byte = 'n';
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    iovec iov{&byte, 1};
+    msghdr msg{};
+    FdMessage() {
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+    }
+    FdMessage(const FdMessage&) = delete;
+    FdMessage& operator=(const FdMessage&) = delete;
+};
+
+/**
+ * The supervisor before its re-exec: its own session (no terminal signals, no
+ * SIGHUP, missed by process-group kills), deaf to the signals meant for the
+ * program, stdin/stdout on /dev/null, cwd "/"; keeps fd 2 for reports. Takes
+ * the notify fd, answers with its pid, then execs itself under its own name so
+ * that `pkill -f PROGRAM` cannot hit it and the launcher's memory is dropped.
+ */
+[[noreturn]] void become_supervisor(int sock, const char* self) {
+    // None of the program's descriptors: an inherited listener (socket activation, a
+    // parent's leak) held here would keep its port busy and make this a holder in reports.
+    close_all_but(sock);
+    ::setsid();
+    for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1,
+                    SIGUSR2, SIGWINCH})
+        std::signal(sig, SIG_IGN); // SIG_IGN survives the exec below
+    const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+        ::dup2(devnull, 0);
+        ::dup2(devnull, 1);
+        ::close(devnull);
+    }
+    if (::chdir("/") != 0) {
+    }
+    FdMessage m;
+    if (::recvmsg(sock, &m.msg, 0) != 1) ::_exit(0); // no filter: nothing to supervise
+    cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
+    if (c == nullptr || c->cmsg_type != SCM_RIGHTS) ::_exit(1);
+    int nfd;
+    std::memcpy(&nfd, CMSG_DATA(c), sizeof nfd);
+    const pid_t me = ::getpid();
+    if (::write(sock, &me, sizeof me) != sizeof me) ::_exit(1);
+    ::close(sock);
+    const std::string fd = std::to_string(nfd);
+    const char* argv[] = {"portshim-supervise", "--serve", fd.c_str(), nullptr};
+    // Without LD_PRELOAD: libportshim.so in the supervisor would diagnose the binds it
+    // performs for the program as its own (and other preloads have no business here).
+    std::vector<char*> env;
+    for (char** e = environ; *e != nullptr; ++e)
+        if (std::strncmp(*e, "LD_PRELOAD=", 11) != 0) env.push_back(*e);
+    env.push_back(nullptr);
+    ::execve(self, const_cast<char* const*>(argv), env.data());
+    // The notify fd is still ours: serve without the re-exec rather than leave ENOSYS.
+    ::_exit(portshim::supervisor::serve(nfd));
+}
+
+/** The reason the filter could not be installed, as the one line says it. */
+std::string why_unsupervised(int err, bool nnp_allowed) {
+    if (err == EACCES && !nnp_allowed)
+        return "not root: supervising needs no_new_privs, which stops setuid helpers such as sudo "
+               "in the program; --supervise allows it. Running it without portshim";
+    if (err == EBUSY)
+        return "another seccomp supervisor already watches this process (EBUSY); running the program "
+               "without portshim";
+    return std::string("no seccomp user notification here (") + std::strerror(err) +
+           "); running the program without portshim";
+}
+
+} // namespace
+
+int run_supervised(char** command, bool nnp_allowed) {
+    char self[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+
+    int sv[2];
+    pid_t mid = -1;
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
+        // Double fork: the supervisor is re-parented (to init or the nearest subreaper),
+        // so the program, which keeps this pid, has no child it did not make.
+        mid = ::fork();
+        if (mid == 0) {
+            ::close(sv[0]);
+            const pid_t s = ::fork();
+            if (s == 0) become_supervisor(sv[1], self);
+            ::_exit(s < 0);
+        }
+        ::close(sv[1]);
+    }
+    // The filter is installed while the fork chain runs.
+    int nfd = -1, err = EAGAIN;
+    if (mid > 0) {
+        if (nnp_allowed && ::geteuid() != 0 && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) err = errno;
+        else if ((nfd = install_filter()) < 0) err = errno;
+    }
+    if (nfd >= 0) {
+        FdMessage m;
+        cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &nfd, sizeof nfd);
+        // Wait for the answer: a program exec'd before the supervisor holds the fd
+        // would meet a filter without listener at its first bind (ENOSYS).
+        pid_t spid = 0;
+        if (::sendmsg(sv[0], &m.msg, 0) != 1 || ::read(sv[0], &spid, sizeof spid) != sizeof spid)
+            say("the supervisor did not start: the program's binds will fail with ENOSYS");
+        ::close(nfd);
+        // Yama ptrace_scope 1: pidfd_getfd and process_vm_readv need the program to name
+        // its supervisor, which is no ancestor (EINVAL without Yama; survives exec).
+        if (spid > 0) (void)::prctl(PR_SET_PTRACER, spid, 0, 0, 0);
+    } else {
+        say(why_unsupervised(err, nnp_allowed));
+    }
+    if (mid > 0) {
+        // The middle process exits right after its fork: reap it, so that the program
+        // inherits no zombie child.
+        int status = 0;
+        while (::waitpid(mid, &status, 0) < 0 && errno == EINTR) {
+        }
+        ::close(sv[0]);
+    }
+    ::execvp(command[0], command);
+    const int e = errno;
+    say(std::string(command[0]) + ": " + std::strerror(e));
+    return e == ENOENT ? 127 : 126;
+}
+
+} // namespace portshim::supervisor
