@@ -73,7 +73,7 @@ int tgid_of(int tid) {
 
 /** The diagnosis and report of one EADDRINUSE, for the program `tgid`, as the engine writes it. */
 void report(const State& state, int sfd, int program_fd, int tgid, int call, const sockaddr_storage* ss,
-            socklen_t len) {
+            socklen_t len, const char* observed) {
     try {
         Failure f;
         f.call = call;
@@ -99,7 +99,7 @@ void report(const State& state, int sfd, int program_fd, int tgid, int call, con
         const Verdict verdict = diagnose(req, obs);
         ReportContext ctx{tgid, obs.self.exe, obs.host.now > 0 ? obs.host.now : host::wall_clock(),
                           markup::use_colour(state.config, sink::stderr_is_terminal(&state.stderr_identity))};
-        ctx.observed = "supervisor";
+        ctx.observed = observed;
         const std::string out = render(state.config.format, req, verdict, ctx);
         sink::write_event(state.config, Level::error, out.data(), out.size(), &state.stderr_identity,
                           sink::Origin::own_failure);
@@ -146,7 +146,9 @@ void handle(const State& state, int nfd, seccomp_notif& req, seccomp_notif_resp&
         // reported first, as a performed one would be.
         if (action == Action::predict && predict_in_use(state.policy, sfd.fd, tid, is_bind ? &ss : nullptr, len)) {
             const int tgid = tgid_of(tid);
-            if (tgid > 0) report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len);
+            if (tgid > 0)
+                report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
+                       "supervisor-predicted");
         }
         return;
     }
@@ -160,7 +162,8 @@ void handle(const State& state, int nfd, seccomp_notif& req, seccomp_notif_resp&
     // few tens of µs, which every successful bind would pay).
     if (err == EADDRINUSE) {
         const int tgid = tgid_of(tid);
-        if (tgid > 0) report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len);
+        if (tgid > 0)
+            report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len, "supervisor");
     }
     resp.flags = 0;
     resp.val = rc;
