@@ -3,6 +3,8 @@
 #include "launch.hpp"
 #include "supervisor.hpp"
 
+#include "common/config.hpp"
+
 #include <cerrno>
 #include <cstddef>
 #include <csignal>
@@ -36,15 +38,31 @@ namespace {
  * i386 and x32 callers are not covered (docs/supervisor.md 7).
  */
 int install_filter() {
+    // PORTSHIM_REUSEADDR=1 (--reuseaddr): setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, ...)
+    // goes to the supervisor too, which records that the program chose and lets it
+    // run. Without it the rule compares with a number no system call has, so the
+    // action cache allows setsockopt without running the filter.
+    ConfigErrors errors;
+    const bool reuseaddr =
+        parse_config([](const char* name) -> const char* { return std::getenv(name); }, false, errors).reuseaddr;
+    const unsigned setsockopt_nr = reuseaddr ? __NR_setsockopt : 0xffffffffu;
+    // The int arguments as the kernel reads them: the low word of each (x86-64 is little-endian).
+    constexpr unsigned level_arg = offsetof(seccomp_data, args) + 1 * sizeof(__u64);
+    constexpr unsigned name_arg = offsetof(seccomp_data, args) + 2 * sizeof(__u64);
     sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+        /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        /* 2 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, 7, 0),   // -> 12
+        /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, 6, 0), // -> 12
+        /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, setsockopt_nr, 0, 4), // else -> 11
+        /* 7 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, level_arg),
+        /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, 2),  // else -> 11
+        /* 9 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, name_arg),
+        /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_REUSEADDR, 1, 0), // -> 12, else 11
+        /* 11 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* 12 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
     };
     sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
     // WAIT_KILLABLE_RECV (5.19): once the supervisor has read a notification, no
