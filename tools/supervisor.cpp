@@ -4,6 +4,7 @@
 #include "supervisor.hpp"
 #include "supervisor_policy.hpp"
 
+#include "supervisor_exec.hpp"
 #include "supervisor_wait.hpp"
 
 #include "common/config.hpp"
@@ -86,6 +87,8 @@ struct State {
      * that chose and never bound) it starts afresh.
      */
     std::unordered_set<unsigned long long> reuseaddr_chosen;
+    /** exec-leak: the listening sockets (inodes) already warned about; bounded as above. */
+    std::unordered_set<unsigned long long> exec_warned;
     /**
      * A performed listen whose registry record is written after the answer (so the
      * program does not wait for the file I/O): our copy of the socket, which keeps
@@ -275,6 +278,12 @@ void handle(State& state, int nfd, seccomp_notif& req, seccomp_notif_resp& resp)
     const int program_fd = static_cast<int>(req.data.args[0]);
     const int tid = static_cast<int>(req.pid);
     const Fd pidfd(pidfd_for(tid));
+    if (req.data.nr == __NR_execve || req.data.nr == __NR_execveat) { // CONTINUE after a look at the fds
+        const int tgid = pidfd.fd >= 0 ? tgid_of(tid) : 0;
+        if (state.exec_warned.size() >= 4096) state.exec_warned.clear();
+        if (tgid > 0) report_exec_leak(state.config, &state.stderr_identity, req, tgid, pidfd.fd, state.exec_warned);
+        return;
+    }
     Fd sfd(pidfd.fd >= 0 ? static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.fd, program_fd, 0)) : -1);
     if (sfd.fd < 0) return;
     if (req.data.nr == __NR_setsockopt) { // only SOL_SOCKET, SO_REUSEADDR (install_filter)

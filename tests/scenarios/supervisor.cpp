@@ -337,6 +337,25 @@ bool runs_comm(int pid, const std::string& comm)
     return false;
 }
 
+/**
+ * The helper (sleep 300) a spawn_server prints as "helper PID", once it has exec'd
+ * sleep ("spawned"); SIGKILLed at the end of the scope (not our child).
+ */
+struct SpawnedHelper {
+    int pid = 0;
+    explicit SpawnedHelper(Process& server)
+    {
+        const auto line = server.read_line().value_or("");
+        REQUIRE(line.rfind("helper ", 0) == 0);
+        pid = std::atoi(line.c_str() + 7);
+        REQUIRE(server.read_line().value_or("") == "spawned");
+        REQUIRE(runs_comm(pid, "sleep"));
+    }
+    ~SpawnedHelper() { ::kill(pid, SIGKILL); }
+    SpawnedHelper(const SpawnedHelper&) = delete;
+    SpawnedHelper& operator=(const SpawnedHelper&) = delete;
+};
+
 /** A gcc -static server (no SO_REUSEADDR unless `own_flag`) serves one client, closing first, and exits. */
 int static_time_wait(bool own_flag)
 {
@@ -361,15 +380,8 @@ TEST_CASE("supervisor: a static server's helper keeps its socket after a SIGKILL
     auto server = std::make_unique<Process>(std::vector<std::string>{run, "--json", "--", prog("static_spawn_server")},
                                             launch);
     const int port = read_port(*server);
-    const auto helper_line = server->read_line().value_or("");
-    REQUIRE(helper_line.rfind("helper ", 0) == 0);
-    const int helper = std::atoi(helper_line.c_str() + 7);
-    struct KillHelper {
-        int pid;
-        ~KillHelper() { ::kill(pid, SIGKILL); } // not our child: only killed here
-    } kill_helper{helper};
-    REQUIRE(server->read_line().value_or("") == "spawned");
-    REQUIRE(runs_comm(helper, "sleep"));
+    const SpawnedHelper spawned(*server);
+    const int helper = spawned.pid;
     const int opener = server->pid();
     server.reset(); // SIGKILL and reaped: only the helper holds the port now
 
@@ -530,4 +542,30 @@ TEST_CASE("supervisor: --reuseaddr respects a program that set SO_REUSEADDR itse
         // portshim. Without a choice the supervisor sets it, and the bind passes.
         CHECK(supervised.out() == (how == "noreuse" ? plain.out() : "rc=0 errno=0\n"));
     }
+}
+
+TEST_CASE("supervisor: a static server that starts a helper with its listening socket gets one exec-leak warning")
+{
+    require_supervisor();
+    Launch launch;
+    launch.env = {{"PORTSHIM_LOG", "stderr"}}; // exec-leak is not a failure of the program: asked for
+    Process server({run, "--json", "--", prog("static_spawn_server")}, launch);
+    const int port = read_port(server);
+    const SpawnedHelper spawned(server);
+    const int helper = spawned.pid;
+    CHECK(server.wait_for([&] { return server.err().find('\n') != std::string::npos; }));
+    INFO("stderr: " << server.err());
+    // One event, for the exec that runs (execvp's attempts on other PATH entries fail).
+    const std::vector<Json> events = json_lines(server.err());
+    REQUIRE(events.size() == 1);
+    const Json& leak = events[0];
+    CHECK(leak["event"].str() == "exec-leak");
+    CHECK(static_cast<int>(leak["pid"].number()) == helper); // the fork child that execs
+    CHECK(leak["exe"].str() == prog("static_spawn_server"));
+    CHECK_THAT(leak["target"].str(), Contains("sleep"));
+    CHECK(::access(leak["target"].str().c_str(), X_OK) == 0);
+    CHECK(leak["fds"][0]["fd"].number() >= 3);
+    CHECK(leak["fds"][0]["port"].number() == port);
+    CHECK(leak["fds"][0]["cloexec"].type() == Json::Type::boolean);
+    CHECK_FALSE(leak["fds"][0]["cloexec"].boolean());
 }
