@@ -12,6 +12,8 @@
 #include "common/inet_address.hpp"
 #include "common/line_buffer.hpp"
 #include "common/markup.hpp"
+#include "common/rate_limit.hpp"
+#include "common/registry_record.hpp"
 #include "common/sink.hpp"
 #include "diag/cause.hpp"
 #include "diag/causes.hpp"
@@ -20,8 +22,6 @@
 #include "diag/owners.hpp"
 #include "diag/report.hpp"
 #include "diag/request.hpp"
-#include "preload/rate_limit.hpp"
-#include "preload/registry_record.hpp"
 
 #include <algorithm>
 #include <cerrno>

@@ -3,7 +3,7 @@
 #include "registry_writer.hpp"
 
 #include "listeners.hpp"
-#include "registry_record.hpp"
+#include "common/registry_record.hpp"
 #include "startup.hpp"
 
 #include <cerrno>

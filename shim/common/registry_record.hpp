@@ -4,9 +4,9 @@
 // supervised program's: whose netns, uid and stderr is the caller's to say.
 #pragma once
 
-#include "common/config.hpp"
-#include "common/engine_api.hpp"
-#include "common/listen_fd.hpp"
+#include "config.hpp"
+#include "engine_api.hpp"
+#include "listen_fd.hpp"
 
 namespace portshim::registry {
 

@@ -2,7 +2,7 @@
 // least recently reported entry.
 #include "rate_limit.hpp"
 
-#include "common/inet_address.hpp"
+#include "inet_address.hpp"
 #include "zeroed_map.hpp"
 
 #include <atomic>

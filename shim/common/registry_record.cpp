@@ -2,11 +2,11 @@
 // run on any thread of any host, and the hooks library has no C++ runtime.
 #include "registry_record.hpp"
 
-#include "common/inet_address.hpp"
-#include "common/line_buffer.hpp"
-#include "common/own_files.hpp"
-#include "common/safe_write.hpp"
-#include "common/sink.hpp"
+#include "inet_address.hpp"
+#include "line_buffer.hpp"
+#include "own_files.hpp"
+#include "safe_write.hpp"
+#include "sink.hpp"
 
 #include <cerrno>
 #include <climits>
