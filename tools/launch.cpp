@@ -3,6 +3,8 @@
 #include "launch.hpp"
 #include "supervisor.hpp"
 
+#include "common/config.hpp"
+
 #include <cerrno>
 #include <cstddef>
 #include <csignal>
@@ -31,20 +33,44 @@ void say(const std::string& text) {
 namespace {
 
 /**
- * bind and listen of x86-64 callers go to the supervisor; everything else runs
+ * bind, listen and execve/execveat (exec-leak) of x86-64 callers go to the
+ * supervisor, setsockopt(SO_REUSEADDR) too with --reuseaddr; everything else runs
  * untouched, and the kernel's action cache skips the filter for it (5.11).
  * i386 and x32 callers are not covered (docs/supervisor.md 7).
  */
 int install_filter() {
+    // PORTSHIM_REUSEADDR=1 (--reuseaddr): setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, ...)
+    // goes to the supervisor too, which records that the program chose and lets it
+    // run. Without it the rule compares with a number no system call has, so the
+    // action cache allows setsockopt without running the filter.
+    // exec-leak likewise only at a level that shows it (a warning, PORTSHIM_LEVEL).
+    ConfigErrors errors;
+    const Config config =
+        parse_config([](const char* name) -> const char* { return std::getenv(name); }, false, errors);
+    constexpr unsigned no_call = 0xffffffffu;
+    const unsigned setsockopt_nr = config.reuseaddr ? __NR_setsockopt : no_call;
+    const bool exec_leak = config.level >= Level::warn;
+    const unsigned execve_nr = exec_leak ? __NR_execve : no_call;
+    const unsigned execveat_nr = exec_leak ? __NR_execveat : no_call;
+    // The int arguments as the kernel reads them: the low word of each (x86-64 is little-endian).
+    constexpr unsigned level_arg = offsetof(seccomp_data, args) + 1 * sizeof(__u64);
+    constexpr unsigned name_arg = offsetof(seccomp_data, args) + 2 * sizeof(__u64);
     sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+        /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        /* 2 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, 9, 0),     // -> 14
+        /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, 8, 0),   // -> 14
+        /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, execve_nr, 7, 0),     // -> 14 (exec-leak)
+        /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, execveat_nr, 6, 0),   // -> 14
+        /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, setsockopt_nr, 0, 4), // else -> 13
+        /* 9 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, level_arg),
+        /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, 2),  // else -> 13
+        /* 11 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, name_arg),
+        /* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_REUSEADDR, 1, 0), // -> 14, else 13
+        /* 13 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* 14 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
     };
     sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
     // WAIT_KILLABLE_RECV (5.19): once the supervisor has read a notification, no

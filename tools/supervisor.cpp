@@ -4,10 +4,18 @@
 #include "supervisor.hpp"
 #include "supervisor_policy.hpp"
 
+#include "supervisor_exec.hpp"
+#include "supervisor_wait.hpp"
+
 #include "common/config.hpp"
 #include "common/engine_api.hpp"
+#include "common/inet_address.hpp"
+#include "common/line_buffer.hpp"
 #include "common/markup.hpp"
+#include "common/rate_limit.hpp"
+#include "common/registry_record.hpp"
 #include "common/sink.hpp"
+#include "diag/cause.hpp"
 #include "diag/causes.hpp"
 #include "diag/host.hpp"
 #include "diag/observe.hpp"
@@ -18,12 +26,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <string>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -31,6 +41,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <unordered_set>
 #include <vector>
 
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
@@ -50,6 +61,12 @@ namespace {
 struct Fd {
     int fd = -1;
     explicit Fd(int f) : fd(f) {}
+    /** Hands the fd over: it is no longer closed here. */
+    int release() {
+        const int f = fd;
+        fd = -1;
+        return f;
+    }
     ~Fd() {
         if (fd >= 0) ::close(fd);
     }
@@ -62,33 +79,80 @@ struct State {
     Config config;
     StderrIdentity stderr_identity;
     Policy policy;
+    /**
+     * PORTSHIM_REUSEADDR: the sockets (by inode: a choice is the socket's, whoever
+     * shares it) on which a supervised program called setsockopt(SO_REUSEADDR)
+     * and has not bound since. The call itself runs in the program (CONTINUE), so
+     * a refused one counts as a choice too. Bounded: past 4096 entries (sockets
+     * that chose and never bound) it starts afresh.
+     */
+    std::unordered_set<unsigned long long> reuseaddr_chosen;
+    /** exec-leak: the listening sockets (inodes) already warned about; bounded as above. */
+    std::unordered_set<unsigned long long> exec_warned;
+    /**
+     * A performed listen whose registry record is written after the answer (so the
+     * program does not wait for the file I/O): our copy of the socket, which keeps
+     * it alive until then, the program's fd number and the calling thread; -1 none.
+     */
+    int record_sfd = -1;
+    int record_program_fd = -1;
+    int record_tid = 0;
 };
+
+/** The number after "\nNAME:" in a /proc status text; -1 when absent. */
+long status_field(const std::string& status, const char* name) {
+    const std::string key = std::string("\n") + name + ":";
+    const auto at = status.find(key);
+    return at == std::string::npos ? -1 : std::atol(status.c_str() + at + key.size());
+}
 
 /** "Tgid:" of /proc/TID/status: the process a thread belongs to; 0 when gone. */
 int tgid_of(int tid) {
-    const std::string status = read_small_file("/proc/" + std::to_string(tid) + "/status");
-    const auto at = status.find("\nTgid:");
-    return at == std::string::npos ? 0 : std::atoi(status.c_str() + at + 6);
+    const long tgid = status_field(read_small_file("/proc/" + std::to_string(tid) + "/status"), "Tgid");
+    return tgid > 0 ? static_cast<int>(tgid) : 0;
 }
 
-/** The diagnosis and report of one EADDRINUSE, for the program `tgid`, as the engine writes it. */
-void report(const State& state, int sfd, int program_fd, int tgid, int call, const sockaddr_storage* ss,
-            socklen_t len, const char* observed) {
+/** Events written while this lives name `pid` (prefixes, JSON pid/exe, syslog's tag), not us. */
+struct Subject {
+    explicit Subject(int pid) { set_subject_pid(pid); }
+    ~Subject() { set_subject_pid(0); }
+    Subject(const Subject&) = delete;
+    Subject& operator=(const Subject&) = delete;
+};
+
+/**
+ * The diagnosis and report of one EADDRINUSE, for the program `tgid`, as the
+ * engine writes it (portshim_engine_report): the rate limit per program and
+ * address (the first report in full, then one summary line per 10 s), and
+ * with PORTSHIM_WAIT a `waiting` line when the cause clears by itself.
+ * Returns whether PORTSHIM_WAIT applies (the caller then retries the bind).
+ */
+bool report(const State& state, int sfd, int program_fd, int tgid, int call, const sockaddr_storage* ss,
+            socklen_t len, const char* observed, bool reuseaddr_injected) {
+    const auto* addr = reinterpret_cast<const sockaddr*>(ss);
+    rate_limit::Ticket ticket = rate_limit::check(call == 1, sfd, addr, len, tgid);
+    if (!ticket.report) return ticket.retry; // a repeat within 10 s: counted, summarised later
+    const Subject subject(tgid);
+    bool retry = false;
+    char cause[sizeof ticket.cause] = {};
     try {
         Failure f;
         f.call = call;
         f.fd = sfd;
         f.err = EADDRINUSE;
-        f.addr = reinterpret_cast<const sockaddr*>(ss);
+        f.addr = addr;
         f.addr_len = len;
         f.config = &state.config;
         f.stderr_identity = &state.stderr_identity;
         char cwd[PATH_MAX];
         const ssize_t n = ::readlink(("/proc/" + std::to_string(tgid) + "/cwd").c_str(), cwd, sizeof cwd - 1);
         Request req;
-        if (!describe_request(f, req, std::string_view(cwd, n > 0 ? static_cast<std::size_t>(n) : 0)))
-            return;
+        if (!describe_request(f, req, std::string_view(cwd, n > 0 ? static_cast<std::size_t>(n) : 0))) {
+            rate_limit::done(ticket, "", false);
+            return false;
+        }
         req.fd = program_fd; // the text names the program's descriptor, not our copy
+        req.reuseaddr_injected = reuseaddr_injected;
         ProbeEnv env;
         env.bind_fn = ::bind;
         env.state_dir = state.config.state_dir;
@@ -100,12 +164,101 @@ void report(const State& state, int sfd, int program_fd, int tgid, int call, con
         ReportContext ctx{tgid, obs.self.exe, obs.host.now > 0 ? obs.host.now : host::wall_clock(),
                           markup::use_colour(state.config, sink::stderr_is_terminal(&state.stderr_identity))};
         ctx.observed = observed;
-        const std::string out = render(state.config.format, req, verdict, ctx);
+        const bool same_cause = ticket.repeats > 0 && cause_from_id(ticket.cause) == verdict.cause;
+        const int repeats = ticket.repeats + 1; // the skipped ones and this one
+        std::string out = same_cause ? render_repeated(state.config.format, req, verdict, repeats, ctx)
+                                     : render(state.config.format, req, verdict, ctx);
+        const std::string_view id = cause_id(verdict.cause);
+        std::snprintf(cause, sizeof cause, "%.*s", static_cast<int>(id.size()), id.data());
+        if (state.config.wait_seconds > 0 && req.call == Call::bind && clears_by_itself(verdict.cause)) {
+            retry = true;
+            const unsigned wait = state.config.wait_seconds; // all of it is left: the wait starts
+            out += render_waiting(state.config.format, req, verdict,
+                                  WaitTimes{wait, wait, time_wait_left_ms(req, obs)}, ctx);
+        }
         sink::write_event(state.config, Level::error, out.data(), out.size(), &state.stderr_identity,
                           sink::Origin::own_failure);
     } catch (...) {
         // Out of memory or a bug in the diagnosis: the report is lost, the program's call is not.
     }
+    rate_limit::done(ticket, cause, retry);
+    return retry;
+}
+
+/** "/proc/PID/ns/net"'s inode: the netns the program's sockets are made in; 0 unknown. */
+unsigned long long netns_of(int pid) {
+    struct stat st;
+    return ::stat(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+/**
+ * After a performed listen succeeded: the registry record the preload writes
+ * for its own listens (pid and start time of the program, its exe, netns and
+ * uid), so that inherited-fd can name the program after it died and a child
+ * still holds the socket. Unlike the hooks (which write it before a fork or
+ * exec), the supervisor does not see those: it writes the record right after
+ * answering the listen, so the program does not wait for the file I/O.
+ */
+void record_listen(const State& state, int sfd, int program_fd, int tid) {
+    listeners::ListenFd lf;
+    struct stat st;
+    lf.fd = program_fd;
+    lf.addr_len = sizeof lf.addr;
+    if (::fstat(sfd, &st) != 0 || !socket_int_option(sfd, SOL_SOCKET, SO_DOMAIN, lf.family) ||
+        !socket_int_option(sfd, SOL_SOCKET, SO_TYPE, lf.type) ||
+        ::getsockname(sfd, reinterpret_cast<sockaddr*>(&lf.addr), &lf.addr_len) != 0)
+        return;
+    lf.inode = st.st_ino;
+    // "Uid:" lists real, effective, saved, fs: the second is the one the hooks record.
+    const std::string status = read_small_file("/proc/" + std::to_string(tid) + "/status");
+    const long tgid = status_field(status, "Tgid");
+    const auto uid_at = status.find("\nUid:");
+    if (tgid <= 0 || uid_at == std::string::npos) return;
+    char* end = nullptr;
+    (void)std::strtoul(status.c_str() + uid_at + 5, &end, 10);
+    registry::RecordSubject subject;
+    subject.uid = static_cast<unsigned>(std::strtoul(end, nullptr, 10));
+    subject.netns = netns_of(static_cast<int>(tgid));
+    subject.identity = &state.stderr_identity;
+    const Subject named(static_cast<int>(tgid));
+    registry::write_record(state.config, lf, static_cast<int>(tgid), subject);
+}
+
+/** The registry record of the listen answered last, if one is due (State::record_sfd). */
+void record_pending(State& state) {
+    if (state.record_sfd < 0) return;
+    // The program was woken on our CPU (SYNC_WAKE_UP): let it run on before the file I/O.
+    (void)::sched_yield();
+    record_listen(state, state.record_sfd, state.record_program_fd, state.record_tid);
+    ::close(state.record_sfd);
+    state.record_sfd = -1;
+}
+
+/** st_ino of `fd`; 0 unknown. */
+unsigned long long inode_of(int fd) {
+    struct stat st;
+    return ::fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+/**
+ * PORTSHIM_REUSEADDR=1, as the hooks decide (inject_reuseaddr in
+ * shim/preload/socket_options.cpp): SO_REUSEADDR on an IPv4/IPv6 TCP socket
+ * about to bind, unless the program set SO_REUSEADDR itself (either value).
+ * Set on our copy, which is the program's open file description. Returns
+ * whether it was set.
+ */
+bool inject_reuseaddr(const State& state, int sfd, const sockaddr_storage& ss, socklen_t len) {
+    if (!state.config.reuseaddr || len < sizeof(sa_family_t)) return false;
+    int domain = 0, type = 0, current = 0;
+    InetAddress parsed;
+    if (!socket_int_option(sfd, SOL_SOCKET, SO_DOMAIN, domain) ||
+        !parse_inet_address(domain, reinterpret_cast<const sockaddr*>(&ss), len, parsed) ||
+        !socket_int_option(sfd, SOL_SOCKET, SO_TYPE, type) || type != SOCK_STREAM ||
+        !socket_int_option(sfd, SOL_SOCKET, SO_REUSEADDR, current) || current != 0)
+        return false;
+    if (state.reuseaddr_chosen.count(inode_of(sfd)) != 0) return false;
+    const int one = 1;
+    return ::setsockopt(sfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0;
 }
 
 /** A pidfd for the calling thread; before Linux 6.9 (no PIDFD_THREAD), for its process. */
@@ -117,7 +270,7 @@ int pidfd_for(int tid) {
 }
 
 /** Fills `resp` for one notification: performed (val/error) or CONTINUE. */
-void handle(const State& state, int nfd, seccomp_notif& req, seccomp_notif_resp& resp) {
+void handle(State& state, int nfd, seccomp_notif& req, seccomp_notif_resp& resp) {
     std::memset(&resp, 0, sizeof resp);
     resp.id = req.id;
     resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; // whatever goes wrong: the kernel decides
@@ -125,8 +278,19 @@ void handle(const State& state, int nfd, seccomp_notif& req, seccomp_notif_resp&
     const int program_fd = static_cast<int>(req.data.args[0]);
     const int tid = static_cast<int>(req.pid);
     const Fd pidfd(pidfd_for(tid));
-    const Fd sfd(pidfd.fd >= 0 ? static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.fd, program_fd, 0)) : -1);
+    if (req.data.nr == __NR_execve || req.data.nr == __NR_execveat) { // CONTINUE after a look at the fds
+        const int tgid = pidfd.fd >= 0 ? tgid_of(tid) : 0;
+        if (state.exec_warned.size() >= 4096) state.exec_warned.clear();
+        if (tgid > 0) report_exec_leak(state.config, &state.stderr_identity, req, tgid, pidfd.fd, state.exec_warned);
+        return;
+    }
+    Fd sfd(pidfd.fd >= 0 ? static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.fd, program_fd, 0)) : -1);
     if (sfd.fd < 0) return;
+    if (req.data.nr == __NR_setsockopt) { // only SOL_SOCKET, SO_REUSEADDR (install_filter)
+        if (state.reuseaddr_chosen.size() >= 4096) state.reuseaddr_chosen.clear();
+        state.reuseaddr_chosen.insert(inode_of(sfd.fd));
+        return; // CONTINUE: the program's own call
+    }
 
     sockaddr_storage ss{};
     socklen_t len = 0;
@@ -139,6 +303,8 @@ void handle(const State& state, int nfd, seccomp_notif& req, seccomp_notif_resp&
         iovec remote{reinterpret_cast<void*>(req.data.args[1]), len};
         if (::process_vm_readv(tid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(len)) return;
     }
+    // Before the decision: the kernel sees the flag whoever makes the call.
+    const bool injected = is_bind && inject_reuseaddr(state, sfd.fd, ss, len);
     const Action action = is_bind ? decide_bind(state.policy, sfd.fd, tid, ss, len)
                                   : decide_listen(state.policy, sfd.fd, tid);
     if (action != Action::perform) {
@@ -147,23 +313,36 @@ void handle(const State& state, int nfd, seccomp_notif& req, seccomp_notif_resp&
         if (action == Action::predict && predict_in_use(state.policy, sfd.fd, tid, is_bind ? &ss : nullptr, len)) {
             const int tgid = tgid_of(tid);
             if (tgid > 0)
-                report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
-                       "supervisor-predicted");
+                (void)report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
+                             "supervisor-predicted", injected);
         }
         return;
     }
     // The fd and the address were read while the task waited; it may have died since,
     // and its pid been reused: seccomp_unotify(2), SECCOMP_IOCTL_NOTIF_ID_VALID.
     if (::ioctl(nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &req.id) != 0) return;
-    const int rc = is_bind ? ::bind(sfd.fd, reinterpret_cast<const sockaddr*>(&ss), len)
-                           : ::listen(sfd.fd, static_cast<int>(req.data.args[1]));
-    const int err = rc == 0 ? 0 : errno;
+    int rc = is_bind ? ::bind(sfd.fd, reinterpret_cast<const sockaddr*>(&ss), len)
+                     : ::listen(sfd.fd, static_cast<int>(req.data.args[1]));
+    int err = rc == 0 ? 0 : errno;
     // The report is for the process; /proc/TID/status is read only now (it costs a
     // few tens of µs, which every successful bind would pay).
     if (err == EADDRINUSE) {
         const int tgid = tgid_of(tid);
-        if (tgid > 0)
-            report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len, "supervisor");
+        if (tgid > 0 &&
+            report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len, "supervisor",
+                   injected) &&
+            is_bind) {
+            // PORTSHIM_WAIT: the program waits in its bind while we retry (supervisor_wait.hpp).
+            rc = retry_bind(nfd, req.id, tid, sfd.fd, reinterpret_cast<const sockaddr*>(&ss), len,
+                            state.config.wait_seconds);
+            err = rc == 0 ? 0 : EADDRINUSE; // what the program sees: success or the original error
+        }
+    }
+    if (rc == 0 && is_bind && !state.reuseaddr_chosen.empty()) state.reuseaddr_chosen.erase(inode_of(sfd.fd));
+    if (rc == 0 && !is_bind && state.config.state_dir[0] != '\0') {
+        state.record_sfd = sfd.release(); // recorded once the program has its answer
+        state.record_program_fd = program_fd;
+        state.record_tid = tid;
     }
     resp.flags = 0;
     resp.val = rc;
@@ -207,6 +386,7 @@ int serve(int nfd) {
             if (::ioctl(nfd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) continue; // ENOENT: the caller is gone
             handle(state, nfd, req, resp);
             (void)::ioctl(nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp); // ENOENT: it died meanwhile
+            record_pending(state);
         } else if (p.revents & (POLLHUP | POLLERR)) {
             return 0; // the last task using the filter has been reaped
         }

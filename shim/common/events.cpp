@@ -143,7 +143,7 @@ void put_fds_json(LineBuffer& out, const listeners::FdList& fds) {
 struct Style {
     bool github = false;
     bool colour = false;
-    int pid = 0;                      ///< the pid lines are tagged with; 0: getpid()
+    int pid = 0;                      ///< the pid lines are tagged with; 0: subject_pid()
 };
 
 Style style_of(const Config& config, const StderrIdentity* identity, int pid = 0) {
@@ -151,7 +151,7 @@ Style style_of(const Config& config, const StderrIdentity* identity, int pid = 0
             markup::use_colour(config, sink::stderr_is_terminal(identity)), pid};
 }
 
-int pid_of(const Style& style) { return style.pid != 0 ? style.pid : static_cast<int>(::getpid()); }
+int pid_of(const Style& style) { return style.pid != 0 ? style.pid : subject_pid(); }
 
 LineBuffer& put_painted(LineBuffer& out, const Style& style, const char* sgr, const char* text) {
     if (!style.colour) return out.put(text);

@@ -196,9 +196,20 @@ LineBuffer& LineBuffer::end_line() noexcept {
     return *this;
 }
 
+namespace {
+int g_subject_pid = 0; // set_subject_pid; zero, so it stays in .bss
+} // namespace
+
+void set_subject_pid(int pid) noexcept { __atomic_store_n(&g_subject_pid, pid, __ATOMIC_RELAXED); }
+
+int subject_pid() noexcept {
+    const int pid = __atomic_load_n(&g_subject_pid, __ATOMIC_RELAXED);
+    return pid != 0 ? pid : static_cast<int>(::getpid());
+}
+
 void put_json_event_head(LineBuffer& out, const char* event, bool no_syscalls, int pid) noexcept {
     out.put("{\"event\":\"").put(event).put("\",\"time\":\"").put_time_now();
-    out.put("\",\"pid\":").put_int(pid != 0 ? pid : ::getpid()).put(",\"exe\":");
+    out.put("\",\"pid\":").put_int(pid != 0 ? pid : subject_pid()).put(",\"exe\":");
     if (no_syscalls) {
         // Straight from the aux vector: no copy on a stack that may be small.
         const auto* execfn = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
@@ -206,7 +217,13 @@ void put_json_event_head(LineBuffer& out, const char* event, bool no_syscalls, i
         return;
     }
     char exe[PATH_MAX];
-    const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char link_storage[32] = "/proc/self/exe";
+    if (const int subject = __atomic_load_n(&g_subject_pid, __ATOMIC_RELAXED); subject != 0) {
+        LineBuffer link(link_storage, sizeof link_storage - 1);
+        link.put("/proc/").put_int(subject).put("/exe");
+        link_storage[link.size()] = '\0';
+    }
+    const ssize_t n = ::readlink(link_storage, exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = '\0';
     out.put_json(exe);
 }

@@ -69,10 +69,21 @@ private:
 };
 
 /**
+ * The process events are about, when it is not this one: portshim-supervise
+ * sets it to the supervised program it is about to report for, so that JSON
+ * `pid`/`exe`, text prefixes and syslog's tag name the program, not the
+ * supervisor. 0 (the default): this process. Plain stores, no system call.
+ */
+void set_subject_pid(int pid) noexcept;
+
+/** The pid events name and prefixes carry: the subject's when set, else getpid(). */
+int subject_pid() noexcept;
+
+/**
  * Starts a JSON event: {"event":EVENT,"time":…,"pid":…,"exe":… (no closing
- * brace). exe is readlink(/proc/self/exe); with `no_syscalls` (under a
+ * brace). exe is readlink(/proc/self/exe) (/proc/PID/exe of a subject); with `no_syscalls` (under a
  * seccomp filter) the path the program was started as (AT_EXECFN), read
- * without a system call. `pid`: the event's pid (0: getpid()).
+ * without a system call. `pid`: the event's pid (0: subject_pid()).
  */
 void put_json_event_head(LineBuffer& out, const char* event, bool no_syscalls = false,
                          int pid = 0) noexcept;

@@ -125,7 +125,7 @@ std::size_t dropped_note(const Config& config, const StderrIdentity* identity, c
         put_json_event_head(line, "reports-dropped");
         line.put(",\"count\":").put_uint(count).put('}');
     } else {
-        line.put("portshim[").put_int(::getpid()).put("]: warning: ").put_uint(count)
+        line.put("portshim[").put_int(subject_pid()).put("]: warning: ").put_uint(count)
             .put(count == 1 ? " earlier report was" : " earlier reports were")
             .put(" dropped: their destination could not take them at once (a full pipe, a "
                  "stopped terminal, a busy syslog or a file at its size limit)");
@@ -173,7 +173,7 @@ void to_syslog(const StderrIdentity* identity, Level level, const char* text, st
     std::memcpy(addr.sun_path, "/dev/log", sizeof "/dev/log");
     char tag_storage[32];
     LineBuffer tag(tag_storage, sizeof tag_storage);
-    tag.put("portshim[").put_int(::getpid()).put("]: ");
+    tag.put("portshim[").put_int(subject_pid()).put("]: ");
     const char* end = text + len;
     while (text < end) {
         const char* nl = static_cast<const char*>(std::memchr(text, '\n', static_cast<std::size_t>(end - text)));
@@ -285,7 +285,7 @@ __attribute__((noinline)) std::size_t refusal_note(const Config& config, const c
             .escape(LineBuffer::Escape::github_message).put_visible(message).escape(LineBuffer::Escape::none);
     } else {
         // The subject names a path from the environment: shown, never obeyed (rule 11).
-        line.put("portshim[").put_int(::getpid()).put("]: warning: ").put_visible(message);
+        line.put("portshim[").put_int(subject_pid()).put("]: warning: ").put_visible(message);
     }
     return line.end_line().size();
 }

@@ -7,7 +7,7 @@
 
 #include "seccomp_state.hpp"
 
-#include "zeroed_map.hpp"
+#include "common/zeroed_map.hpp"
 
 #include <atomic>
 #include <cerrno>

@@ -8,7 +8,7 @@
 #include "engine_loader.hpp"
 #include "listeners.hpp"
 #include "own_stack.hpp"
-#include "rate_limit.hpp"
+#include "common/rate_limit.hpp"
 #include "real.hpp"
 #include "seccomp_state.hpp"
 #include "signal_context.hpp"

@@ -10,7 +10,7 @@
 #include "runtime.hpp"
 #include "seccomp_state.hpp"
 #include "startup.hpp"
-#include "zeroed_map.hpp"
+#include "common/zeroed_map.hpp"
 
 #include <atomic>
 #include <cerrno>

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <dirent.h>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -18,6 +19,7 @@
 
 using namespace portshim::test;
 using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
 
 namespace {
 
@@ -310,4 +312,260 @@ TEST_CASE("supervisor: a supervised unix server's clients see the server itself 
     REQUIRE(::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0);
     ::close(fd);
     CHECK(peer.pid == server.pid());
+}
+
+namespace {
+
+/** The supervised program's launch with a registry of its own. */
+Launch with_state_dir(const TempDir& state)
+{
+    Launch launch;
+    launch.env.emplace_back("PORTSHIM_STATE_DIR", state.path());
+    return launch;
+}
+
+/** True once `pid` runs `comm` (a forked helper has exec'd it), polled for up to 10 s. */
+bool runs_comm(int pid, const std::string& comm)
+{
+    for (int tries = 0; tries < 1000; ++tries) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+        std::string line;
+        if (std::getline(in, line) && line == comm)
+            return true;
+        ::usleep(10000);
+    }
+    return false;
+}
+
+/**
+ * The helper (sleep 300) a spawn_server prints as "helper PID", once it has exec'd
+ * sleep ("spawned"); SIGKILLed at the end of the scope (not our child).
+ */
+struct SpawnedHelper {
+    int pid = 0;
+    explicit SpawnedHelper(Process& server)
+    {
+        const auto line = server.read_line().value_or("");
+        REQUIRE(line.rfind("helper ", 0) == 0);
+        pid = std::atoi(line.c_str() + 7);
+        REQUIRE(server.read_line().value_or("") == "spawned");
+        REQUIRE(runs_comm(pid, "sleep"));
+    }
+    ~SpawnedHelper() { ::kill(pid, SIGKILL); }
+    SpawnedHelper(const SpawnedHelper&) = delete;
+    SpawnedHelper& operator=(const SpawnedHelper&) = delete;
+};
+
+/** A gcc -static server (no SO_REUSEADDR unless `own_flag`) serves one client, closing first, and exits. */
+int static_time_wait(bool own_flag)
+{
+    std::vector<std::string> argv{prog("static_server"), "-c", "1"};
+    if (own_flag)
+        argv.push_back("-r");
+    Process server(argv, Launch{});
+    const int port = read_port(server);
+    CHECK(fetch(port) == "hello from legacy_server\n");
+    REQUIRE(server.wait() == 0);
+    return port;
+}
+
+} // namespace
+
+TEST_CASE("supervisor: a static server's helper keeps its socket after a SIGKILL and the restart names the helper from the registry")
+{
+    require_supervisor();
+    const TempDir state;
+    const Launch launch = with_state_dir(state);
+    // A supervised gcc -static server forks a helper (sleep 300) that keeps the listening fd.
+    auto server = std::make_unique<Process>(std::vector<std::string>{run, "--json", "--", prog("static_spawn_server")},
+                                            launch);
+    const int port = read_port(*server);
+    const SpawnedHelper spawned(*server);
+    const int helper = spawned.pid;
+    const int opener = server->pid();
+    server.reset(); // SIGKILL and reaped: only the helper holds the port now
+
+    const std::vector<std::string> restart{prog("static_server"), "-p", std::to_string(port)};
+    std::vector<std::string> argv{run, "--json", "--"};
+    argv.insert(argv.end(), restart.begin(), restart.end());
+    Process restarted(argv, launch);
+    require_same_failure(restarted, restart, 1);
+    CHECK_THAT(restarted.err(), Contains("bind: Address already in use"));
+    const Json event = supervised_event(restarted);
+    CHECK(event["cause"].str() == "inherited-fd");
+    CHECK(holder_pids(event) == std::vector<int>{helper});
+    // The supervisor of the first server wrote its listen record, as the preload does.
+    CHECK(event["opener"]["pid"].number() == opener);
+    CHECK(event["opener"]["source"].str() == "registry");
+    CHECK(event["opener"]["alive"].type() == Json::Type::boolean);
+    CHECK_FALSE(event["opener"]["alive"].boolean());
+}
+
+TEST_CASE("supervisor: a static server's TIME_WAIT remnant is time-wait and --reuseaddr binds past remnants that carry the flag")
+{
+    require_supervisor();
+    const auto restart = [](int port, bool reuseaddr) {
+        std::vector<std::string> argv{run, "--json"};
+        if (reuseaddr)
+            argv.push_back("--reuseaddr");
+        argv.insert(argv.end(), {"--", prog("static_server"), "-p", std::to_string(port)});
+        return std::make_unique<Process>(argv, Launch{});
+    };
+    // Remnants of a server that did not set SO_REUSEADDR: they block every bind until they
+    // expire, also with --reuseaddr (Linux copies the listener's flag into its remnants).
+    const int bare = static_time_wait(false);
+    for (const bool reuseaddr : {false, true}) {
+        INFO("--reuseaddr " << reuseaddr);
+        auto blocked = restart(bare, reuseaddr);
+        require_same_failure(*blocked, {prog("static_server"), "-p", std::to_string(bare)}, 1);
+        CHECK_THAT(blocked->err(), Contains("bind: Address already in use"));
+        const Json event = supervised_event(*blocked);
+        CHECK(event["cause"].str() == "time-wait");
+        CHECK(event["holders"].items().empty());
+        CHECK((joined(event["why"]).find("portshim set SO_REUSEADDR") != std::string::npos) == reuseaddr);
+    }
+
+    // Remnants of a server that set it: the restart lacks the flag and fails; with
+    // --reuseaddr the supervisor sets it on the program's socket and the bind succeeds.
+    const int flagged = static_time_wait(true);
+    auto blocked = restart(flagged, false);
+    require_same_failure(*blocked, {prog("static_server"), "-p", std::to_string(flagged)}, 1);
+    CHECK(supervised_event(*blocked)["cause"].str() == "time-wait");
+    auto bound = restart(flagged, true);
+    CHECK(read_port(*bound) == flagged);
+    CHECK(json_lines(bound->err()).empty());
+}
+
+TEST_CASE("supervisor: a supervised program retrying a failing bind in a loop gets one report")
+{
+    require_supervisor();
+    Process holder({prog("legacy_server")}, Launch{});
+    const int port = read_port(holder);
+    Launch json;
+    json.env.emplace_back("PORTSHIM_FORMAT", "json");
+    // portshim-supervise itself: retry_bind is dynamic, and no preload may answer first.
+    Process retrier({supervise, "--", prog("retry_bind"), "-p", std::to_string(port), "-n", "300"}, json);
+    REQUIRE(retrier.wait(60s) == 0);
+    INFO("stderr: " << retrier.err());
+    CHECK(retrier.out() == "failures=300 other=0\n");
+    const std::vector<Json> events = json_lines(retrier.err());
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["event"].str() == "bind-failed");
+    CHECK(events[0]["observed"].str() == "supervisor");
+    CHECK(static_cast<int>(events[0]["pid"].number()) == retrier.pid());
+    CHECK(holder_pids(events[0]) == std::vector<int>{holder.pid()});
+}
+
+TEST_CASE("supervisor: syslog's tag carries the program's pid as the report's own prefix does")
+{
+    require_supervisor();
+    Process holder({prog("legacy_server")}, Launch{});
+    const std::string port = std::to_string(read_port(holder));
+    Launch launch;
+    launch.env = {{"PORTSHIM_LOG", "syslog"}, {"PORTSHIM_FORMAT", "text"}};
+    const Caught caught = catch_syslog({run, "--", prog("static_server"), "-p", port}, launch);
+    INFO("stdout: " << caught.out << "\nstderr: " << caught.err);
+    CHECK(caught.status == 1);
+    CHECK(caught.out == "errno=98\n");
+    CHECK(caught.err == "bind: Address already in use\n");
+    REQUIRE(caught.datagrams.size() >= 2);
+    // One tag per line, the program's: the supervisor's pid would leave the report's
+    // own "portshim[PID]: " prefix in the message after a tag of its own.
+    const std::string& headline = caught.datagrams[0];
+    const std::size_t tag_end = headline.find("]: ");
+    REQUIRE(tag_end != std::string::npos);
+    CHECK_THAT(headline, StartsWith("<27>portshim["));
+    CHECK_THAT(headline.substr(tag_end + 3),
+               StartsWith("bind(0.0.0.0:" + port + "/tcp) failed: EADDRINUSE — other-service: "));
+    for (const std::string& datagram : caught.datagrams) {
+        INFO("datagram: " << datagram);
+        CHECK(datagram.find("portshim[", datagram.find("]: ")) == std::string::npos);
+    }
+}
+
+TEST_CASE("supervisor: --wait retries a performed bind until the previous instance is gone")
+{
+    require_supervisor();
+    auto previous = std::make_unique<Process>(std::vector<std::string>{prog("static_server")}, Launch{});
+    const int port = read_port(*previous);
+    const int previous_pid = previous->pid();
+    Process restarted({run, "--json", "--wait", "10", "--", prog("static_server"), "-p", std::to_string(port)},
+                      Launch{});
+    // The program waits in its bind while the supervisor retries.
+    REQUIRE(restarted.wait_for([&] { return restarted.err().find("\"waiting\"") != std::string::npos; }));
+    previous.reset(); // the old instance exits (SIGKILL, reaped): no connection lingers
+    CHECK(read_port(restarted) == port);
+    INFO("stderr: " << restarted.err());
+    const auto events = json_lines(restarted.err());
+    REQUIRE(events.size() == 2);
+    CHECK(events[0]["event"].str() == "bind-failed");
+    CHECK(events[0]["cause"].str() == "previous-instance");
+    CHECK(events[0]["observed"].str() == "supervisor");
+    CHECK(events[1]["event"].str() == "waiting");
+    CHECK(events[1]["holder"].number() == previous_pid);
+    CHECK(static_cast<int>(events[1]["pid"].number()) == restarted.pid());
+}
+
+TEST_CASE("supervisor: a Go server waiting in --wait is not kept from its SIGTERM")
+{
+    if (::access(go.c_str(), X_OK) != 0) skip("golang-go is not installed");
+    require_supervisor();
+    TempDir dir;
+    const std::string server = build_go_server(dir, "server-static", false);
+    Process first({server, "127.0.0.1:0"}, Launch{});
+    const std::string at = "127.0.0.1:" + std::to_string(read_port(first));
+    Process restarted({run, "--json", "--wait", "60", "--", server, at}, Launch{});
+    REQUIRE(restarted.wait_for([&] { return restarted.err().find("\"waiting\"") != std::string::npos; }));
+    // Go catches SIGTERM (and dies of it when nobody asked for it). Signals are held back
+    // while the program waits for the supervisor: it stops waiting when one is pending.
+    ::kill(restarted.pid(), SIGTERM);
+    INFO("stderr: " << restarted.err());
+    CHECK(restarted.wait(5s) == 128 + SIGTERM); // not after the 60 s
+}
+
+TEST_CASE("supervisor: --reuseaddr respects a program that set SO_REUSEADDR itself")
+{
+    require_supervisor();
+    // Remnants that carry the flag: a bind passes them only with SO_REUSEADDR set.
+    const std::string port = std::to_string(static_time_wait(true));
+    Launch reuseaddr;
+    reuseaddr.env.emplace_back("PORTSHIM_REUSEADDR", "1");
+    for (const std::string how : {"noreuse", "inuse"}) {
+        INFO(how);
+        Process plain({prog("bind_probe"), how, port}, Launch{});
+        REQUIRE(plain.wait() == 0);
+        // portshim-supervise itself: bind_probe is dynamic, and no preload may decide first.
+        Process supervised({supervise, "--", prog("bind_probe"), how, port}, reuseaddr);
+        REQUIRE(supervised.wait() == 0);
+        CHECK(plain.out() == "rc=-1 errno=98\n");
+        // The program's own SO_REUSEADDR=0 is its choice: the bind fails as without
+        // portshim. Without a choice the supervisor sets it, and the bind passes.
+        CHECK(supervised.out() == (how == "noreuse" ? plain.out() : "rc=0 errno=0\n"));
+    }
+}
+
+TEST_CASE("supervisor: a static server that starts a helper with its listening socket gets one exec-leak warning")
+{
+    require_supervisor();
+    Launch launch;
+    launch.env = {{"PORTSHIM_LOG", "stderr"}}; // exec-leak is not a failure of the program: asked for
+    Process server({run, "--json", "--", prog("static_spawn_server")}, launch);
+    const int port = read_port(server);
+    const SpawnedHelper spawned(server);
+    const int helper = spawned.pid;
+    CHECK(server.wait_for([&] { return server.err().find('\n') != std::string::npos; }));
+    INFO("stderr: " << server.err());
+    // One event, for the exec that runs (execvp's attempts on other PATH entries fail).
+    const std::vector<Json> events = json_lines(server.err());
+    REQUIRE(events.size() == 1);
+    const Json& leak = events[0];
+    CHECK(leak["event"].str() == "exec-leak");
+    CHECK(static_cast<int>(leak["pid"].number()) == helper); // the fork child that execs
+    CHECK(leak["exe"].str() == prog("static_spawn_server"));
+    CHECK_THAT(leak["target"].str(), Contains("sleep"));
+    CHECK(::access(leak["target"].str().c_str(), X_OK) == 0);
+    CHECK(leak["fds"][0]["fd"].number() >= 3);
+    CHECK(leak["fds"][0]["port"].number() == port);
+    CHECK(leak["fds"][0]["cloexec"].type() == Json::Type::boolean);
+    CHECK_FALSE(leak["fds"][0]["cloexec"].boolean());
 }

@@ -2,7 +2,7 @@
 // least recently reported entry.
 #include "rate_limit.hpp"
 
-#include "common/inet_address.hpp"
+#include "inet_address.hpp"
 #include "zeroed_map.hpp"
 
 #include <atomic>
@@ -41,11 +41,11 @@ long long monotonic_ms() {
 }
 
 /**
- * FNV-1a over the call, the socket type and the address; never 0. An inet
+ * FNV-1a over the subject, the call, the socket type and the address; never 0. An inet
  * address is hashed as the kernel read it (inet_address.hpp), so one address
  * is one key whatever its sockaddr's length, padding or AF_UNSPEC spelling.
  */
-unsigned long long key_of(bool listen_call, int fd, const sockaddr* addr, socklen_t len) {
+unsigned long long key_of(bool listen_call, int fd, const sockaddr* addr, socklen_t len, int subject) {
     sockaddr_storage own{};
     if (addr == nullptr) {
         socklen_t n = sizeof own;
@@ -68,6 +68,7 @@ unsigned long long key_of(bool listen_call, int fd, const sockaddr* addr, sockle
             h *= 1099511628211ULL;
         }
     };
+    if (subject != 0) mix(&subject, sizeof subject); // 0: the keys the hooks always had
     mix(&listen_call, sizeof listen_call);
     mix(&type, sizeof type);
     InetAddress inet;
@@ -84,11 +85,11 @@ unsigned long long key_of(bool listen_call, int fd, const sockaddr* addr, sockle
 
 } // namespace
 
-Ticket check(bool listen_call, int fd, const sockaddr* addr, socklen_t len) noexcept {
+Ticket check(bool listen_call, int fd, const sockaddr* addr, socklen_t len, int subject) noexcept {
     Ticket ticket;
     const int saved = errno;
     Table* t = table();
-    const unsigned long long key = t != nullptr ? key_of(listen_call, fd, addr, len) : 0;
+    const unsigned long long key = t != nullptr ? key_of(listen_call, fd, addr, len, subject) : 0;
     errno = saved;
     if (t == nullptr) return ticket; // no memory for the table: report everything
     const long long now = monotonic_ms();

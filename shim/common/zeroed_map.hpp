@@ -1,4 +1,4 @@
-// Lazily mapped state of the hooks library: zero-filled anonymous memory,
+// Lazily mapped state (the hooks library, the rate limit): zero-filled anonymous memory,
 // mapped by the first thread that needs it, never in .bss (every exec'd
 // process would pay for the mapping). mmap takes no lock, so this is usable
 // from a fork child or a signal handler.

@@ -20,9 +20,12 @@ struct Ticket {
 /**
  * Looks up the address of a failed call: `addr` for bind, the socket's own
  * name for listen (addr nullptr). Failures while another thread reports the
- * same address count as repeats. Keeps errno.
+ * same address count as repeats. `subject`: the process the failure is
+ * reported for when that is not this one (portshim-supervise keeps one
+ * table for all the programs it supervises, each limited on its own); 0 for
+ * this process. Keeps errno.
  */
-Ticket check(bool listen_call, int fd, const sockaddr* addr, socklen_t len) noexcept;
+Ticket check(bool listen_call, int fd, const sockaddr* addr, socklen_t len, int subject = 0) noexcept;
 
 /** After the engine reported: remembers its cause and retry decision, releases the entry. */
 void done(Ticket& ticket, const char* cause, bool retry) noexcept;
