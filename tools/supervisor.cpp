@@ -121,6 +121,10 @@ void handle(const State& state, int nfd, seccomp_notif& req, seccomp_notif_resp&
     std::memset(&resp, 0, sizeof resp);
     resp.id = req.id;
     resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; // whatever goes wrong: the kernel decides
+    if (req.data.nr == __NR_landlock_restrict_self) {
+        state.policy.landlock_restricted = true; // from now on a task's domain may differ from ours
+        return;
+    }
     const bool is_bind = req.data.nr == __NR_bind;
     const int program_fd = static_cast<int>(req.data.args[0]);
     const int tid = static_cast<int>(req.pid);
@@ -147,8 +151,10 @@ void handle(const State& state, int nfd, seccomp_notif& req, seccomp_notif_resp&
         if (action == Action::predict && predict_in_use(state.policy, sfd.fd, tid, is_bind ? &ss : nullptr, len)) {
             const int tgid = tgid_of(tid);
             if (tgid > 0)
-                report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
-                       "supervisor-predicted");
+                in_callers_netns(state.policy, tid, [&] {
+                    report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
+                           "supervisor-predicted");
+                });
         }
         return;
     }
