@@ -173,43 +173,77 @@ TEST_CASE("supervisor policy: a live abstract unix name is performed and explain
     require_live_name_explained("@portshim-policy-" + std::to_string(::getpid()), "supervisor");
 }
 
-TEST_CASE("supervisor policy: a program that dropped to nobody in a netns of its own is predicted from that netns")
+namespace {
+
+/**
+ * In a network namespace of its own (unshare -n, lo up), SETUP runs in sh ($1
+ * legacy_server, $2 fetch, $3 PORT, $4 a scratch folder; it sets h to a holder to
+ * stop at the end, if any), then static_server -p PORT dropped to nobody. The
+ * supervisor can neither perform that bind (another netns, other capabilities)
+ * nor read the port table from its own netns. Supervised and plain end the same;
+ * returns the supervised run's one bind-failed event, predicted.
+ */
+Json nobody_in_own_netns(const std::string& setup, const std::string& port, const TempDir& dir)
 {
     require_supervisor();
     require_program(setpriv, "util-linux");
     require_program("/usr/bin/unshare", "util-linux");
     require_program("/usr/sbin/ip", "iproute2");
     if (!readable_by_nobody({prog("static_server")})) skip("the build tree is not readable by nobody");
-    const TempDir dir;
-    // Inside a fresh netns every port is free: the number is ours to choose.
-    const std::string port = std::to_string(unused_port());
-    // The holder (root) listens there, then the server, dropped to nobody, binds the same port;
-    // the supervisor cannot perform (another netns, other capabilities) and predicts it.
-    std::string script = "ip link set lo up && \"$1\" -p \"$3\" >\"$4/holder.out\" 2>&1 & h=$!; "
-                         "while ! grep -q port \"$4/holder.out\" 2>/dev/null; do sleep 0.05; done; "
-                         "echo $h >\"$4/holder.pid\"; ";
+    std::string script = "ip link set lo up && h= && " + setup + "; ";
     for (const std::string& word : as_nobody) script += "'" + word + "' ";
-    script += "\"$2\" -p \"$3\"; rc=$?; kill $h; wait $h; exit $rc";
+    script += "\"$5\" -p \"$3\"; rc=$?; [ -z \"$h\" ] || { kill $h; wait $h; }; exit $rc";
     const auto program = [&](const std::string& scratch) {
         return std::vector<std::string>{"/usr/bin/unshare", "-n", "/bin/sh", "-c", script, "sh",
-                                        prog("legacy_server"), prog("static_server"), port, scratch};
+                                        prog("legacy_server"), prog("fetch"), port, scratch, prog("static_server")};
     };
     const TempDir plain_dir;
     Process blocked(under_run({"--supervise", "--json"}, program(dir.path())), Launch{});
     CHECK(blocked.wait() == 1);
     Process plain(program(plain_dir.path()), Launch{});
     REQUIRE(plain.wait() == 1);
+    INFO("supervised stderr: " << blocked.err());
     CHECK(without_portshim_lines(blocked.err()) == plain.err());
     CHECK(blocked.out() == plain.out());
     CHECK_THAT(blocked.err(), Contains("bind: Address already in use"));
     const Json event = only_bind_failed_event(blocked);
     CHECK(event["observed"].str() == "supervisor-predicted");
     CHECK(event["errno"].number() == 98);
+    return event;
+}
+
+/** SETUP's wait for legacy_server's "port P" line in $4/holder.out. */
+const std::string until_listening = "until grep -q port \"$4/holder.out\" 2>/dev/null; do sleep 0.05; done";
+
+} // namespace
+
+TEST_CASE("supervisor policy: a program that dropped to nobody in a netns of its own is predicted from that netns")
+{
+    const TempDir dir;
+    // Inside a fresh netns every port is free: the number is ours to choose.
+    const std::string port = std::to_string(unused_port());
+    // The holder (root, supervised too) listens there first.
+    const Json event = nobody_in_own_netns("{ \"$1\" -p \"$3\" >\"$4/holder.out\" 2>&1 & h=$!; }; " +
+                                               until_listening + "; echo $h >\"$4/holder.pid\"",
+                                           port, dir);
     CHECK(event["cause"].str() == "other-service");
     std::ifstream holder_pid(dir / "holder.pid");
     int holder = 0;
     holder_pid >> holder;
     CHECK(holder_pids(event) == std::vector<int>{holder});
+}
+
+TEST_CASE("supervisor policy: a TIME_WAIT remnant in a program's own netns is predicted as time-wait")
+{
+    const TempDir dir;
+    const std::string port = std::to_string(unused_port());
+    // legacy_server (no SO_REUSEADDR) serves one connection, closing first, and exits:
+    // its side stays in TIME_WAIT, and static_server without SO_REUSEADDR cannot bind.
+    const Json event = nobody_in_own_netns("{ \"$1\" -c 1 -p \"$3\" >\"$4/holder.out\" 2>&1 & t=$!; }; " +
+                                               until_listening + "; \"$2\" \"$3\" >/dev/null; wait $t",
+                                           port, dir);
+    CHECK(event["cause"].str() == "time-wait");
+    CHECK(event["holders"].items().empty());
 }
 
 TEST_CASE("supervisor policy: a server that sandboxed itself with Landlock gets its own EACCES and no guessed report")
