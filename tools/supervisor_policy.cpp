@@ -237,8 +237,7 @@ Action decide_listen(const Policy& policy, const TaskFacts& caller, int family) 
 Action decide_bind(const Policy& policy, int sfd, int tid, const sockaddr_storage& ss, socklen_t len) {
     BindCall call;
     if (!socket_int_option(sfd, SOL_SOCKET, SO_DOMAIN, call.family) ||
-        !socket_int_option(sfd, SOL_SOCKET, SO_TYPE, call.type) ||
-        !socket_int_option(sfd, SOL_SOCKET, SO_PROTOCOL, call.protocol))
+        !socket_int_option(sfd, SOL_SOCKET, SO_TYPE, call.type))
         return Action::pass;
     if (call.family == AF_INET || call.family == AF_INET6) {
         if (len < sizeof(sockaddr_in)) return Action::pass; // EINVAL whoever calls
@@ -248,11 +247,13 @@ Action decide_bind(const Policy& policy, int sfd, int tid, const sockaddr_storag
         call.unix_path = len > offsetof(sockaddr_un, sun_path) &&
                          reinterpret_cast<const sockaddr_un*>(&ss)->sun_path[0] != '\0';
     }
-    // The usual case needs the caller's netns alone; /proc/TID/status and its labels
-    // (tens of µs) are read only when that is not enough. More facts only ever
-    // turn a prediction into a perform.
-    const Action quick = decide_bind(policy, netns_only(tid), call);
-    return quick == Action::perform ? quick : decide_bind(policy, read_task(tid), call);
+    // The usual case (port 0, no task LSM) needs no fact of the caller, an explicit
+    // port its netns (a stat, a few µs here); /proc/TID/status and its labels (tens of
+    // µs) are read only when that is not enough. More facts only ever turn a
+    // prediction into a perform.
+    if (decide_bind(policy, TaskFacts{}, call) == Action::perform) return Action::perform;
+    if (decide_bind(policy, netns_only(tid), call) == Action::perform) return Action::perform;
+    return decide_bind(policy, read_task(tid), call);
 }
 
 Action decide_listen(const Policy& policy, int sfd, int tid) {

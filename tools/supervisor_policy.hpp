@@ -63,7 +63,6 @@ TaskFacts read_task(int tid);
 struct BindCall {
     int family = 0;        ///< AF_INET, AF_INET6, AF_UNIX
     int type = 0;          ///< SOCK_STREAM, SOCK_DGRAM, …
-    int protocol = 0;      ///< SO_PROTOCOL
     unsigned port = 0;     ///< inet only
     bool unix_path = false; ///< AF_UNIX with a pathname (not abstract, not autobind)
 };
