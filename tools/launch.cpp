@@ -60,17 +60,20 @@ int install_filter() {
         /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
         /* 2 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         /* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, 9, 0),     // -> 14
-        /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, 8, 0),   // -> 14
-        /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, execve_nr, 7, 0),     // -> 14 (exec-leak)
-        /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, execveat_nr, 6, 0),   // -> 14
-        /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, setsockopt_nr, 0, 4), // else -> 13
-        /* 9 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, level_arg),
-        /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, 2),  // else -> 13
-        /* 11 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, name_arg),
-        /* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_REUSEADDR, 1, 0), // -> 14, else 13
-        /* 13 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        /* 14 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, 10, 0),   // -> 15
+        /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, 9, 0),  // -> 15
+        // Rare, answered CONTINUE: tells the supervisor a task may now have a Landlock
+        // domain other than its own (docs/supervisor-policy.md).
+        /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_landlock_restrict_self, 8, 0), // -> 15
+        /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, execve_nr, 7, 0),     // -> 15 (exec-leak)
+        /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, execveat_nr, 6, 0),   // -> 15
+        /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, setsockopt_nr, 0, 4), // else -> 14
+        /* 10 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, level_arg),
+        /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, 2),  // else -> 14
+        /* 12 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, name_arg),
+        /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_REUSEADDR, 1, 0), // -> 15, else 14
+        /* 14 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* 15 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
     };
     sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
     // WAIT_KILLABLE_RECV (5.19): once the supervisor has read a notification, no

@@ -274,6 +274,10 @@ void handle(State& state, int nfd, seccomp_notif& req, seccomp_notif_resp& resp)
     std::memset(&resp, 0, sizeof resp);
     resp.id = req.id;
     resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; // whatever goes wrong: the kernel decides
+    if (req.data.nr == __NR_landlock_restrict_self) {
+        state.policy.landlock_restricted = true; // from now on a task's domain may differ from ours
+        return;
+    }
     const bool is_bind = req.data.nr == __NR_bind;
     const int program_fd = static_cast<int>(req.data.args[0]);
     const int tid = static_cast<int>(req.pid);
@@ -313,8 +317,10 @@ void handle(State& state, int nfd, seccomp_notif& req, seccomp_notif_resp& resp)
         if (action == Action::predict && predict_in_use(state.policy, sfd.fd, tid, is_bind ? &ss : nullptr, len)) {
             const int tgid = tgid_of(tid);
             if (tgid > 0)
-                (void)report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
-                             "supervisor-predicted", injected);
+                in_callers_netns(state.policy, tid, [&] {
+                    (void)report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
+                                 "supervisor-predicted", injected);
+                });
         }
         return;
     }
@@ -328,10 +334,14 @@ void handle(State& state, int nfd, seccomp_notif& req, seccomp_notif_resp& resp)
     // few tens of µs, which every successful bind would pay).
     if (err == EADDRINUSE) {
         const int tgid = tgid_of(tid);
-        if (tgid > 0 &&
-            report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len, "supervisor",
-                   injected) &&
-            is_bind) {
+        // A root program may have moved to a netns of its own: the probes look there.
+        bool reported = false;
+        if (tgid > 0)
+            in_callers_netns(state.policy, tid, [&] {
+                reported = report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
+                                  "supervisor", injected);
+            });
+        if (reported && is_bind) {
             // PORTSHIM_WAIT: the program waits in its bind while we retry (supervisor_wait.hpp).
             rc = retry_bind(nfd, req.id, tid, sfd.fd, reinterpret_cast<const sockaddr*>(&ss), len,
                             state.config.wait_seconds);

@@ -268,6 +268,10 @@ std::string render_text(const Request& req, const Verdict& v, const ReportContex
                     : fmt::format("portshim[{}]: {} failed: {} — {}: {}\n", ctx.pid,
                                   visible(describe_call(req)), errno_name(req.err), cause,
                                   visible(v.summary));
+    if (ctx.observed == "supervisor-predicted")
+        append_text_line(out, ctx, "predicted",
+                         "seen by portshim-supervise before the kernel ran the call in the program, "
+                         "which gets the kernel's own answer; a change in between can make this wrong");
     for (const ReportLine& line : report_lines(v, ctx)) append_text_line(out, ctx, line.label, line.text);
     return out;
 }

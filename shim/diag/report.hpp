@@ -35,7 +35,9 @@ struct ReportContext {
     bool outside = false;
     /**
      * How the failure was seen, for JSON's "observed" key: "supervisor" when
-     * portshim-supervise performed the call for a supervised program; empty
+     * portshim-supervise performed the call for a supervised program,
+     * "supervisor-predicted" when it reported before a CONTINUE (the text gains
+     * a "predicted:" line); empty
      * (the preload, in the process itself) leaves the key out, as before.
      */
     std::string_view observed;

@@ -414,6 +414,25 @@ void require_failed_as_without_shim(Process& daemon)
     CHECK_THAT(daemon.err(), Catch::Matchers::Contains("bind: Address already in use"));
 }
 
+void require_supervisor()
+{
+    require_root("without root the seccomp filter needs no_new_privs (--supervise)");
+    Process probe({PORTSHIM_TEST_SUPERVISE, "--", "true"}, Launch{});
+    REQUIRE(probe.wait() == 0);
+    if (!probe.err().empty())
+        skip("no seccomp user notification here: " + probe.err().substr(0, probe.err().find('\n')));
+}
+
+void require_same_result(Process& supervised, const std::vector<std::string>& program, int status)
+{
+    Process plain(program, Launch{});
+    REQUIRE(plain.wait() == status);
+    INFO("supervised stderr: " << supervised.err());
+    CHECK(supervised.wait() == status);
+    CHECK(without_portshim_lines(supervised.err()) == plain.err());
+    CHECK(supervised.out() == plain.out());
+}
+
 Json only_bind_failed_event(const Process& program)
 {
     INFO("stderr: " << program.err());

@@ -115,6 +115,15 @@ Launch preloaded();
  */
 void require_failed_as_without_shim(Process& daemon);
 
+/** skip()s unless root (without root the filter needs no_new_privs) and the kernel has user notification. */
+void require_supervisor();
+
+/**
+ * `supervised` (PROGRAM under portshim-run) ends as PROGRAM run plain, started now:
+ * the same status, the same stdout, the same stderr but for portshim's lines.
+ */
+void require_same_result(Process& supervised, const std::vector<std::string>& program, int status);
+
 /** A legacy server serves one client, closing first (its socket stays in TIME_WAIT), and exits. */
 int leave_time_wait(const Launch& launch, bool own_flag = false);
 
