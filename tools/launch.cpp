@@ -15,6 +15,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <string>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -114,13 +115,28 @@ struct FdMessage {
 };
 
 /**
+ * Test builds only (PORTSHIM_FAULT_HOOKS, set with PORTSHIM_BUILD_TESTS): the first N
+ * supervisors, N from PORTSHIM_TEST_SUPERVISOR_DEATHS, SIGKILL themselves after taking
+ * the notify fd and before answering, as an OOM kill would. It cannot make a program
+ * meet ENOSYS: the launcher retries, and execs nothing when every attempt died.
+ */
+int test_deaths() {
+#ifdef PORTSHIM_FAULT_HOOKS
+    const char* n = std::getenv("PORTSHIM_TEST_SUPERVISOR_DEATHS");
+    return n != nullptr ? std::atoi(n) : 0;
+#else
+    return 0;
+#endif
+}
+
+/**
  * The supervisor before its re-exec: its own session (no terminal signals, no
  * SIGHUP, missed by process-group kills), deaf to the signals meant for the
  * program, stdin/stdout on /dev/null, cwd "/"; keeps fd 2 for reports. Takes
  * the notify fd, answers with its pid, then execs itself under its own name so
  * that `pkill -f PROGRAM` cannot hit it and the launcher's memory is dropped.
  */
-[[noreturn]] void become_supervisor(int sock, const char* self) {
+[[noreturn]] void become_supervisor(int sock, const char* self, int attempt) {
     // None of the program's descriptors: an inherited listener (socket activation, a
     // parent's leak) held here would keep its port busy and make this a holder in reports.
     close_all_but(sock);
@@ -142,6 +158,7 @@ struct FdMessage {
     if (c == nullptr || c->cmsg_type != SCM_RIGHTS) ::_exit(1);
     int nfd;
     std::memcpy(&nfd, CMSG_DATA(c), sizeof nfd);
+    if (attempt < test_deaths()) ::raise(SIGKILL); // fd taken, no answer: the launcher retries
     const pid_t me = ::getpid();
     if (::write(sock, &me, sizeof me) != sizeof me) ::_exit(1);
     ::close(sock);
@@ -170,59 +187,132 @@ std::string why_unsupervised(int err, bool nnp_allowed) {
            "); running the program without portshim";
 }
 
+/** Supervisors tried before giving up: each failure is a fork that failed or a death. */
+constexpr int kAttempts = 3;
+
+/**
+ * The middle process of the double fork, started before the filter: it forks the
+ * supervisor, and while the launcher waits for the answer it replaces a supervisor
+ * that dies (pid 0 on the socket: "send the fd again"). Replacements cannot come
+ * from the launcher: forked after the filter, a supervisor would be under it and its
+ * own bind for the program would wait for itself. Exits when the launcher hangs up.
+ */
+[[noreturn]] void middle(int sock, const char* self) {
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+        const pid_t p = ::fork();
+        if (p == 0) become_supervisor(sock, self, attempt);
+        if (p < 0) ::_exit(1);
+        const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, p, 0));
+        if (pidfd < 0) ::_exit(0); // cannot watch it: the launcher sees its answer or EOF
+        pollfd watch[] = {{pidfd, POLLIN, 0}, {sock, POLLRDHUP, 0}};
+        while (::poll(watch, 2, -1) < 0 && errno == EINTR) {
+        }
+        if ((watch[1].revents & (POLLRDHUP | POLLHUP)) != 0) ::_exit(0); // handed off
+        const pid_t dead = 0;
+        if (::send(sock, &dead, sizeof dead, MSG_NOSIGNAL) != sizeof dead) ::_exit(1);
+        ::close(pidfd);
+    }
+    ::_exit(1); // every attempt died: EOF tells the launcher
+}
+
+/** A supervisor in the making: the middle process and our end of the socket. */
+struct Start {
+    pid_t mid = -1;
+    int sock = -1;
+};
+
+/**
+ * Double fork: the supervisor is re-parented (to init or the nearest subreaper), so
+ * the program, which keeps this pid, has no child it did not make. mid < 0: no start.
+ */
+Start start_supervisor(const char* self) {
+    Start s;
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return s;
+    s.mid = ::fork();
+    if (s.mid == 0) {
+        ::close(sv[0]);
+        middle(sv[1], self);
+    }
+    ::close(sv[1]);
+    if (s.mid < 0) ::close(sv[0]);
+    else s.sock = sv[0];
+    return s;
+}
+
+/**
+ * Hangs up, so that the middle process exits, and reaps it: the program inherits no
+ * zombie child.
+ */
+void finish(Start& s) {
+    if (s.mid <= 0) return;
+    ::close(s.sock);
+    int status = 0;
+    while (::waitpid(s.mid, &status, 0) < 0 && errno == EINTR) {
+    }
+    s = Start{};
+}
+
+/**
+ * Sends a copy of the notify fd until a supervisor answers with its pid; 0 when
+ * none did. Our own copy of `nfd` keeps the listener alive meanwhile, so a fresh
+ * supervisor can take it over from one that died.
+ */
+pid_t hand_off(const Start& s, int nfd) {
+    FdMessage m;
+    cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &nfd, sizeof nfd);
+    for (int sent = 0; sent < kAttempts; ++sent) {
+        // MSG_NOSIGNAL: a supervisor already gone is EPIPE, not a SIGPIPE that kills the launcher.
+        if (::sendmsg(s.sock, &m.msg, MSG_NOSIGNAL) != 1) return 0;
+        pid_t spid = 0;
+        ssize_t got;
+        while ((got = ::read(s.sock, &spid, sizeof spid)) < 0 && errno == EINTR) {
+        }
+        if (got != sizeof spid) return 0; // EOF: no supervisor left
+        if (spid > 0) return spid;
+        // 0: the middle process says the supervisor died; a fresh one takes the next copy.
+    }
+    return 0;
+}
+
 } // namespace
 
-int run_supervised(char** command, bool nnp_allowed) {
-    char self[4096];
-    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-    self[n > 0 ? n : 0] = '\0';
+int run_supervised(char** command, bool nnp_allowed, const std::string& serve_exe) {
+    char own[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", own, sizeof own - 1);
+    own[n > 0 ? n : 0] = '\0';
+    const char* self = serve_exe.empty() ? own : serve_exe.c_str();
 
-    int sv[2];
-    pid_t mid = -1;
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
-        // Double fork: the supervisor is re-parented (to init or the nearest subreaper),
-        // so the program, which keeps this pid, has no child it did not make.
-        mid = ::fork();
-        if (mid == 0) {
-            ::close(sv[0]);
-            const pid_t s = ::fork();
-            if (s == 0) become_supervisor(sv[1], self);
-            ::_exit(s < 0);
-        }
-        ::close(sv[1]);
-    }
-    // The filter is installed while the fork chain runs.
+    // The supervisor starts while the filter is installed.
+    Start s = start_supervisor(self);
     int nfd = -1, err = EAGAIN;
-    if (mid > 0) {
+    if (s.mid > 0) {
         if (nnp_allowed && ::geteuid() != 0 && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) err = errno;
         else if ((nfd = install_filter()) < 0) err = errno;
     }
-    if (nfd >= 0) {
-        FdMessage m;
-        cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &nfd, sizeof nfd);
-        // Wait for the answer: a program exec'd before the supervisor holds the fd
-        // would meet a filter without listener at its first bind (ENOSYS).
-        pid_t spid = 0;
-        if (::sendmsg(sv[0], &m.msg, 0) != 1 || ::read(sv[0], &spid, sizeof spid) != sizeof spid)
-            say("the supervisor did not start: the program's binds will fail with ENOSYS");
+    if (nfd < 0) {
+        // No filter: nothing can fail with ENOSYS, the program runs as without portshim.
+        say(why_unsupervised(err, nnp_allowed));
+        finish(s);
+    } else {
+        // A program exec'd while no supervisor holds the fd would meet a filter without
+        // listener at its first bind (ENOSYS), and the filter cannot be removed: so a
+        // supervisor that dies before answering is replaced, and without one nothing runs.
+        const pid_t spid = hand_off(s, nfd);
+        finish(s);
         ::close(nfd);
+        if (spid <= 0) {
+            say(std::string("no supervisor could be started (") + std::to_string(kAttempts) +
+                " attempts); not running " + command[0] + ": its binds would fail with ENOSYS");
+            return 126;
+        }
         // Yama ptrace_scope 1: pidfd_getfd and process_vm_readv need the program to name
         // its supervisor, which is no ancestor (EINVAL without Yama; survives exec).
-        if (spid > 0) (void)::prctl(PR_SET_PTRACER, spid, 0, 0, 0);
-    } else {
-        say(why_unsupervised(err, nnp_allowed));
-    }
-    if (mid > 0) {
-        // The middle process exits right after its fork: reap it, so that the program
-        // inherits no zombie child.
-        int status = 0;
-        while (::waitpid(mid, &status, 0) < 0 && errno == EINTR) {
-        }
-        ::close(sv[0]);
+        (void)::prctl(PR_SET_PTRACER, spid, 0, 0, 0);
     }
     ::execvp(command[0], command);
     const int e = errno;

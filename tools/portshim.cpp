@@ -1,6 +1,7 @@
 // portshim(1): the library's diagnosis from outside a program. `why` explains
 // who holds a port now; `wait` blocks until a bind would succeed (for restart units).
 #include "executable.hpp"
+#include "messages.hpp"
 #include "target.hpp"
 
 #include "diag/address.hpp"
@@ -67,13 +68,7 @@ ADDRESS defaults to 0.0.0.0; write IPv6 addresses in brackets: [::]:8080.
 
 /** "portshim: MESSAGE" on stderr, one line whatever the message holds: control characters as \xNN. */
 void print_error(const std::string& message) {
-    std::string line = "portshim: ";
-    for (const char c : message) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f) line += fmt::format("\\x{:02x}", u);
-        else line += c;
-    }
-    line += '\n';
+    const std::string line = "portshim: " + cli::one_line(message) + '\n';
     std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
@@ -370,15 +365,7 @@ int cmd_check_config(const std::vector<std::string>& args) {
         for (std::size_t i = 0; i < given.values.size(); ++i)
             if (!given.asked[i]) unknown.push_back(given.values[i].first);
     }
-    for (int i = 0; i < errors.count; ++i) {
-        const ConfigError& e = errors.items[i];
-        if (e.secure_ignored)
-            print_error(fmt::format("{} is ignored under secure execution (setuid/setgid)", e.name));
-        else
-            print_error(fmt::format("{}={:?} is not valid ({})", e.name,
-                                    std::string_view(e.value != nullptr ? e.value : ""),
-                                    e.accepted != nullptr ? e.accepted : "see portshim(1)"));
-    }
+    for (int i = 0; i < errors.count; ++i) print_error(cli::config_error_text(errors.items[i]));
     for (const std::string& name : unknown)
         print_error(fmt::format("{:?} is not a portshim variable", name));
     return errors.count > 0 || !unknown.empty() ? 1 : 0;
