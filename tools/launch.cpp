@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -37,9 +38,12 @@ namespace {
  * bind, listen and execve/execveat (exec-leak) of x86-64 callers go to the
  * supervisor, setsockopt(SO_REUSEADDR) too with --reuseaddr; everything else runs
  * untouched, and the kernel's action cache skips the filter for it (5.11).
+ * The launcher's own exec of the program (execve with exactly `argv` and `envp`,
+ * as execvp passes them for every PATH candidate) is let through: it is no leak,
+ * and waiting there for the supervisor's re-exec would cost every start milliseconds.
  * i386 and x32 callers are not covered (docs/supervisor.md 7).
  */
-int install_filter() {
+int install_filter(char* const* argv, char* const* envp) {
     // PORTSHIM_REUSEADDR=1 (--reuseaddr): setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, ...)
     // goes to the supervisor too, which records that the program chose and lets it
     // run. Without it the rule compares with a number no system call has, so the
@@ -53,30 +57,50 @@ int install_filter() {
     const bool exec_leak = config.level >= Level::warn;
     const unsigned execve_nr = exec_leak ? __NR_execve : no_call;
     const unsigned execveat_nr = exec_leak ? __NR_execveat : no_call;
-    // The int arguments as the kernel reads them: the low word of each (x86-64 is little-endian).
-    constexpr unsigned level_arg = offsetof(seccomp_data, args) + 1 * sizeof(__u64);
-    constexpr unsigned name_arg = offsetof(seccomp_data, args) + 2 * sizeof(__u64);
-    sock_filter code[] = {
-        /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        /* 2 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        /* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, 10, 0),   // -> 15
-        /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, 9, 0),  // -> 15
+    // Argument words as the kernel lays them out: x86-64 is little-endian, so the low
+    // 32 bits of args[i] come first.
+    const auto low = [](unsigned i) { return static_cast<unsigned>(offsetof(seccomp_data, args) + i * sizeof(__u64)); };
+    const auto high = [&](unsigned i) { return low(i) + 4; };
+    const auto lo32 = [](const void* p) { return static_cast<__u32>(reinterpret_cast<std::uintptr_t>(p)); };
+    const auto hi32 = [](const void* p) { return static_cast<__u32>(reinterpret_cast<std::uintptr_t>(p) >> 32); };
+    // Instruction indices, so that every jump is written as its target.
+    enum : unsigned char {
+        arch, arch_ok, foreign, load_nr, is_bind, is_listen, is_landlock, is_execveat, is_execve,
+        argv_lo, argv_lo_ok, argv_hi, argv_hi_ok, envp_lo, envp_lo_ok, envp_hi, envp_hi_ok,
+        is_setsockopt, load_level, level_ok, load_name, name_ok, allow, notify, count
+    };
+    const auto to = [](unsigned char from, unsigned char target) {
+        return static_cast<unsigned char>(target - from - 1);
+    };
+    const sock_filter code[count] = {
+        /* arch */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        /* arch_ok */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, to(arch_ok, load_nr), 0),
+        /* foreign */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* load_nr */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        /* is_bind */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, to(is_bind, notify), 0),
+        /* is_listen */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, to(is_listen, notify), 0),
         // Rare, answered CONTINUE: tells the supervisor a task may now have a Landlock
         // domain other than its own (docs/supervisor-policy.md).
-        /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_landlock_restrict_self, 8, 0), // -> 15
-        /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, execve_nr, 7, 0),     // -> 15 (exec-leak)
-        /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, execveat_nr, 6, 0),   // -> 15
-        /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, setsockopt_nr, 0, 4), // else -> 14
-        /* 10 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, level_arg),
-        /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, 2),  // else -> 14
-        /* 12 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, name_arg),
-        /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_REUSEADDR, 1, 0), // -> 15, else 14
-        /* 14 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        /* 15 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+        /* is_landlock */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_landlock_restrict_self, to(is_landlock, notify), 0),
+        /* is_execveat */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, execveat_nr, to(is_execveat, notify), 0),
+        /* is_execve */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, execve_nr, 0, to(is_execve, is_setsockopt)),
+        /* argv_lo */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, low(1)),
+        /* argv_lo_ok */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, lo32(argv), 0, to(argv_lo_ok, notify)),
+        /* argv_hi */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, high(1)),
+        /* argv_hi_ok */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi32(argv), 0, to(argv_hi_ok, notify)),
+        /* envp_lo */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, low(2)),
+        /* envp_lo_ok */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, lo32(envp), 0, to(envp_lo_ok, notify)),
+        /* envp_hi */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, high(2)),
+        /* envp_hi_ok */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi32(envp), to(envp_hi_ok, allow), to(envp_hi_ok, notify)),
+        /* is_setsockopt */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, setsockopt_nr, 0, to(is_setsockopt, allow)),
+        /* load_level */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, low(1)),
+        /* level_ok */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, to(level_ok, allow)),
+        /* load_name */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, low(2)),
+        /* name_ok */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_REUSEADDR, to(name_ok, notify), to(name_ok, allow)),
+        /* allow */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* notify */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
     };
-    sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+    sock_fprog prog{static_cast<unsigned short>(count), const_cast<sock_filter*>(code)};
     // WAIT_KILLABLE_RECV (5.19): once the supervisor has read a notification, no
     // non-fatal signal (Go's SIGURG) interrupts the wait, so a call the supervisor
     // performed is never restarted by the kernel (measured: EINVAL and livelock without).
@@ -292,7 +316,7 @@ int run_supervised(char** command, bool nnp_allowed, const std::string& serve_ex
     int nfd = -1, err = EAGAIN;
     if (s.mid > 0) {
         if (nnp_allowed && ::geteuid() != 0 && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) err = errno;
-        else if ((nfd = install_filter()) < 0) err = errno;
+        else if ((nfd = install_filter(command, environ)) < 0) err = errno;
     }
     if (nfd < 0) {
         // No filter: nothing can fail with ENOSYS, the program runs as without portshim.

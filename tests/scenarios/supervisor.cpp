@@ -13,6 +13,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -547,4 +548,27 @@ TEST_CASE("supervisor: a static server that starts a helper with its listening s
     CHECK(leak["fds"][0]["port"].number() == port);
     CHECK(leak["fds"][0]["cloexec"].type() == Json::Type::boolean);
     CHECK_FALSE(leak["fds"][0]["cloexec"].boolean());
+}
+
+TEST_CASE("supervisor: a program handed a listening socket by its parent gets no exec-leak for its own start")
+{
+    require_supervisor();
+    // The parent (a socket-activating supervisor, a shell holding a listener) passes a
+    // listening socket without O_CLOEXEC: portshim-run's exec of the program is its
+    // start, not a leak, and must not wait for the supervisor either.
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd, 1) == 0);
+    Launch launch;
+    launch.env = {{"PORTSHIM_LOG", "stderr"}};
+    Process started({run, "--json", "--", prog("static_true")}, launch);
+    const int status = started.wait();
+    ::close(fd);
+    INFO("stderr: " << started.err());
+    CHECK(status == 0);
+    CHECK(started.err().empty());
 }
