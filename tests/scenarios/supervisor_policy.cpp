@@ -212,8 +212,14 @@ Json nobody_in_own_netns(const std::string& setup, const std::string& port, cons
     return event;
 }
 
+/** A shell's wait for legacy_server's "port P" line in DIR/holder.out. */
+std::string until_listening_in(const std::string& dir)
+{
+    return "until grep -q port \"" + dir + "/holder.out\" 2>/dev/null; do sleep 0.05; done";
+}
+
 /** SETUP's wait for legacy_server's "port P" line in $4/holder.out. */
-const std::string until_listening = "until grep -q port \"$4/holder.out\" 2>/dev/null; do sleep 0.05; done";
+const std::string until_listening = until_listening_in("$4");
 
 } // namespace
 
@@ -277,4 +283,37 @@ TEST_CASE("supervisor policy: a server that sandboxed itself with Landlock gets 
     Process explained(under_run({"--json"}, plain_server), Launch{});
     require_same_result(explained, plain_server, 1);
     CHECK(event_of(explained, "supervisor")["cause"].str() == "other-service");
+}
+
+TEST_CASE("supervisor policy: a root program in a netns of its own is performed and diagnosed in that netns")
+{
+    require_supervisor();
+    require_program("/usr/bin/unshare", "util-linux");
+    require_program("/usr/sbin/ip", "iproute2");
+    const TempDir dir;
+    // A privileged port with the supervisor's own capabilities: performed, whatever the
+    // netns. The holder exists only in the program's netns, so a diagnosis run in the
+    // supervisor's would find nobody there.
+    const std::string script =
+        "ip link set lo up && { \"$1\" -p 80 >\"$3/holder.out\" 2>&1 & h=$!; }; " + until_listening_in("$3") +
+        "; echo $h >\"$3/holder.pid\"; \"$2\" -p 80; rc=$?; kill $h; wait $h; exit $rc";
+    const auto program = [&](const std::string& scratch) {
+        return std::vector<std::string>{"/usr/bin/unshare", "-n", "/bin/sh", "-c", script, "sh",
+                                        prog("legacy_server"), prog("static_server"), scratch};
+    };
+    const TempDir plain_dir;
+    Process blocked(under_run({"--supervise", "--json"}, program(dir.path())), Launch{});
+    CHECK(blocked.wait() == 1);
+    Process plain(program(plain_dir.path()), Launch{});
+    REQUIRE(plain.wait() == 1);
+    INFO("supervised stderr: " << blocked.err());
+    CHECK(without_portshim_lines(blocked.err()) == plain.err());
+    CHECK_THAT(blocked.err(), Contains("bind: Address already in use"));
+    const Json event = only_bind_failed_event(blocked);
+    CHECK(event["observed"].str() == "supervisor");
+    CHECK(event["cause"].str() == "other-service");
+    std::ifstream holder_pid(dir / "holder.pid");
+    int holder = 0;
+    holder_pid >> holder;
+    CHECK(holder_pids(event) == std::vector<int>{holder});
 }
