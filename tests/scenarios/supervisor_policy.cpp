@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <functional>
 #include <cstdlib>
 #include <fstream>
 #include <netinet/in.h>
@@ -183,6 +184,25 @@ namespace {
  * nor read the port table from its own netns. Supervised and plain end the same;
  * returns the supervised run's one bind-failed event, predicted.
  */
+/**
+ * PROGRAM(scratch dir) under portshim-run --supervise --json and plain, each with a
+ * scratch dir of its own: both fail with EADDRINUSE and exit 1 alike; the one event.
+ */
+Json failing_like_plain(const std::function<std::vector<std::string>(const std::string&)>& program,
+                        const TempDir& dir)
+{
+    const TempDir plain_dir;
+    Process blocked(under_run({"--supervise", "--json"}, program(dir.path())), Launch{});
+    CHECK(blocked.wait() == 1);
+    Process plain(program(plain_dir.path()), Launch{});
+    REQUIRE(plain.wait() == 1);
+    INFO("supervised stderr: " << blocked.err());
+    CHECK(without_portshim_lines(blocked.err()) == plain.err());
+    CHECK(blocked.out() == plain.out());
+    CHECK_THAT(blocked.err(), Contains("bind: Address already in use"));
+    return only_bind_failed_event(blocked);
+}
+
 Json nobody_in_own_netns(const std::string& setup, const std::string& port, const TempDir& dir)
 {
     require_supervisor();
@@ -197,16 +217,7 @@ Json nobody_in_own_netns(const std::string& setup, const std::string& port, cons
         return std::vector<std::string>{"/usr/bin/unshare", "-n", "/bin/sh", "-c", script, "sh",
                                         prog("legacy_server"), prog("fetch"), port, scratch, prog("static_server")};
     };
-    const TempDir plain_dir;
-    Process blocked(under_run({"--supervise", "--json"}, program(dir.path())), Launch{});
-    CHECK(blocked.wait() == 1);
-    Process plain(program(plain_dir.path()), Launch{});
-    REQUIRE(plain.wait() == 1);
-    INFO("supervised stderr: " << blocked.err());
-    CHECK(without_portshim_lines(blocked.err()) == plain.err());
-    CHECK(blocked.out() == plain.out());
-    CHECK_THAT(blocked.err(), Contains("bind: Address already in use"));
-    const Json event = only_bind_failed_event(blocked);
+    const Json event = failing_like_plain(program, dir);
     CHECK(event["observed"].str() == "supervisor-predicted");
     CHECK(event["errno"].number() == 98);
     return event;
@@ -301,15 +312,7 @@ TEST_CASE("supervisor policy: a root program in a netns of its own is performed 
         return std::vector<std::string>{"/usr/bin/unshare", "-n", "/bin/sh", "-c", script, "sh",
                                         prog("legacy_server"), prog("static_server"), scratch};
     };
-    const TempDir plain_dir;
-    Process blocked(under_run({"--supervise", "--json"}, program(dir.path())), Launch{});
-    CHECK(blocked.wait() == 1);
-    Process plain(program(plain_dir.path()), Launch{});
-    REQUIRE(plain.wait() == 1);
-    INFO("supervised stderr: " << blocked.err());
-    CHECK(without_portshim_lines(blocked.err()) == plain.err());
-    CHECK_THAT(blocked.err(), Contains("bind: Address already in use"));
-    const Json event = only_bind_failed_event(blocked);
+    const Json event = failing_like_plain(program, dir);
     CHECK(event["observed"].str() == "supervisor");
     CHECK(event["cause"].str() == "other-service");
     std::ifstream holder_pid(dir / "holder.pid");
