@@ -7,9 +7,9 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
-#include <functional>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <netinet/in.h>
 #include <random>
 #include <sys/socket.h>
