@@ -170,7 +170,10 @@ bool report(const State& state, int sfd, int program_fd, int tgid, int call, con
                                      : render(state.config.format, req, verdict, ctx);
         const std::string_view id = cause_id(verdict.cause);
         std::snprintf(cause, sizeof cause, "%.*s", static_cast<int>(id.size()), id.data());
-        if (state.config.wait_seconds > 0 && req.call == Call::bind && clears_by_itself(verdict.cause)) {
+        // Only a performed bind can be retried: a predicted one is the kernel's, in the program.
+        const bool performed = observed == std::string_view("supervisor");
+        if (performed && state.config.wait_seconds > 0 && req.call == Call::bind &&
+            clears_by_itself(verdict.cause)) {
             retry = true;
             const unsigned wait = state.config.wait_seconds; // all of it is left: the wait starts
             out += render_waiting(state.config.format, req, verdict,
@@ -279,6 +282,11 @@ void handle(State& state, int nfd, seccomp_notif& req, seccomp_notif_resp& resp)
         return;
     }
     const bool is_bind = req.data.nr == __NR_bind;
+    // Rules that are off compare with a placeholder number a program may still pass
+    // (syscall(-1)): anything but the calls handled here runs as the kernel decides.
+    if (!is_bind && req.data.nr != __NR_listen && req.data.nr != __NR_setsockopt &&
+        req.data.nr != __NR_execve && req.data.nr != __NR_execveat)
+        return;
     const int program_fd = static_cast<int>(req.data.args[0]);
     const int tid = static_cast<int>(req.pid);
     const Fd pidfd(pidfd_for(tid));

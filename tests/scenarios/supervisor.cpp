@@ -572,3 +572,36 @@ TEST_CASE("supervisor: a program handed a listening socket by its parent gets no
     CHECK(status == 0);
     CHECK(started.err().empty());
 }
+
+TEST_CASE("supervisor: a system call number no rule names runs as the kernel decides")
+{
+    require_supervisor();
+    // -1 is the number the filter compares rules that are off with (setsockopt without
+    // --reuseaddr, execve at PORTSHIM_LEVEL=error): the kernel's ENOSYS, no listen.
+    for (const char* level : {"info", "error"}) {
+        const std::vector<std::string> program{prog("bogus_syscall")};
+        Launch launch;
+        launch.env = {{"PORTSHIM_LEVEL", level}};
+        Process supervised({run, "--supervise", "--", prog("bogus_syscall")}, launch);
+        require_same_result(supervised, program, 0);
+        CHECK(supervised.out() == "rc=-1 errno=38 listening=0\n");
+    }
+}
+
+TEST_CASE("supervisor: --wait announces no wait for a failure the kernel gives the program itself")
+{
+    require_supervisor();
+    // A live unix path: never performed, so the kernel's EADDRINUSE reaches the program
+    // at once, whatever --wait says; a "waiting" event would promise what does not happen.
+    const TempDir dir;
+    const std::string path = dir / "app.sock";
+    Process first({prog("unix_server"), path}, Launch{});
+    REQUIRE(first.read_line() == std::optional<std::string>("listening"));
+    const std::vector<std::string> program{prog("unix_server"), path};
+    Process second({run, "--supervise", "--json", "--wait", "5", "--", prog("unix_server"), path}, Launch{});
+    require_same_result(second, program, 1);
+    const Json event = only_bind_failed_event(second);
+    CHECK(event["observed"].str() == "supervisor-predicted");
+    CHECK(event["cause"].str() == "previous-instance");
+    for (const Json& line : json_lines(second.err())) CHECK(line["event"].str() != "waiting");
+}
