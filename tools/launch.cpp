@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
@@ -199,10 +200,22 @@ int test_deaths() {
     ::_exit(portshim::supervisor::serve(nfd));
 }
 
+/**
+ * Whether seccomp(SET_MODE_FILTER) is allowed without no_new_privs: CAP_SYS_ADMIN in
+ * the effective set (kernel/seccomp.c, seccomp_prepare_filter). Root without it (a
+ * container's default bounding set) needs no_new_privs as any other user does.
+ */
+bool may_filter_without_nnp() {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+    if (::syscall(SYS_capget, &header, data) != 0) return ::geteuid() == 0;
+    return (data[CAP_SYS_ADMIN / 32].effective & (1U << (CAP_SYS_ADMIN % 32))) != 0;
+}
+
 /** The reason the filter could not be installed, as the one line says it. */
 std::string why_unsupervised(int err, bool nnp_allowed) {
     if (err == EACCES && !nnp_allowed)
-        return "not root: supervising needs no_new_privs, which stops setuid helpers such as sudo "
+        return "not root (no CAP_SYS_ADMIN): supervising needs no_new_privs, which stops setuid helpers such as sudo "
                "in the program; --supervise allows it. Running it without portshim";
     if (err == EBUSY)
         return "another seccomp supervisor already watches this process (EBUSY); running the program "
@@ -315,7 +328,7 @@ int run_supervised(char** command, bool nnp_allowed, const std::string& serve_ex
     Start s = start_supervisor(self);
     int nfd = -1, err = EAGAIN;
     if (s.mid > 0) {
-        if (nnp_allowed && ::geteuid() != 0 && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) err = errno;
+        if (nnp_allowed && !may_filter_without_nnp() && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) err = errno;
         else if ((nfd = install_filter(command, environ)) < 0) err = errno;
     }
     if (nfd < 0) {

@@ -36,14 +36,15 @@ constexpr const char* usage_text =
   --json          PORTSHIM_FORMAT=json: one JSON object per line
   --log PATH      PORTSHIM_LOG: stderr, syslog or an absolute file path
   --supervise     run COMMAND under portshim-supervise (seccomp user notification)
-                  whatever it is, e.g. for raw syscall(SYS_bind); when not root this
-                  sets no_new_privs, which stops setuid helpers such as sudo in it
+                  whatever it is, e.g. for raw syscall(SYS_bind); without root's
+                  CAP_SYS_ADMIN this sets no_new_privs, which stops setuid helpers
+                  such as sudo in it
   --force         accepted for old units; does nothing
 
 Dynamically linked programs get libportshim.so preloaded. Static and Go
 binaries, which LD_PRELOAD cannot reach, run under portshim-supervise: the same
-report, with "observed":"supervisor" in JSON. Not root, that needs
---supervise; without it one line says so and the program runs unsupervised.
+report, with "observed":"supervisor" in JSON. Not root (or root without
+CAP_SYS_ADMIN, as in a container), that needs --supervise; without it one line says so and the program runs unsupervised.
 
 COMMAND is found in PATH as execvp(3) finds it (a shell builtin does not count:
 `true` is /usr/bin/true); a script without #! runs with /bin/sh.

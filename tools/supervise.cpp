@@ -21,10 +21,10 @@ void usage(FILE* to) {
                "(PORTSHIM_FORMAT, PORTSHIM_LOG) and returns exactly the kernel's result.\n"
                "portshim-run uses it for static and Go programs and with --supervise.\n"
                "\n"
-               "  --supervise  allow PR_SET_NO_NEW_PRIVS, which the filter needs when not root;\n"
+               "  --supervise  allow PR_SET_NO_NEW_PRIVS, which the filter needs without CAP_SYS_ADMIN;\n"
                "               it stops setuid helpers (sudo) and file capabilities in COMMAND\n"
                "\n"
-               "Without seccomp user notification, or not root without --supervise, one line\n"
+               "Without seccomp user notification, or without CAP_SYS_ADMIN nor --supervise, one line\n"
                "says so and COMMAND runs unsupervised. Exit status is COMMAND's; 127 when it is\n"
                "not found, 126 when it cannot run, 2 for a bad option.\n",
                to);

@@ -605,3 +605,31 @@ TEST_CASE("supervisor: --wait announces no wait for a failure the kernel gives t
     CHECK(event["cause"].str() == "previous-instance");
     for (const Json& line : json_lines(second.err())) CHECK(line["event"].str() != "waiting");
 }
+
+TEST_CASE("supervisor: root without CAP_SYS_ADMIN is supervised under no_new_privs with --supervise")
+{
+    require_supervisor();
+    require_program("/usr/bin/setpriv", "util-linux");
+    // A container's root: uid 0, but CAP_SYS_ADMIN out of the bounding set. seccomp then
+    // needs no_new_privs exactly as for any other user.
+    Process holder({prog("legacy_server")}, Launch{});
+    const std::string port = std::to_string(read_port(holder));
+    const std::vector<std::string> no_admin{"/usr/bin/setpriv", "--bounding-set", "-sys_admin", "--inh-caps",
+                                            "-sys_admin", "--"};
+    std::vector<std::string> argv = no_admin;
+    for (const std::string& word : {run, std::string("--supervise"), std::string("--json"), std::string("--"),
+                                    prog("static_server"), std::string("-p"), port})
+        argv.push_back(word);
+    Process allowed(argv, Launch{});
+    require_failed_as_without_shim(allowed);
+    const Json event = supervised_event(allowed);
+    CHECK(event["cause"].str() == "other-service");
+    // Without --supervise: the one line names the reason.
+    argv = no_admin;
+    for (const std::string& word : {run, std::string("--json"), std::string("--"), prog("static_server"),
+                                    std::string("-p"), port})
+        argv.push_back(word);
+    Process plain(argv, Launch{});
+    require_failed_as_without_shim(plain);
+    CHECK_THAT(plain.err(), Contains("no CAP_SYS_ADMIN") && Contains("--supervise allows it"));
+}
