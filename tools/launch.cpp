@@ -266,7 +266,10 @@ Start start_supervisor(const char* self) {
     Start s;
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return s;
-    s.mid = ::fork();
+    // No exit signal (a clone child, reaped with __WALL): a launcher that blocks SIGCHLD
+    // would otherwise leave one pending for the program across the exec. The child has
+    // glibc's cached thread id of the parent: only raw calls, fork() and _exit there.
+    s.mid = static_cast<pid_t>(::syscall(SYS_clone, 0, nullptr, nullptr, nullptr, nullptr));
     if (s.mid == 0) {
         ::close(sv[0]);
         middle(sv[1], self);
@@ -285,7 +288,7 @@ void finish(Start& s) {
     if (s.mid <= 0) return;
     ::close(s.sock);
     int status = 0;
-    while (::waitpid(s.mid, &status, 0) < 0 && errno == EINTR) {
+    while (::waitpid(s.mid, &status, __WALL) < 0 && errno == EINTR) {
     }
     s = Start{};
 }

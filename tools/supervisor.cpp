@@ -5,6 +5,7 @@
 #include "supervisor_policy.hpp"
 
 #include "supervisor_exec.hpp"
+#include "supervisor_stderr.hpp"
 #include "supervisor_wait.hpp"
 
 #include "common/config.hpp"
@@ -74,7 +75,10 @@ struct Fd {
     Fd& operator=(const Fd&) = delete;
 };
 
-/** Read once at start: the configuration and fd 2, which is the program's stderr at exec. */
+/**
+ * Read once at start: the configuration and the identity of fd 2, which is the
+ * program's stderr at exec (then fd 2 is /dev/null here: supervisor_stderr.hpp).
+ */
 struct State {
     Config config;
     StderrIdentity stderr_identity;
@@ -112,6 +116,14 @@ int tgid_of(int tid) {
     return tgid > 0 ? static_cast<int>(tgid) : 0;
 }
 
+/** A pidfd for the calling thread; before Linux 6.9 (no PIDFD_THREAD), for its process. */
+int pidfd_for(int tid) {
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, tid, PIDFD_THREAD));
+    if (fd >= 0 || errno != EINVAL) return fd;
+    const int tgid = tgid_of(tid);
+    return tgid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, tgid, 0)) : -1;
+}
+
 /** Events written while this lives name `pid` (prefixes, JSON pid/exe, syslog's tag), not us. */
 struct Subject {
     explicit Subject(int pid) { set_subject_pid(pid); }
@@ -125,14 +137,16 @@ struct Subject {
  * engine writes it (portshim_engine_report): the rate limit per program and
  * address (the first report in full, then one summary line per 10 s), and
  * with PORTSHIM_WAIT a `waiting` line when the cause clears by itself.
- * Returns whether PORTSHIM_WAIT applies (the caller then retries the bind).
+ * It goes to the program's fd 2 of now (`pidfd`: the caller's). Returns whether
+ * PORTSHIM_WAIT applies (the caller then retries the bind).
  */
-bool report(const State& state, int sfd, int program_fd, int tgid, int call, const sockaddr_storage* ss,
+bool report(const State& state, int pidfd, int sfd, int program_fd, int tgid, int call, const sockaddr_storage* ss,
             socklen_t len, const char* observed, bool reuseaddr_injected) {
     const auto* addr = reinterpret_cast<const sockaddr*>(ss);
     rate_limit::Ticket ticket = rate_limit::check(call == 1, sfd, addr, len, tgid);
     if (!ticket.report) return ticket.retry; // a repeat within 10 s: counted, summarised later
     const Subject subject(tgid);
+    const ProgramStderr program_stderr(pidfd);
     bool retry = false;
     char cause[sizeof ticket.cause] = {};
     try {
@@ -224,6 +238,9 @@ void record_listen(const State& state, int sfd, int program_fd, int tid) {
     subject.netns = netns_of(static_cast<int>(tgid));
     subject.identity = &state.stderr_identity;
     const Subject named(static_cast<int>(tgid));
+    // A refused state directory is told on the program's stderr (once per supervisor).
+    const Fd pidfd(pidfd_for(tid));
+    const ProgramStderr program_stderr(pidfd.fd);
     registry::write_record(state.config, lf, static_cast<int>(tgid), subject);
 }
 
@@ -262,14 +279,6 @@ bool inject_reuseaddr(const State& state, int sfd, const sockaddr_storage& ss, s
     if (state.reuseaddr_chosen.count(inode_of(sfd)) != 0) return false;
     const int one = 1;
     return ::setsockopt(sfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0;
-}
-
-/** A pidfd for the calling thread; before Linux 6.9 (no PIDFD_THREAD), for its process. */
-int pidfd_for(int tid) {
-    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, tid, PIDFD_THREAD));
-    if (fd >= 0 || errno != EINVAL) return fd;
-    const int tgid = tgid_of(tid);
-    return tgid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, tgid, 0)) : -1;
 }
 
 /** Fills `resp` for one notification: performed (val/error) or CONTINUE. */
@@ -326,7 +335,7 @@ void handle(State& state, int nfd, seccomp_notif& req, seccomp_notif_resp& resp)
             const int tgid = tgid_of(tid);
             if (tgid > 0)
                 in_callers_netns(state.policy, tid, [&] {
-                    (void)report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
+                    (void)report(state, pidfd.fd, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
                                  "supervisor-predicted", injected);
                 });
         }
@@ -346,7 +355,7 @@ void handle(State& state, int nfd, seccomp_notif& req, seccomp_notif_resp& resp)
         bool reported = false;
         if (tgid > 0)
             in_callers_netns(state.policy, tid, [&] {
-                reported = report(state, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
+                reported = report(state, pidfd.fd, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
                                   "supervisor", injected);
             });
         if (reported && is_bind) {
@@ -380,6 +389,7 @@ int serve(int nfd) {
     state.stderr_identity.dev = st.st_dev;
     state.stderr_identity.ino = st.st_ino;
     state.stderr_identity.recorded = true;
+    park_stderr(); // a captured stderr reaches EOF when the program is done, not when we are
     state.policy = Policy::read();
 
     // The caller blocks until we answer: a wake-up on its CPU beats a cross-CPU one

@@ -1,5 +1,6 @@
 // See supervisor_exec.hpp.
 #include "supervisor_exec.hpp"
+#include "supervisor_stderr.hpp"
 
 #include "common/events.hpp"
 #include "common/line_buffer.hpp"
@@ -131,6 +132,7 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, cons
     if (!seen.empty() && seen[0] != '(' && ::access(seen.c_str(), X_OK) != 0) return;
     for (int i = 0; i < leaks.count; ++i) warned.insert(leaks.items[i].inode);
     const bool self = targets_self(proc, seen);
+    const ProgramStderr program_stderr(pidfd); // the program's fd 2 of now
     set_subject_pid(tgid);
     events::report_exec_leak(config, identity, news && !self ? Level::warn : Level::debug, target.c_str(), nullptr,
                              false, self ? Handover::self_exec : Handover::none, leaks, tgid);

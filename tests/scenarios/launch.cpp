@@ -16,6 +16,7 @@ using Catch::Matchers::StartsWith;
 namespace {
 
 const std::string supervise = PORTSHIM_TEST_SUPERVISE;
+const std::string run = PORTSHIM_TEST_RUN;
 
 /** bind_probe's successful bind+listen of 127.0.0.1:0 under the supervisor, the first `deaths` of which die. */
 Process probe_with_deaths(int deaths)
@@ -49,4 +50,19 @@ TEST_CASE("launch: without a supervisor that answers the program is not run")
     CHECK_THAT(probe.err(), StartsWith("portshim-supervise: no supervisor could be started"));
     CHECK_THAT(probe.err(), Contains("ENOSYS"));
     CHECK(std::count(probe.err().begin(), probe.err().end(), '\n') == 1);
+}
+
+TEST_CASE("launch: a launcher started with SIGCHLD blocked leaves the program no SIGCHLD pending")
+{
+    require_supervisor();
+    // The launcher's middle fork exits before the exec; its exit must not be a signal
+    // that the program finds pending (blocked, it would survive the exec).
+    Process plain({prog("sigchld_blocked"), prog("static_sigchld_pending")}, Launch{});
+    REQUIRE(plain.wait() == 0);
+    REQUIRE(plain.out() == "pending 0\n");
+    Process supervised({prog("sigchld_blocked"), run, "--", prog("static_sigchld_pending")}, Launch{});
+    INFO("stderr: " << supervised.err());
+    CHECK(supervised.wait() == 0);
+    CHECK(supervised.out() == plain.out());
+    CHECK(supervised.err().empty());
 }

@@ -6,11 +6,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
 #include <dirent.h>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <netinet/in.h>
@@ -632,4 +634,53 @@ TEST_CASE("supervisor: root without CAP_SYS_ADMIN is supervised under no_new_pri
     Process plain(argv, Launch{});
     require_failed_as_without_shim(plain);
     CHECK_THAT(plain.err(), Contains("no CAP_SYS_ADMIN") && Contains("--supervise allows it"));
+}
+
+TEST_CASE("supervisor: a supervised program that leaves a daemon behind ends its captured stderr when it exits")
+{
+    require_supervisor();
+    TempDir dir;
+    const std::string pidfile = dir / "daemon.pid";
+    // The daemon has 0-2 on /dev/null; the supervisor, which lives as long as it does,
+    // must not keep the program's stderr pipe open ($(...), ssh, CI capture).
+    struct KillDaemon {
+        std::string pidfile;
+        ~KillDaemon()
+        {
+            int pid = 0;
+            std::ifstream(pidfile) >> pid;
+            if (pid > 0) ::kill(pid, SIGKILL); // sleep 30, no child of ours: killed by pid
+        }
+    } daemon{pidfile};
+    const auto start = std::chrono::steady_clock::now();
+    Process program({run, "--supervise", "--", "/bin/sh", "-c",
+                     "sleep 30 </dev/null >/dev/null 2>&1 & echo $! >\"$1\"", "sh", pidfile},
+                    Launch{});
+    const int status = program.wait(10s);
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    INFO("stderr: " << program.err());
+    CHECK(status == 0);
+    CHECK(elapsed < 5s); // before: the pipe stayed open until the daemon exited
+    CHECK(program.err().empty());
+}
+
+TEST_CASE("supervisor: a report is not written into a data file the program put on its fd 2")
+{
+    require_supervisor();
+    // As the preload's sink: fd 2 at start is the program's stderr; a file that later
+    // took its place is data, and a report there would corrupt it.
+    Process holder({prog("legacy_server")}, Launch{});
+    const std::string port = std::to_string(read_port(holder));
+    TempDir dir;
+    const std::string data = dir / "data.txt";
+    Process program({run, "--supervise", "--", "/bin/sh", "-c", "exec 2>>\"$1\"; exec \"$2\" \"$3\"", "sh", data,
+                     prog("raw_server"), port},
+                    Launch{});
+    CHECK(program.wait() == 1);
+    std::ifstream in(data);
+    const std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    INFO("data file: " << written);
+    INFO("stderr: " << program.err());
+    CHECK(written == "bind: Address already in use\n"); // the program's own line only
+    CHECK(program.err().empty());
 }
