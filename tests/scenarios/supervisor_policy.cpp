@@ -213,7 +213,7 @@ Json nobody_in_own_netns(const std::string& setup, const std::string& port, cons
     if (!readable_by_nobody({prog("static_server")})) skip("the build tree is not readable by nobody");
     std::string script = "ip link set lo up && h= && " + setup + "; ";
     for (const std::string& word : as_nobody) script += "'" + word + "' ";
-    script += "\"$5\" -p \"$3\"; rc=$?; [ -z \"$h\" ] || { kill $h; wait $h; }; exit $rc";
+    script += "\"$5\" -p \"$3\"; rc=$?; [ -z \"$h\" ] || { kill $h; wait $h; } 2>/dev/null; exit $rc";
     const auto program = [&](const std::string& scratch) {
         return std::vector<std::string>{"/usr/bin/unshare", "-n", "/bin/sh", "-c", script, "sh",
                                         prog("legacy_server"), prog("fetch"), port, scratch, prog("static_server")};
@@ -308,7 +308,7 @@ TEST_CASE("supervisor policy: a root program in a netns of its own is performed 
     // supervisor's would find nobody there.
     const std::string script =
         "ip link set lo up && { \"$1\" -p 80 >\"$3/holder.out\" 2>&1 & h=$!; }; " + until_listening_in("$3") +
-        "; echo $h >\"$3/holder.pid\"; \"$2\" -p 80; rc=$?; kill $h; wait $h; exit $rc";
+        "; echo $h >\"$3/holder.pid\"; \"$2\" -p 80; rc=$?; { kill $h; wait $h; } 2>/dev/null; exit $rc";
     const auto program = [&](const std::string& scratch) {
         return std::vector<std::string>{"/usr/bin/unshare", "-n", "/bin/sh", "-c", script, "sh",
                                         prog("legacy_server"), prog("static_server"), scratch};
@@ -370,7 +370,7 @@ TEST_CASE("supervisor policy: a supervisor that cannot join the program's netns 
     const TempDir dir;
     REQUIRE(::chmod(dir.path().c_str(), 0777) == 0); // written by the program's root, nobody outside
     const std::string script = "ip link set lo up && { \"$1\" -p \"$3\" >\"$4/holder.out\" 2>&1 & h=$!; }; " +
-                               until_listening + "; \"$2\" -p \"$3\"; rc=$?; kill $h; wait $h; exit $rc";
+                               until_listening + "; \"$2\" -p \"$3\"; rc=$?; { kill $h; wait $h; } 2>/dev/null; exit $rc";
     std::vector<std::string> program{"/usr/bin/unshare", "-rn", "/bin/sh", "-c", script, "sh",
                                      prog("legacy_server"), prog("static_server"), port, dir.path()};
     std::vector<std::string> argv = as_nobody;
