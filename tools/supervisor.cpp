@@ -334,8 +334,9 @@ void handle(State& state, int nfd, seccomp_notif& req, seccomp_notif_resp& resp)
         if (action == Action::predict && predict_in_use(state.policy, sfd.fd, tid, is_bind ? &ss : nullptr, len)) {
             const int tgid = tgid_of(tid);
             if (tgid > 0)
-                in_callers_netns(state.policy, tid, [&] {
-                    (void)report(state, pidfd.fd, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
+                (void)in_socket_netns(state.policy, sfd.fd, tid, [&] {
+                    (void)report(state, pidfd.fd, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr,
+                                 len,
                                  "supervisor-predicted", injected);
                 });
         }
@@ -354,8 +355,9 @@ void handle(State& state, int nfd, seccomp_notif& req, seccomp_notif_resp& resp)
         // A root program may have moved to a netns of its own: the probes look there.
         bool reported = false;
         if (tgid > 0)
-            in_callers_netns(state.policy, tid, [&] {
-                reported = report(state, pidfd.fd, sfd.fd, program_fd, tgid, is_bind ? 0 : 1, is_bind ? &ss : nullptr, len,
+            in_socket_netns(state.policy, sfd.fd, tid, [&] {
+                reported = report(state, pidfd.fd, sfd.fd, program_fd, tgid, is_bind ? 0 : 1,
+                                  is_bind ? &ss : nullptr, len,
                                   "supervisor", injected);
             });
         if (reported && is_bind) {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <linux/landlock.h>
 #include <linux/nsfs.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <string>
@@ -27,6 +28,9 @@
 
 #ifndef SO_BINDTOIFINDEX
 #define SO_BINDTOIFINDEX 62 // include/uapi/asm-generic/socket.h, Linux 5.0
+#endif
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71 // include/uapi/asm-generic/socket.h, Linux 5.14
 #endif
 
 namespace portshim::supervisor {
@@ -91,9 +95,14 @@ HostLsm read_host_lsm() {
         lsm.apparmor = list.find("apparmor") != std::string::npos;
         lsm.landlock = list.find("landlock") != std::string::npos;
         lsm.tomoyo = list.find("tomoyo") != std::string::npos;
+        lsm.selinux = list.find("selinux") != std::string::npos;
     } else {
         lsm.apparmor = read_small_file("/sys/module/apparmor/parameters/enabled").rfind('Y', 0) == 0;
     }
+    // selinuxfs answers without securityfs; "0" is permissive (it logs, denies nothing).
+    const std::string enforce = read_small_file("/sys/fs/selinux/enforce");
+    if (!enforce.empty()) lsm.selinux = true;
+    lsm.selinux_enforcing = enforce.rfind('0', 0) != 0;
     // The ABI also answers without securityfs; EOPNOTSUPP when Landlock is built but not enabled.
     const long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
     lsm.landlock_abi = abi > 0 ? static_cast<int>(abi) : 0;
@@ -101,11 +110,33 @@ HostLsm read_host_lsm() {
     return lsm;
 }
 
-/** The caller's netns only: enough for the decisions that need no label or capability. */
-TaskFacts netns_only(int tid) {
+/** The socket's netns only: enough for the decisions that need no label or capability. */
+TaskFacts netns_only(const Policy& policy, int sfd) {
     TaskFacts t;
-    t.netns = ns_ino("/proc/" + std::to_string(tid) + "/ns/net");
+    socket_netns(policy, sfd, t);
     return t;
+}
+
+/** SO_NETNS_COOKIE of socket `fd`; 0 before Linux 5.14. */
+std::uint64_t netns_cookie_of(int fd) {
+    std::uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    return ::getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0 ? cookie : 0;
+}
+
+/** st_ino of namespace fd `ns`, 0 when it cannot be read. */
+std::uint64_t fd_ino(int ns) {
+    struct stat st;
+    return ::fstat(ns, &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
+}
+
+/** The user namespace owning netns fd `ns` (NS_GET_USERNS). */
+std::uint64_t netns_owner_of_fd(int ns) {
+    const int owner = ::ioctl(ns, NS_GET_USERNS);
+    if (owner < 0) return 0;
+    const std::uint64_t ino = fd_ino(owner);
+    ::close(owner);
+    return ino;
 }
 
 bool is_tcp(int type) {
@@ -136,7 +167,29 @@ TaskFacts read_task(int tid) {
     if (label.empty()) label = read_small_file(dir + "/attr/current");
     while (!label.empty() && (label.back() == '\n' || label.back() == '\0')) label.pop_back();
     t.apparmor_label = label;
+    std::string context = read_small_file(dir + "/attr/selinux/current");
+    if (context.empty()) context = read_small_file(dir + "/attr/current");
+    while (!context.empty() && (context.back() == '\n' || context.back() == '\0')) context.pop_back();
+    t.selinux_context = context;
     return t;
+}
+
+void socket_netns(const Policy& policy, int sfd, TaskFacts& t) {
+    t.netns = 0;
+    t.netns_owner = 0;
+    t.port_start = -1;
+    // The cookie needs no privilege and costs one getsockopt.
+    const std::uint64_t cookie = netns_cookie_of(sfd);
+    if (cookie != 0 && cookie == policy.netns_cookie) {
+        t.netns = policy.self.netns;
+        t.netns_owner = policy.self.netns_owner;
+        return;
+    }
+    const int ns = ::ioctl(sfd, SIOCGSKNS);
+    if (ns < 0) return; // another netns, or unknown: not ours as far as the decisions go
+    t.netns = fd_ino(ns);
+    t.netns_owner = netns_owner_of_fd(ns);
+    ::close(ns);
 }
 
 Policy Policy::read() {
@@ -145,6 +198,11 @@ Policy Policy::read() {
     p.self = read_task(static_cast<int>(::getpid()));
     const std::string start = read_small_file("/proc/sys/net/ipv4/ip_unprivileged_port_start");
     p.port_start = start.empty() ? -1 : std::atoi(start.c_str());
+    const int probe = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (probe >= 0) {
+        p.netns_cookie = netns_cookie_of(probe);
+        ::close(probe);
+    }
     return p;
 }
 
@@ -174,12 +232,19 @@ bool same_lsm_answer(const Policy& policy, const TaskFacts& caller, bool tcp) {
     // caller's domain. A domain is not visible in /proc; it differs from ours only
     // after a supervised task restricted itself, which the filter reports.
     if (policy.lsm.landlock && policy.lsm.landlock_abi >= 4 && tcp && policy.landlock_restricted) return false;
+    // SELinux checks socket bind/listen with current's SID against the socket's
+    // (sock_has_perm, selinux_socket_bind/listen): the same context, the same answer.
+    if (policy.lsm.selinux && policy.lsm.selinux_enforcing &&
+        (caller.selinux_context.empty() || caller.selinux_context != policy.self.selinux_context))
+        return false;
     return true;
 }
 
 bool caller_lsm_allows(const Policy& policy, const TaskFacts& caller, bool tcp) {
     if (policy.lsm.tomoyo) return false; // its domain policy cannot be read from here
     if (policy.lsm.apparmor && !apparmor_allows_all(caller.apparmor_label)) return false;
+    // The policy for the caller's domain cannot be read from here (nor a per-domain permissive).
+    if (policy.lsm.selinux && policy.lsm.selinux_enforcing) return false;
     // A domain's rules cannot be read back: a restricted task may be denied any port.
     return !(policy.lsm.landlock && policy.lsm.landlock_abi >= 4 && tcp && policy.landlock_restricted);
 }
@@ -252,8 +317,10 @@ Action decide_bind(const Policy& policy, int sfd, int tid, const sockaddr_storag
     // µs) are read only when that is not enough. More facts only ever turn a
     // prediction into a perform.
     if (decide_bind(policy, TaskFacts{}, call) == Action::perform) return Action::perform;
-    if (decide_bind(policy, netns_only(tid), call) == Action::perform) return Action::perform;
-    return decide_bind(policy, read_task(tid), call);
+    if (decide_bind(policy, netns_only(policy, sfd), call) == Action::perform) return Action::perform;
+    TaskFacts caller = read_task(tid);
+    socket_netns(policy, sfd, caller); // the kernel judges in the socket's netns (sock_net)
+    return decide_bind(policy, caller, call);
 }
 
 Action decide_listen(const Policy& policy, int sfd, int tid) {
@@ -301,7 +368,8 @@ bool abstract_name_listed(const std::string& proc_net_unix, const std::string& a
 namespace {
 
 /** The AF_UNIX bind: the path exists (pathname) or the name is taken (abstract). */
-bool unix_in_use(int sfd, int tid, const sockaddr_un& sun, socklen_t len) {
+bool unix_in_use(const Policy& policy, const TaskFacts& sock, int sfd, int tid, const sockaddr_un& sun,
+                 socklen_t len) {
     sockaddr_storage mine{};
     socklen_t mine_len = sizeof mine;
     // Already bound: EINVAL, whatever the name.
@@ -314,8 +382,12 @@ bool unix_in_use(int sfd, int tid, const sockaddr_un& sun, socklen_t len) {
     if (sun.sun_path[0] == '\0') {
         std::string at = "@";
         for (std::size_t i = 1; i < max; ++i) at.push_back(sun.sun_path[i] == '\0' ? '@' : sun.sun_path[i]);
-        // /proc/TID/net is the caller's netns, where abstract names live.
-        return abstract_name_listed(read_file(proc + "/net/unix", 16U << 20), at);
+        // Abstract names live in the socket's netns: /proc/self/net when it is ours,
+        // /proc/TID/net when it is the caller's; another one is not looked at.
+        const bool ours = sock.netns != 0 && sock.netns == policy.self.netns;
+        if (!ours && (sock.netns == 0 || ns_ino(proc + "/ns/net") != sock.netns)) return false;
+        return abstract_name_listed(read_file((ours ? std::string("/proc/self") : proc) + "/net/unix", 16U << 20),
+                                    at);
     }
     std::string path(sun.sun_path, ::strnlen(sun.sun_path, max));
     if (path.empty()) return false;
@@ -327,12 +399,12 @@ bool unix_in_use(int sfd, int tid, const sockaddr_un& sun, socklen_t len) {
 }
 
 /**
- * Runs `fn` on a thread that joined the network namespace of `tid` (setns(2) is
- * per thread, so the supervisor's own thread never leaves its netns); false when
- * it could not join (not capable there).
+ * Runs `fn` on a thread that joined the network namespace of socket `sfd`
+ * (SIOCGSKNS; setns(2) is per thread, so the supervisor's own thread never leaves
+ * its netns); false, `fn` not run, when it could not join (not capable there).
  */
-bool in_netns_of(int tid, const std::function<void()>& fn) {
-    const int ns = ::open(("/proc/" + std::to_string(tid) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
+bool in_netns_of(int sfd, const std::function<void()>& fn) {
+    const int ns = ::ioctl(sfd, SIOCGSKNS);
     if (ns < 0) return false;
     bool joined = false;
     std::thread helper([&] {
@@ -346,8 +418,7 @@ bool in_netns_of(int tid, const std::function<void()>& fn) {
 }
 
 /** The inet bind: an overlapping socket on the port that certainly conflicts. */
-bool inet_in_use(const Policy& policy, TaskFacts caller, int sfd, int tid, const sockaddr_storage& ss,
-                 socklen_t len) {
+bool inet_in_use(const Policy& policy, TaskFacts caller, int sfd, const sockaddr_storage& ss, socklen_t len) {
     const unsigned port = ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
     if (port == 0 || !caller.known) return false;
     sockaddr_storage mine{};
@@ -367,40 +438,49 @@ bool inet_in_use(const Policy& policy, TaskFacts caller, int sfd, int tid, const
     if (!socket_int_option(sfd, SOL_SOCKET, SO_BINDTOIFINDEX, ifindex)) return false;
     std::vector<SocketEntry> found;
     int rc = -1;
-    if (caller.netns != 0 && caller.netns == policy.self.netns) {
+    // sock_diag, /proc/sys and /proc/thread-self/net answer for the netns of whoever
+    // asks: ask from the socket's (caller.netns is the socket's, socket_netns()).
+    const auto look = [&](const char* proc_root) {
         rc = sockets::query_netlink(req.proto, req.local.port, found);
-    } else {
-        // sock_diag and /proc/sys answer for the netns of whoever asks: ask from the caller's.
-        (void)in_netns_of(tid, [&] {
-            const std::string start = read_small_file("/proc/sys/net/ipv4/ip_unprivileged_port_start");
-            if (!start.empty()) caller.port_start = std::atoi(start.c_str());
-            rc = sockets::query_netlink(req.proto, req.local.port, found);
-        });
+        if (rc != 0) {
+            // /proc/net has no bound devices or IPV6_V6ONLY (taken as none and dual-stack).
+            found.clear();
+            rc = sockets::read_procnet(proc_root, req.proto, req.local.port, found);
+        }
+    };
+    if (caller.netns != 0 && caller.netns == policy.self.netns) {
+        look("/proc/thread-self");
+    } else if (!in_netns_of(sfd, [&] {
+                   const std::string start = read_small_file("/proc/sys/net/ipv4/ip_unprivileged_port_start");
+                   if (!start.empty()) caller.port_start = std::atoi(start.c_str());
+                   look("/proc/thread-self");
+               })) {
+        return false; // not joined: the report could not be made there either
     }
     // Below ip_unprivileged_port_start an incapable caller gets EACCES first.
-    if (!caller_may_bind_port(policy, caller, port)) return false;
-    if (rc != 0) {
-        // /proc/TID/net is the caller's netns, without bound devices or IPV6_V6ONLY
-        // (taken as none and dual-stack).
-        found.clear();
-        if (sockets::read_procnet("/proc/" + std::to_string(tid), req.proto, req.local.port, found) != 0)
-            return false;
-    }
+    if (rc != 0 || !caller_may_bind_port(policy, caller, port)) return false;
     return in_use_certain(req, static_cast<std::uint32_t>(ifindex), found);
 }
 
 } // namespace
 
-void in_callers_netns(const Policy& policy, int tid, const std::function<void()>& fn) {
-    const std::uint64_t theirs = ns_ino("/proc/" + std::to_string(tid) + "/ns/net");
-    if (theirs != 0 && theirs != policy.self.netns) {
-        try {
-            if (in_netns_of(tid, fn)) return;
-        } catch (...) {
-            // No thread (EAGAIN, out of memory): from here, as for a supervisor not capable there.
-        }
+bool in_socket_netns(const Policy& policy, int sfd, int tid, const std::function<void()>& fn) {
+    TaskFacts sock;
+    socket_netns(policy, sfd, sock);
+    // Neither the cookie nor SIOCGSKNS answered (before 5.14, not capable there):
+    // the task's netns stands in for the socket's, here only.
+    const bool ours = sock.netns != 0 ? sock.netns == policy.self.netns
+                                      : netns_cookie_of(sfd) == 0 &&
+                                            ns_ino("/proc/" + std::to_string(tid) + "/ns/net") == policy.self.netns;
+    if (ours) {
+        fn();
+        return true;
     }
-    fn();
+    try {
+        return in_netns_of(sfd, fn);
+    } catch (...) {
+        return false; // no thread (EAGAIN, out of memory): no diagnosis from the wrong netns
+    }
 }
 
 bool predict_in_use(const Policy& policy, int sfd, int tid, const sockaddr_storage* ss, socklen_t len) {
@@ -411,13 +491,15 @@ bool predict_in_use(const Policy& policy, int sfd, int tid, const sockaddr_stora
         // An LSM's denial comes before the name or port table (security_socket_bind in
         // __sys_bind): with one that may deny the caller, EADDRINUSE is not certain.
         int type = 0;
-        const TaskFacts caller = read_task(tid);
+        TaskFacts caller = read_task(tid);
+        socket_netns(policy, sfd, caller); // the kernel judges in the socket's netns (sock_net)
         if (!socket_int_option(sfd, SOL_SOCKET, SO_TYPE, type) ||
             !caller_lsm_allows(policy, caller, family != AF_UNIX && is_tcp(type)))
             return false;
-        if (family == AF_UNIX) return unix_in_use(sfd, tid, *reinterpret_cast<const sockaddr_un*>(ss), len);
+        if (family == AF_UNIX)
+            return unix_in_use(policy, caller, sfd, tid, *reinterpret_cast<const sockaddr_un*>(ss), len);
         if ((family == AF_INET || family == AF_INET6) && len >= sizeof(sockaddr_in))
-            return inet_in_use(policy, caller, sfd, tid, *ss, len);
+            return inet_in_use(policy, caller, sfd, *ss, len);
     } catch (...) {
         // Out of memory: no prediction, the call runs as always.
     }

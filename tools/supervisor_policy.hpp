@@ -21,6 +21,10 @@ struct HostLsm {
     bool apparmor = false;
     bool landlock = false;
     bool tomoyo = false;
+    /** SELinux: `selinux_socket_bind`/`listen` check current's SID (sock_has_perm). */
+    bool selinux = false;
+    /** /sys/fs/selinux/enforce is "1" (or unreadable): a domain may be denied. */
+    bool selinux_enforcing = true;
     /** landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION); 0 without Landlock. */
     int landlock_abi = 0;
 };
@@ -29,10 +33,16 @@ struct HostLsm {
 struct TaskFacts {
     bool known = false;                ///< /proc/TID/status was read
     std::string apparmor_label;        ///< attr/apparmor/current (attr/current before 5.8)
+    std::string selinux_context;       ///< attr/selinux/current, else attr/current
     bool net_bind_service = false;     ///< CAP_NET_BIND_SERVICE in CapEff
     std::uint32_t euid = 0;
     std::uint64_t userns = 0;          ///< st_ino of ns/user
-    std::uint64_t netns = 0;           ///< st_ino of ns/net
+    /**
+     * st_ino of the netns the call is judged in: read_task() gives the task's ns/net,
+     * the decisions on a socket replace it with the *socket's* (sock_net, via
+     * socket_netns()), which is what the kernel checks; 0 unknown.
+     */
+    std::uint64_t netns = 0;
     std::uint64_t netns_owner = 0;     ///< st_ino of the user ns owning that netns (NS_GET_USERNS)
     /** ip_unprivileged_port_start of that netns when read from inside it; -1 not read. */
     int port_start = -1;
@@ -44,6 +54,8 @@ struct Policy {
     TaskFacts self;
     /** net.ipv4.ip_unprivileged_port_start of the supervisor's netns; -1 unknown. */
     int port_start = -1;
+    /** SO_NETNS_COOKIE of the supervisor's netns (Linux 5.14); 0 unknown. */
+    std::uint64_t netns_cookie = 0;
     /**
      * A supervised task called landlock_restrict_self (the filter notifies it, the
      * call is CONTINUE'd): its domain, and its later children's, may differ from the
@@ -58,6 +70,14 @@ struct Policy {
 
 /** The facts of task `tid` (a thread id: creds and labels are per thread). */
 TaskFacts read_task(int tid);
+
+/**
+ * Sets t.netns and t.netns_owner to those of the netns socket `sfd` lives in
+ * (sock_net: where the kernel judges its bind), and t.port_start to -1: the
+ * supervisor's own when SO_NETNS_COOKIE matches ours, else from
+ * ioctl(SIOCGSKNS) (needs CAP_NET_ADMIN there); 0 when neither answers.
+ */
+void socket_netns(const Policy& policy, int sfd, TaskFacts& t);
 
 /** One bind as the decisions see it. */
 struct BindCall {
@@ -121,11 +141,14 @@ bool predict_in_use(const Policy& policy, int sfd, int tid, const sockaddr_stora
 
 /**
  * Runs `fn` (a diagnosis: its sock_diag, scratch socket and /proc/sys reads answer
- * for whoever asks) in the network namespace of task `tid`: on a thread that
- * joined it when it differs from the supervisor's, here otherwise or when
- * joining fails.
+ * for whoever asks) in the network namespace of socket `sfd` (task `tid`'s call):
+ * here when it is the supervisor's, else on a thread that joined it (setns to the
+ * SIOCGSKNS fd). When it cannot be joined, `fn` does not run (a diagnosis from
+ * another netns would name the wrong holders) and the answer is false. When the
+ * socket's netns cannot be identified at all (no SO_NETNS_COOKIE, no SIOCGSKNS),
+ * the task's netns stands in for it.
  */
-void in_callers_netns(const Policy& policy, int tid, const std::function<void()>& fn);
+bool in_socket_netns(const Policy& policy, int sfd, int tid, const std::function<void()>& fn);
 
 /** A small /proc or /sys file, empty when unreadable. */
 std::string read_small_file(const std::string& path);

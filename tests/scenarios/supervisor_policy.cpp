@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <random>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace portshim::test;
@@ -212,7 +213,7 @@ Json nobody_in_own_netns(const std::string& setup, const std::string& port, cons
     if (!readable_by_nobody({prog("static_server")})) skip("the build tree is not readable by nobody");
     std::string script = "ip link set lo up && h= && " + setup + "; ";
     for (const std::string& word : as_nobody) script += "'" + word + "' ";
-    script += "\"$5\" -p \"$3\"; rc=$?; [ -z \"$h\" ] || { kill $h; wait $h; }; exit $rc";
+    script += "\"$5\" -p \"$3\"; rc=$?; [ -z \"$h\" ] || { kill $h; wait $h; } 2>/dev/null; exit $rc";
     const auto program = [&](const std::string& scratch) {
         return std::vector<std::string>{"/usr/bin/unshare", "-n", "/bin/sh", "-c", script, "sh",
                                         prog("legacy_server"), prog("fetch"), port, scratch, prog("static_server")};
@@ -307,7 +308,7 @@ TEST_CASE("supervisor policy: a root program in a netns of its own is performed 
     // supervisor's would find nobody there.
     const std::string script =
         "ip link set lo up && { \"$1\" -p 80 >\"$3/holder.out\" 2>&1 & h=$!; }; " + until_listening_in("$3") +
-        "; echo $h >\"$3/holder.pid\"; \"$2\" -p 80; rc=$?; kill $h; wait $h; exit $rc";
+        "; echo $h >\"$3/holder.pid\"; \"$2\" -p 80; rc=$?; { kill $h; wait $h; } 2>/dev/null; exit $rc";
     const auto program = [&](const std::string& scratch) {
         return std::vector<std::string>{"/usr/bin/unshare", "-n", "/bin/sh", "-c", script, "sh",
                                         prog("legacy_server"), prog("static_server"), scratch};
@@ -319,4 +320,68 @@ TEST_CASE("supervisor policy: a root program in a netns of its own is performed 
     int holder = 0;
     holder_pid >> holder;
     CHECK(holder_pids(event) == std::vector<int>{holder});
+}
+
+TEST_CASE("supervisor policy: a socket made in another netns is judged by the port start of that netns and not of the caller")
+{
+    require_supervisor();
+    require_program("/usr/bin/unshare", "util-linux");
+    // Supervisor and program in a private netns whose port start is 0; the program's
+    // socket comes from a fresh netns (start 1024) and is bound as nobody after the
+    // program went back: the kernel says EACCES (sock_net decides), so must the supervisor.
+    const std::string script =
+        "echo 0 >/proc/sys/net/ipv4/ip_unprivileged_port_start && exec \"$@\"";
+    const auto in_start_zero = [&](const std::vector<std::string>& program) {
+        std::vector<std::string> argv{"/usr/bin/unshare", "-n", "/bin/sh", "-c", script, "sh"};
+        argv.insert(argv.end(), program.begin(), program.end());
+        return argv;
+    };
+    const std::vector<std::string> program{prog("netns_bind"), "80"};
+    {
+        Process probe(in_start_zero(program), Launch{});
+        const int status = probe.wait();
+        if (status == 77) skip("netns_bind cannot set itself up: " + probe.err());
+        REQUIRE(status == 1);
+    }
+    Process supervised(in_start_zero(under_run({"--supervise", "--json"}, program)), Launch{});
+    require_same_result(supervised, in_start_zero(program), 1);
+    CHECK_THAT(supervised.err(), Contains("bind: Permission denied"));
+    CHECK(json_lines(supervised.err()).empty());
+}
+
+TEST_CASE("supervisor policy: a supervisor that cannot join the program's netns names no holder from its own")
+{
+    require_supervisor();
+    require_program(setpriv, "util-linux");
+    require_program("/usr/bin/unshare", "util-linux");
+    require_program("/usr/sbin/ip", "iproute2");
+    if (!readable_by_nobody({run, prog("legacy_server"), prog("static_server")}))
+        skip("the build tree is not readable by nobody");
+    {
+        Process probe({setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/unshare", "-rn",
+                       "/bin/true"},
+                      Launch{});
+        if (probe.wait() != 0) skip("nobody cannot make a user namespace here: " + probe.err());
+    }
+    // A root listener on PORT here, and the same PORT held and wanted inside the
+    // program's own netns (unshare -rn as nobody: the supervisor, nobody too, cannot setns).
+    Process outer({prog("legacy_server")}, Launch{});
+    const std::string port = std::to_string(read_port(outer));
+    const TempDir dir;
+    REQUIRE(::chmod(dir.path().c_str(), 0777) == 0); // written by the program's root, nobody outside
+    const std::string script = "ip link set lo up && { \"$1\" -p \"$3\" >\"$4/holder.out\" 2>&1 & h=$!; }; " +
+                               until_listening + "; \"$2\" -p \"$3\"; rc=$?; { kill $h; wait $h; } 2>/dev/null; exit $rc";
+    std::vector<std::string> program{"/usr/bin/unshare", "-rn", "/bin/sh", "-c", script, "sh",
+                                     prog("legacy_server"), prog("static_server"), port, dir.path()};
+    std::vector<std::string> argv = as_nobody;
+    const std::vector<std::string> supervised_run = under_run({"--supervise", "--json"}, program);
+    argv.insert(argv.end(), supervised_run.begin(), supervised_run.end());
+    Process supervised(argv, Launch{});
+    CHECK(supervised.wait() == 1);
+    INFO("supervised stderr: " << supervised.err());
+    CHECK_THAT(supervised.err(), Contains("bind: Address already in use"));
+    // A diagnosis from the supervisor's netns would describe the outer root listener
+    // (a hidden owner to nobody): nothing is said rather than that.
+    for (const Json& event : json_lines(supervised.err()))
+        CHECK(event["event"].str() != "bind-failed");
 }

@@ -7,7 +7,9 @@
 #include <catch2/catch.hpp>
 
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace portshim;
@@ -46,6 +48,14 @@ BindCall inet(unsigned port, int type = SOCK_STREAM) {
     c.type = type;
     c.port = port;
     return c;
+}
+
+/** A task like the supervisor: its bind and listen are performed. */
+TaskFacts performed_like_self(const Policy& p) {
+    const TaskFacts caller = same_as(p);
+    CHECK(decide_bind(p, caller, inet(8080)) == Action::perform);
+    CHECK(decide_listen(p, caller, AF_INET6) == Action::perform);
+    return caller;
 }
 
 BindCall unix_call(bool path) {
@@ -123,9 +133,7 @@ TEST_CASE("supervisor policy: AppArmor performs for the same label and predicts 
     Policy p = root_host();
     p.lsm.apparmor = true;
     p.self.apparmor_label = "unconfined";
-    TaskFacts caller = same_as(p);
-    CHECK(decide_bind(p, caller, inet(8080)) == Action::perform);
-    CHECK(decide_listen(p, caller, AF_INET6) == Action::perform);
+    TaskFacts caller = performed_like_self(p);
     caller.apparmor_label = "/usr/sbin/nginx (enforce)";
     CHECK(decide_bind(p, caller, inet(8080)) == Action::predict);
     CHECK(decide_bind(p, caller, unix_call(false)) == Action::predict);
@@ -321,4 +329,56 @@ TEST_CASE("supervisor policy: the facts of a live task are read from /proc")
     const Policy p = Policy::read();
     CHECK(p.self.netns == me.netns);
     CHECK(p.port_start >= 0);
+}
+
+TEST_CASE("supervisor policy: SELinux performs for the same context and predicts nothing for another")
+{
+    Policy p = root_host();
+    p.lsm.selinux = true;
+    p.self.selinux_context = "unconfined_u:unconfined_r:unconfined_t:s0";
+    TaskFacts caller = performed_like_self(p);
+    // Another domain, or one that cannot be read: the caller's SID is checked (sock_has_perm).
+    for (const char* other : {"system_u:system_r:httpd_t:s0", ""}) {
+        caller.selinux_context = other;
+        CHECK(decide_bind(p, caller, inet(8080)) == Action::predict);
+        CHECK(decide_bind(p, caller, unix_call(false)) == Action::predict);
+        CHECK(decide_listen(p, caller, AF_INET) == Action::pass);
+        CHECK_FALSE(caller_lsm_allows(p, caller, true));
+    }
+    // Enforcing, the policy cannot be read from here: no prediction even for our own domain.
+    CHECK_FALSE(caller_lsm_allows(p, same_as(p), true));
+    // Permissive (enforce 0): it denies nothing.
+    p.lsm.selinux_enforcing = false;
+    CHECK(decide_bind(p, caller, inet(8080)) == Action::perform);
+    CHECK(caller_lsm_allows(p, caller, true));
+}
+
+TEST_CASE("supervisor policy: a socket is judged in its own netns, which may not be the caller's")
+{
+    const Policy p = Policy::read();
+    const int here = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(here >= 0);
+    TaskFacts t = read_task(static_cast<int>(::getpid()));
+    t.port_start = 7;
+    socket_netns(p, here, t);
+    CHECK(t.netns == p.self.netns);
+    CHECK(t.netns_owner == p.self.netns_owner);
+    CHECK(t.port_start == -1);
+    ::close(here);
+    if (::geteuid() != 0) return; // another netns needs root
+    // A thread in a netns of its own makes the socket; this thread stays here.
+    int there = -1;
+    std::thread maker([&] {
+        if (::unshare(CLONE_NEWNET) == 0) there = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    });
+    maker.join();
+    if (there < 0) return; // no netns here (a container without CAP_SYS_ADMIN)
+    TaskFacts caller = dropped(p); // the caller is in our netns, at or above its port start
+    socket_netns(p, there, caller);
+    CHECK(caller.netns != 0);
+    CHECK(caller.netns != p.self.netns);
+    // The port start of ours says nothing of that netns: not performed for another caller.
+    BindCall call = inet(p.port_start >= 0 ? static_cast<unsigned>(p.port_start) + 100U : 8080U);
+    CHECK(decide_bind(p, caller, call) == Action::predict);
+    ::close(there);
 }
