@@ -1,5 +1,5 @@
 #!/bin/sh
-# The tree keeps the architecture visible (README "Architecture"):
+# The tree keeps the architecture visible (docs/architecture.md):
 #  1. every source file under shim/ is named in exactly one target list, its
 #     own folder's CMakeLists.txt, and no other CMakeLists.txt names its path;
 #  2. a folder includes only the folders below it:

@@ -3,9 +3,13 @@
 # it is installed (it is not a required package; the run says when it was skipped).
 set -eu
 root=$1
-scripts="$root/scripts/demo $root/scripts/test $root/scripts/lib/setup.sh $root/.ci/run
-$root/scripts/gallery $root/bench/run $root/bench/supervise $root/tests/artifacts/check_library.sh $root/tests/artifacts/check_scripts.sh $root/tests/artifacts/check_layout.sh
-$root/fuzz/run"
+# Every file of these folders that starts with a #!/bin/sh line: a new script
+# is checked without being listed here.
+scripts=$(find "$root/scripts" "$root/bench" "$root/man" "$root/tests/artifacts" "$root/fuzz" "$root/.ci" \
+    -type f 2>/dev/null | sort | while read -r f; do
+        case $(head -c 64 "$f" | head -n 1) in '#!/bin/sh'*) echo "$f" ;; esac
+    done; echo "$root/scripts/lib/setup.sh")
+[ -n "$scripts" ] || { echo "no scripts found under $root" >&2; exit 1; }
 for s in $scripts; do
     sh -n "$s"
 done
