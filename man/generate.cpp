@@ -312,11 +312,16 @@ int main(int argc, char** argv) {
         const bool check = args[2] == "--check";
         int stale = 0;
         for (std::size_t i = check ? 3 : 2; i < args.size(); ++i) {
-            const std::string now = render_markdown(args[i], keys);
-            if (now == read_file(args[i])) continue;
+            const std::string now = render_markdown(args[i], keys), committed = read_file(args[i]);
+            if (now == committed) continue;
             if (check) {
-                std::fprintf(stderr, "portshim-reference: %s: a generated block is stale (run man/generate)\n",
-                             args[i].c_str());
+                // The first line that differs, so that the failure shows what changed.
+                std::istringstream a(committed), b(now);
+                std::string la, lb;
+                int line = 0;
+                while (++line, std::getline(a, la) && std::getline(b, lb) && la == lb) {}
+                std::fprintf(stderr, "portshim-reference: %s:%d: a generated block is stale (run man/generate)\n"
+                             "  committed: %s\n  generated: %s\n", args[i].c_str(), line, la.c_str(), lb.c_str());
                 ++stale;
             } else {
                 write_file(args[i], now);
