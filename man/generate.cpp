@@ -191,7 +191,7 @@ std::string roff(std::string_view text) {
     bool code = false;
     for (const char c : text) {
         if (c == '`') {
-            out += code ? "\\fR" : "\\fB";
+            out += code ? "\\fR" : "\\fB\\%"; // \% : a name is never hyphenated
             code = !code;
         } else if (c == '\\') {
             out += "\\e";
@@ -245,8 +245,7 @@ std::string roff_block(const std::string& name, const std::map<std::string, std:
                                                     (cause_table[i].clears_by_itself ? " Clears by itself." : ""));
     } else if (name == "cause-ids") {
         for (std::size_t i = 0; i < cause_count; ++i)
-            out += (i ? ",\n.B " : ".B ") + roff(cause_table[i].id);
-        out += "\n";
+            out += roff("`" + std::string(cause_table[i].id) + "`") + (i + 1 < cause_count ? ",\n" : ".\n");
     } else if (name == "events") {
         for (const Event& e : events)
             out += roff_item(e.name, roff(e.meaning) + " (" + roff(e.level) + ").\n.br\nKeys: " +
