@@ -6,7 +6,8 @@
 #                               variable or journal field of the tables
 #   current ROOT GEN           the generated blocks of docs/*.md are current
 #   render PAGE...             groff renders each man page without a warning
-#   help GEN PORTSHIM RUN      both --help texts name what the tables say they do
+#   help GEN PORTSHIM RUN      both --help texts name what the tables say they do,
+#                              and portshim-run accepts each option of the table
 # Prints each problem and exits 1 if there is one; 77 (skipped) without groff.
 set -eu
 mode=$1
@@ -68,6 +69,14 @@ help)
     for o in $("$gen" list run-options | sed 's/ .*//'); do
         echo "$run_help" | grep -qE -- "^  $o( |$)" || complain "portshim-run --help does not list $o"
     done
+    # Each option of the table is one portshim-run accepts: it runs true with it.
+    "$gen" list run-options >"${TMPDIR:-/tmp}/reference-options.$$"
+    while read -r o arg; do
+        case $arg in SECONDS) value=0 ;; PATH) value=stderr ;; *) value= ;; esac
+        # shellcheck disable=SC2086 # $value is empty or one word
+        "$run" "$o" $value -- true || complain "portshim-run refuses $o $value, which man/reference.hpp lists"
+    done <"${TMPDIR:-/tmp}/reference-options.$$"
+    rm -f "${TMPDIR:-/tmp}/reference-options.$$"
     for n in $("$gen" list run-variables); do
         echo "$run_help" | grep -qF -- "$n" || complain "portshim-run --help does not name $n"
     done
