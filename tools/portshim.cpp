@@ -64,7 +64,14 @@ constexpr const char* usage_text = R"(usage: portshim why  [--json] [--udp] [--r
   --             end of options: what follows is the target or PROGRAM
 
 ADDRESS defaults to 0.0.0.0; write IPv6 addresses in brackets: [::]:8080.
+
 )";
+
+/** usage_text, then the variables and causes of man/reference.hpp. */
+void print_usage() {
+    std::fputs(usage_text, stdout);
+    std::fputs(cli::variables_and_causes_help().c_str(), stdout);
+}
 
 /** "portshim: MESSAGE" on stderr, one line whatever the message holds: control characters as \xNN. */
 void print_error(const std::string& message) {
@@ -380,7 +387,7 @@ int main(int argc, char** argv) {
     const std::string command = args[0];
     args.erase(args.begin());
     if (command == "--help" || command == "-h" || command == "help") {
-        std::fputs(usage_text, stdout);
+        print_usage();
         return 0;
     }
     if (command == "--version") {
@@ -405,7 +412,7 @@ int main(int argc, char** argv) {
             } else if (a == "--") {
                 options_done = true;
             } else if (a == "--help" || a == "-h") {
-                std::fputs(usage_text, stdout);
+                print_usage();
                 return 0;
             } else if (a == "--json") {
                 o.json = true;

@@ -28,14 +28,11 @@ constexpr const char* usage_text =
                     [--supervise] [--] COMMAND [ARG...]
        portshim-run --help | --version
 
-  --reuseaddr     PORTSHIM_REUSEADDR=1: set SO_REUSEADDR on TCP sockets before bind
-                  unless the program chose itself
-  --cloexec       PORTSHIM_CLOEXEC=1: programs it execs do not keep its listening sockets
-  --wait SECONDS  PORTSHIM_WAIT: keep retrying a bind whose cause clears by itself
-                  (whole seconds from 0 to 3600)
-  --json          PORTSHIM_FORMAT=json: one JSON object per line
-  --log PATH      PORTSHIM_LOG: stderr, syslog or an absolute file path
-  --supervise     run COMMAND under portshim-supervise (seccomp user notification)
+)";
+
+/** After the options that set variables (cli::run_options_help, from man/reference.hpp). */
+constexpr const char* usage_rest =
+    R"(  --supervise     run COMMAND under portshim-supervise (seccomp user notification)
                   whatever it is, e.g. for raw syscall(SYS_bind); without root's
                   CAP_SYS_ADMIN this sets no_new_privs, which stops setuid helpers
                   such as sudo in it
@@ -120,6 +117,8 @@ int main(int argc, char** argv) {
         else if (arg == "--force") {
         } else if (arg == "-h" || arg == "--help") {
             std::fputs(usage_text, stdout);
+            std::fputs(cli::run_options_help().c_str(), stdout);
+            std::fputs(usage_rest, stdout);
             return 0;
         } else if (arg == "--version") {
             std::printf("portshim-run %s\n", PORTSHIM_VERSION);

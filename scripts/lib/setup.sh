@@ -8,7 +8,7 @@ portshim_packages='g++ cmake make libfmt-dev catch2 iproute2 util-linux binutils
 # For scripts/test only, and optional: clang with libFuzzer's runtime (the
 # fuzz targets; Debian 12 names) and jemalloc (the co-existence scenarios).
 # shellcheck disable=SC2034 # used by scripts/test
-portshim_test_packages='clang libclang-rt-14-dev libjemalloc2'
+portshim_test_packages='clang libclang-rt-14-dev libjemalloc2 groff-base'
 
 portshim_install_deps() {
     # shellcheck disable=SC2086 # the package list is meant to split
