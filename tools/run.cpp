@@ -34,7 +34,7 @@ constexpr const char* usage_text =
   --wait SECONDS  PORTSHIM_WAIT: keep retrying a bind whose cause clears by itself
                   (whole seconds from 0 to 3600)
   --json          PORTSHIM_FORMAT=json: one JSON object per line
-  --log PATH      PORTSHIM_LOG: stderr, syslog or an absolute file path
+  --log PATH      PORTSHIM_LOG: stderr, syslog, journal or an absolute file path
   --supervise     run COMMAND under portshim-supervise (seccomp user notification)
                   whatever it is, e.g. for raw syscall(SYS_bind); without root's
                   CAP_SYS_ADMIN this sets no_new_privs, which stops setuid helpers
