@@ -3,6 +3,7 @@
 // the JOURNAL_STREAM / PORTSHIM_LOG=journal configuration.
 #include "common/config.hpp"
 #include "common/journal.hpp"
+#include "diag/report.hpp"
 
 #include <catch2/catch.hpp>
 #include <cstring>
@@ -35,17 +36,15 @@ Pairs decoded(const std::string& d) {
 }
 
 std::map<std::string, std::string> g_env;
-Config parse(std::map<std::string, std::string> env, int& error_count) {
+Config parse(std::map<std::string, std::string> env, ConfigErrors& errors) {
     g_env = std::move(env);
-    ConfigErrors errors;
-    const Config c = parse_config(
+    errors = ConfigErrors{};
+    return parse_config(
         [](const char* n) -> const char* {
             auto it = g_env.find(n);
             return it == g_env.end() ? nullptr : it->second.c_str();
         },
         false, errors);
-    error_count = errors.count;
-    return c;
 }
 
 } // namespace
@@ -133,9 +132,14 @@ TEST_CASE("journal decoder: refuses what is no native entry", "[journal]") {
 }
 
 TEST_CASE("journal config: PORTSHIM_LOG=journal and JOURNAL_STREAM", "[journal][config]") {
-    int errors = 0;
+    ConfigErrors errors;
     CHECK(parse({{"PORTSHIM_LOG", "journal"}}, errors).sink == Sink::journal);
-    CHECK(errors == 0);
+    CHECK(errors.count == 0);
+    CHECK(parse({{"PORTSHIM_LOG", "journald"}}, errors).sink == Sink::stderr_);
+    REQUIRE(errors.count == 1);
+    CHECK(config_error_message(errors.items[0]) ==
+          "PORTSHIM_LOG=\"journald\" is not valid (stderr, syslog, journal or an absolute file path); "
+          "using the default");
     Config c = parse({{"JOURNAL_STREAM", "64770:1234567"}}, errors);
     CHECK(c.journal_stream);
     CHECK(c.journal_dev == 64770);
@@ -145,6 +149,6 @@ TEST_CASE("journal config: PORTSHIM_LOG=journal and JOURNAL_STREAM", "[journal][
     for (const char* bad : {"", "12", "12:", ":34", "a:b", "1:2:3", "99999999999999999999:1"}) {
         INFO(bad);
         CHECK_FALSE(parse({{"JOURNAL_STREAM", bad}}, errors).journal_stream);
-        CHECK(errors == 0); // systemd's variable, not the user's mistake
+        CHECK(errors.count == 0); // systemd's variable, not the user's mistake
     }
 }
