@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <set>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -308,4 +309,27 @@ TEST_CASE("journal: the supervisor's report names the supervised program's pid")
     const Entry e = only_bind_failed_entry(caught, port, "previous-instance");
     CHECK(only(e, "PORTSHIM_OBSERVED") == "supervisor");
     CHECK(only(e, "PORTSHIM_HOLDER_PID") == std::to_string(holder.pid()));
+}
+
+TEST_CASE("journal: the hooks' exec-leak and the child's inherited event are entries too")
+{
+    // A server runs system() with its listening socket inherited: the parent's hooks
+    // warn (exec-leak), the shell's engine reports what it started holding (inherited).
+    const Journaled caught =
+        catch_journal({prog("hostile_names"), "system", "exit 0"}, {{"PORTSHIM_LOG", "journal"}});
+    INFO("stdout: " << caught.out << "\nstderr: " << caught.err);
+    CHECK(caught.status == 0);
+    CHECK_THAT(caught.out, StartsWith("port ") && EndsWith("\nstatus 0\n"));
+    CHECK(caught.err.empty());
+    std::multiset<std::string> events;
+    for (const std::string& datagram : caught.datagrams) {
+        const Entry e = parse_entry(datagram);
+        events.insert(only(e, "PORTSHIM_EVENT"));
+        CHECK(only(e, "SYSLOG_IDENTIFIER") == "portshim");
+        CHECK(only(e, "MESSAGE").find('\n') == std::string::npos);
+        CHECK_THAT(only(e, "PORTSHIM_REPORT"), StartsWith("{\"event\":\"" + only(e, "PORTSHIM_EVENT") + "\""));
+        if (only(e, "PORTSHIM_EVENT") == "exec-leak")
+            CHECK(only(e, "PRIORITY") == "4");
+    }
+    CHECK(events == std::multiset<std::string>{"exec-leak", "inherited"});
 }
