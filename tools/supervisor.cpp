@@ -186,15 +186,18 @@ bool report(const State& state, int pidfd, int sfd, int program_fd, int tgid, in
         std::snprintf(cause, sizeof cause, "%.*s", static_cast<int>(id.size()), id.data());
         // Only a performed bind can be retried: a predicted one is the kernel's, in the program.
         const bool performed = observed == std::string_view("supervisor");
+        JournalView view = journal_view(req, verdict, ctx, same_cause ? repeats : 0);
         if (performed && state.config.wait_seconds > 0 && req.call == Call::bind &&
             clears_by_itself(verdict.cause)) {
             retry = true;
             const unsigned wait = state.config.wait_seconds; // all of it is left: the wait starts
             out += render_waiting(state.config.format, req, verdict,
                                   WaitTimes{wait, wait, time_wait_left_ms(req, obs)}, ctx);
+            view.add("PORTSHIM_WAIT_SECONDS", std::to_string(wait));
         }
+        const journal::Fields fields = view.as_fields();
         sink::write_event(state.config, Level::error, out.data(), out.size(), &state.stderr_identity,
-                          sink::Origin::own_failure);
+                          sink::Origin::own_failure, &fields);
     } catch (...) {
         // Out of memory or a bug in the diagnosis: the report is lost, the program's call is not.
     }

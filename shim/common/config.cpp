@@ -41,6 +41,27 @@ bool parse_seconds(const char* v, unsigned& out) {
     return true;
 }
 
+/** A decimal number that fills [v, end) or stops at `stop`; `v` then points past it. */
+bool parse_ull(const char*& v, char stop, unsigned long long& out) {
+    if (*v < '0' || *v > '9') return false;
+    unsigned long long n = 0;
+    for (; *v >= '0' && *v <= '9'; ++v) {
+        if (n > (~0ULL - 9) / 10) return false;
+        n = n * 10 + static_cast<unsigned long long>(*v - '0');
+    }
+    if (*v != stop) return false;
+    out = n;
+    return true;
+}
+
+/** JOURNAL_STREAM's "DEV:INODE", both decimal (systemd formats them with "%lu:%lu"). */
+bool parse_journal_stream(const char* v, Config& c) {
+    unsigned long long dev = 0, ino = 0;
+    if (!parse_ull(v, ':', dev) || !parse_ull(++v, '\0', ino)) return false;
+    c.journal_stream = true, c.journal_dev = dev, c.journal_ino = ino;
+    return true;
+}
+
 void add(ConfigErrors& errors, const char* name, const char* value, const char* accepted,
          bool secure_ignored = false) {
     if (errors.count >= static_cast<int>(sizeof errors.items / sizeof errors.items[0])) return;
@@ -79,10 +100,11 @@ Config parse_config(EnvGetter get, bool secure, ConfigErrors& errors) noexcept {
         if (equals(v, "stderr")) c.sink = Sink::stderr_, c.stderr_asked = true;
         else if (*v == '\0') c.sink = Sink::stderr_;
         else if (equals(v, "syslog")) c.sink = Sink::syslog;
+        else if (equals(v, "journal")) c.sink = Sink::journal;
         // A destination was asked for but cannot be had: stderr instead, as if asked.
         else if (secure) add(errors, "PORTSHIM_LOG", v, nullptr, true), c.stderr_asked = true;
         else if (!copy_path(v, c.log_path))
-            add(errors, "PORTSHIM_LOG", v, "stderr, syslog or an absolute file path"), c.stderr_asked = true;
+            add(errors, "PORTSHIM_LOG", v, "stderr, syslog, journal or an absolute file path"), c.stderr_asked = true;
         else c.sink = Sink::file;
     }
     if (const char* v = get("PORTSHIM_REUSEADDR"); v && !parse_bool(v, c.reuseaddr))
@@ -98,6 +120,8 @@ Config parse_config(EnvGetter get, bool secure, ConfigErrors& errors) noexcept {
         else if (!copy_path(v, c.state_dir))
             add(errors, "PORTSHIM_STATE_DIR", v, "an absolute directory path");
     }
+    // systemd's variable, not ours: a malformed one is not the user's mistake, so no error.
+    if (const char* v = get("JOURNAL_STREAM")) (void)parse_journal_stream(v, c);
     const char* no_color = get("NO_COLOR");
     const char* term = get("TERM");
     c.colour = (no_color == nullptr || *no_color == '\0') && (term == nullptr || !equals(term, "dumb"));

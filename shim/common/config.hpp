@@ -7,7 +7,7 @@ namespace portshim {
 
 enum class Format : unsigned char { text, json, github };
 enum class Level : unsigned char { error, warn, info, debug };
-enum class Sink : unsigned char { stderr_, syslog, file };
+enum class Sink : unsigned char { stderr_, syslog, file, journal };
 
 /** The settings of DESIGN.md's configuration table, defaults included. */
 struct Config {
@@ -21,6 +21,15 @@ struct Config {
      * stderr too. By default they reach stderr only on a terminal (rule 13).
      */
     bool stderr_asked = false;
+    /**
+     * JOURNAL_STREAM="DEV:INODE" (systemd.exec(7)): fd 2 was connected to the
+     * journal by systemd. While fd 2 is still that stream (fstat's st_dev and
+     * st_ino), the default sink sends native journal entries instead of
+     * stderr lines; an explicit PORTSHIM_LOG wins.
+     */
+    bool journal_stream = false;
+    unsigned long long journal_dev = 0;
+    unsigned long long journal_ino = 0;
     bool reuseaddr = false;
     bool cloexec = false;
     unsigned wait_seconds = 0;

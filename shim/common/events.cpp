@@ -212,11 +212,23 @@ void join_target(const char* target, const char* tail, char (&out)[target_max + 
     out[len] = '\0';
 }
 
-/** Ends the event's last line and writes the event (`origin`: see sink::Origin). */
+/**
+ * Writes the event with its journal field PORTSHIM_EVENT (MESSAGE is its first
+ * line). Out of line: the fields cost the caller's stack only here.
+ */
+__attribute__((noinline)) void write_with_event(const Config& config, const StderrIdentity* identity,
+                                                Level level, const LineBuffer& out,
+                                                sink::Origin origin, const char* event) {
+    journal::Fields fields;
+    fields.add("PORTSHIM_EVENT", event);
+    sink::write_event(config, level, out.data(), out.size(), identity, origin, &fields);
+}
+
+/** Ends the event's last line and writes the event `event` (`origin`: see sink::Origin). */
 void emit(const Config& config, const StderrIdentity* identity, Level level, LineBuffer& out,
-          sink::Origin origin = sink::Origin::other) {
+          const char* event, sink::Origin origin = sink::Origin::other) {
     out.escape(LineBuffer::Escape::none).end_line();
-    sink::write_event(config, level, out.data(), out.size(), identity, origin);
+    write_with_event(config, identity, level, out, origin, event);
 }
 
 const char* errno_word(int err) {
@@ -347,7 +359,7 @@ void report_undiagnosed(const Config& config, const StderrIdentity* identity, bo
         sink::write_restricted(out.data(), out.size(), identity);
         return;
     }
-    emit(config, identity, Level::error, out, sink::Origin::own_failure);
+    emit(config, identity, Level::error, out, "bind-failed", sink::Origin::own_failure);
 }
 
 void report_fork(const Config& config, const StderrIdentity* identity, Level level, int child,
@@ -368,7 +380,7 @@ void report_fork(const Config& config, const StderrIdentity* identity, Level lev
         out.put(" got ");
         put_fds_text(out, fds);
     }
-    emit(config, identity, level, out);
+    emit(config, identity, level, out, "fork");
 }
 
 void report_exec_leak(const Config& config, const StderrIdentity* identity, Level level,
@@ -393,7 +405,7 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
         if (why != nullptr) out.put('"').put(why).put('"');
         else out.put("null");
         out.put('}');
-        emit(config, identity, level, out);
+        emit(config, identity, level, out, "exec-leak");
         return;
     }
     const Style style = style_of(config, identity, pid);
@@ -422,7 +434,7 @@ void report_exec_leak(const Config& config, const StderrIdentity* identity, Leve
         out.put("create listening sockets with SOCK_CLOEXEC (or set FD_CLOEXEC before exec), or run "
                 "under PORTSHIM_CLOEXEC=1 (portshim-run --cloexec)");
     }
-    emit(config, identity, level, out);
+    emit(config, identity, level, out, "exec-leak");
 }
 
 } // namespace portshim::events

@@ -3,6 +3,7 @@
 #include "sink.hpp"
 
 #include "escape.hpp"
+#include "journal.hpp"
 #include "markup.hpp"
 #include "line_buffer.hpp"
 #include "own_files.hpp"
@@ -204,6 +205,99 @@ void to_syslog(const StderrIdentity* identity, Level level, const char* text, st
     ::close(fd);
 }
 
+/** "portshim[PID]: " at the start of text[0..len): its length, else 0. */
+std::size_t tag_length(const char* text, std::size_t len) {
+    char storage[32];
+    LineBuffer tag(storage, sizeof storage);
+    tag.put("portshim[").put_int(subject_pid()).put("]: ");
+    return len >= tag.size() && std::memcmp(text, tag.data(), tag.size()) == 0 ? tag.size() : 0;
+}
+
+/**
+ * fd 2 is the journal stream systemd connected (JOURNAL_STREAM names its
+ * st_dev and st_ino, systemd.exec(7)); a program that redirected its fd 2
+ * meanwhile no longer has it, and its children inherit the variable.
+ */
+bool stderr_is_journal_stream(const Config& config) {
+    struct stat st;
+    return config.journal_stream && ::fstat(2, &st) == 0 &&
+           static_cast<unsigned long long>(st.st_dev) == config.journal_dev &&
+           static_cast<unsigned long long>(st.st_ino) == config.journal_ino;
+}
+
+/**
+ * One native journal entry (journal.hpp) for the event: MESSAGE (the
+ * producer's headline, else the text's first line without its tag),
+ * PRIORITY, SYSLOG_FACILITY, SYSLOG_IDENTIFIER, SYSLOG_PID (the subject's),
+ * the producer's fields, PORTSHIM_DROPPED when earlier events were dropped,
+ * and the whole rendered event as PORTSHIM_REPORT (a JSON one only whole:
+ * a cut object would be no JSON; text is cut where the entry ends). Sent
+ * with MSG_DONTWAIT: a busy journald costs the event (dropped, counted),
+ * never a wait. Returns false when journald is not there or refuses the
+ * datagram, so the caller falls back.
+ */
+__attribute__((noinline)) bool to_journal(const StderrIdentity* identity, Level level, const char* text, std::size_t len,
+                const journal::Fields* fields) {
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    journal::Entry entry;
+    const char* message = fields != nullptr ? fields->message : nullptr;
+    std::size_t message_len = message != nullptr ? fields->message_len : 0;
+    if (message == nullptr) {
+        const std::size_t tag = tag_length(text, len);
+        message = text + tag;
+        const void* nl = std::memchr(message, '\n', len - tag);
+        message_len = nl != nullptr ? static_cast<std::size_t>(static_cast<const char*>(nl) - message) : len - tag;
+    }
+    entry.add("MESSAGE", message, message_len);
+    static constexpr const char* priorities[] = {"3", "4", "6", "7"}; // syslog(3)'s err, warning, info, debug
+    entry.add("PRIORITY", priorities[static_cast<int>(level)], 1);
+    entry.add("SYSLOG_FACILITY", "3", 1); // LOG_DAEMON, as the syslog sink's datagrams
+    entry.add("SYSLOG_IDENTIFIER", "portshim", 8);
+    char pid_storage[16];
+    LineBuffer pid(pid_storage, sizeof pid_storage);
+    pid.put_int(subject_pid());
+    entry.add("SYSLOG_PID", pid.data(), pid.size());
+    if (fields != nullptr)
+        for (int i = 0; i < fields->count; ++i)
+            entry.add(fields->items[i].name, fields->items[i].value, fields->items[i].len);
+    const unsigned dropped = __atomic_load_n(&counters(identity).dropped, __ATOMIC_RELAXED);
+    const unsigned told = __atomic_load_n(&counters(identity).dropped_told, __ATOMIC_RELAXED);
+    char count_storage[16];
+    LineBuffer count(count_storage, sizeof count_storage);
+    if (dropped != told) {
+        count.put_uint(dropped - told);
+        entry.add("PORTSHIM_DROPPED", count.data(), count.size());
+    }
+    std::size_t report = len;
+    while (report > 0 && text[report - 1] == '\n') --report;
+    const std::size_t room = entry.room_for("PORTSHIM_REPORT");
+    if (*text != '{' || report <= room) entry.add("PORTSHIM_REPORT", text, report, room);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, journal::socket_path, sizeof journal::socket_path);
+    msghdr msg{};
+    msg.msg_name = &addr;
+    msg.msg_namelen = sizeof addr;
+    msg.msg_iov = const_cast<iovec*>(entry.iov());
+    msg.msg_iovlen = static_cast<std::size_t>(entry.iov_count());
+    ssize_t sent;
+    while ((sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR) {
+    }
+    const int err = errno;
+    ::close(fd);
+    if (sent >= 0) {
+        if (dropped != told) note_written(identity, dropped);
+        return true;
+    }
+    // journald is there but cannot take it now: the event is dropped, as by every sink.
+    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
+        count_dropped(identity);
+        return true;
+    }
+    return false; // no socket (ENOENT), nobody bound (ECONNREFUSED), not ours to use (EACCES)
+}
+
 /**
  * Appends to the log file, or says in `why` why the path is refused. lstat
  * and statfs first, so a symlink, FIFO, device or kernel file at the path is
@@ -336,8 +430,18 @@ void write_restricted(const char* text, std::size_t len,
 }
 
 void write_event(const Config& config, Level level, const char* text, std::size_t len,
-                 const StderrIdentity* identity, Origin origin) noexcept {
+                 const StderrIdentity* identity, Origin origin,
+                 const journal::Fields* fields) noexcept {
     const int saved = errno;
+    // The journal when asked for, or by default on systemd's journal stream; a journal
+    // that is not there falls back to stderr or syslog like the default sink.
+    if (len > 0 && (config.sink == Sink::journal ||
+                    (config.sink == Sink::stderr_ && !config.stderr_asked &&
+                     stderr_is_journal_stream(config))) &&
+        to_journal(identity, level, text, len, fields)) {
+        errno = saved;
+        return;
+    }
     char why_storage[160]; // why the log file was refused
     LineBuffer why(why_storage, sizeof why_storage - 1);
     const bool refused = config.sink == Sink::file && !to_file(config, identity, text, len, why);

@@ -1,10 +1,11 @@
-// Where an event goes: stderr, syslog or a file, in one write per event, never
+// Where an event goes: stderr, syslog, the journal or a file, in one write per event, never
 // stdout. Plain system calls only (async-signal-safe), shared by the hooks'
 // own events (fork, exec-leak) and the engine's reports.
 #pragma once
 
 #include "config.hpp"
 #include "engine_api.hpp"
+#include "journal.hpp"
 
 #include <cstddef>
 
@@ -36,9 +37,17 @@ enum class Origin : unsigned char { own_failure, other };
  * and counted, never cut, and the next event written is preceded by a line
  * saying how many were dropped. SIGPIPE and SIGXFSZ are swallowed. Every fd it
  * opens is closed before it returns. Keeps errno.
+ *
+ * The journal (PORTSHIM_LOG=journal, or by default while fd 2 is the stream
+ * JOURNAL_STREAM names): one native entry per event, datagram to
+ * /run/systemd/journal/socket (journal.hpp), with `fields` (nullptr: MESSAGE
+ * is the text's first line and only the sink's own fields are set). When no
+ * journald takes it (no socket, refused), the event goes where the default
+ * sink would put it: stderr or syslog, by the rules above.
  */
 void write_event(const Config& config, Level level, const char* text, std::size_t len,
-                 const StderrIdentity* identity, Origin origin) noexcept;
+                 const StderrIdentity* identity, Origin origin,
+                 const journal::Fields* fields = nullptr) noexcept;
 
 /**
  * Under a seccomp filter (seccomp_state.hpp): one short event to fd 2 with no

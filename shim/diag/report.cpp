@@ -260,6 +260,71 @@ std::string describe_backtrace(const std::vector<Frame>& frames, std::size_t cou
 
 // Text: every value is escaped before the line is painted and assembled, so
 // only the renderer's own '\n' ends a line and only its own SGR colours it.
+std::string headline(const Request& req, const Verdict& v) {
+    return fmt::format("{} failed: {} — {}: {}", visible(describe_call(req)), errno_name(req.err),
+                       visible(cause_id(v.cause)), visible(v.summary));
+}
+
+journal::Fields JournalView::as_fields() const {
+    journal::Fields out;
+    out.message = message.data();
+    out.message_len = message.size();
+    for (const auto& [name, value] : fields) out.add(name, value.data(), value.size());
+    return out;
+}
+
+JournalView journal_event_view(std::string_view event, std::string_view text, const ReportContext& ctx) {
+    JournalView view;
+    std::string_view first = text.substr(0, text.find('\n'));
+    const std::string tag = fmt::format("portshim[{}]: ", ctx.pid);
+    if (first.substr(0, tag.size()) == tag) first.remove_prefix(tag.size());
+    view.message = std::string(first);
+    view.add("PORTSHIM_EVENT", std::string(event));
+    if (!ctx.exe.empty()) view.add("PORTSHIM_EXE", ctx.exe);
+    return view;
+}
+
+JournalView journal_view(const Request& req, const Verdict& v, const ReportContext& ctx, int repeats) {
+    JournalView view;
+    view.message = repeats > 0 ? fmt::format("{} failed {} more time{} since the last report, same cause: {}: {}",
+                                             visible(describe_call(req)), repeats, repeats == 1 ? "" : "s",
+                                             visible(cause_id(v.cause)), visible(v.summary))
+                               : headline(req, v);
+    view.add("PORTSHIM_EVENT", repeats > 0 ? "repeated" : "bind-failed");
+    view.add("PORTSHIM_CAUSE", std::string(cause_id(v.cause)));
+    view.add("PORTSHIM_CALL", call_name(req.call));
+    view.add("PORTSHIM_PROTO", proto_name(req.proto));
+    if (is_unix(req.proto)) {
+        view.add("PORTSHIM_ADDRESS", req.unix_path);
+        view.add("PORTSHIM_PATH", req.unix_path);
+    } else {
+        view.add("PORTSHIM_ADDRESS", format_address(req.local));
+        view.add("PORTSHIM_PORT", std::to_string(req.local.port));
+    }
+    view.add("PORTSHIM_ERRNO", errno_name(req.err));
+    if (!ctx.exe.empty()) view.add("PORTSHIM_EXE", ctx.exe);
+    if (!ctx.observed.empty()) view.add("PORTSHIM_OBSERVED", std::string(ctx.observed));
+    if (repeats > 0) {
+        view.add("PORTSHIM_REPEATS", std::to_string(repeats));
+        return view;
+    }
+    if (!v.fix.empty()) view.add("PORTSHIM_FIX", v.fix);
+    for (std::size_t i = 0; i < v.confirm.size() && i < 2; ++i) view.add("PORTSHIM_CONFIRM", v.confirm[i]);
+    // The first few holders: a prefork server's sixteen workers would crowd out the rest.
+    view.add("PORTSHIM_HOLDERS", std::to_string(v.holders.size()));
+    for (std::size_t i = 0; i < v.holders.size() && i < 3; ++i) {
+        const Holder& h = v.holders[i];
+        view.add("PORTSHIM_HOLDER_PID", std::to_string(h.pid));
+        view.add("PORTSHIM_HOLDER_EXE", h.exe.empty() ? h.comm : h.exe);
+        view.add("PORTSHIM_HOLDER_UID", std::to_string(h.uid));
+    }
+    if (v.opener && v.opener->pid > 0) {
+        view.add("PORTSHIM_OPENER_PID", std::to_string(v.opener->pid));
+        if (!v.opener->exe.empty()) view.add("PORTSHIM_OPENER_EXE", v.opener->exe);
+    }
+    return view;
+}
+
 std::string render_text(const Request& req, const Verdict& v, const ReportContext& ctx) {
     const std::string cause = paint(ctx.colour, markup::bold_red, visible(cause_id(v.cause)));
     std::string out =

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/config.hpp"
+#include "common/journal.hpp"
 #include "sharing.hpp"
 #include "types.hpp"
 
@@ -160,6 +161,37 @@ std::string json_string(std::string_view s);
  * reorder what is shown. Printable text and valid UTF-8 stay as they are.
  */
 std::string visible(std::string_view s);
+
+/**
+ * An event as journal fields (docs/journal.md): MESSAGE's headline and
+ * NAME=value pairs, names static. Values are the raw bytes (an exe with a
+ * newline stays one: the sink sends it in the binary form), not the text's
+ * escaped ones, so `journalctl PORTSHIM_HOLDER_EXE=…` matches the file.
+ */
+struct JournalView {
+    std::string message;
+    std::vector<std::pair<const char*, std::string>> fields;
+
+    void add(const char* name, std::string value) { fields.emplace_back(name, std::move(value)); }
+    /** The sink's view of it, pointing into this one (valid while it lives and is unchanged). */
+    journal::Fields as_fields() const;
+};
+
+/**
+ * bind-failed (or, `repeats` > 0, the rate limit's "repeated" summary) as
+ * journal fields: PORTSHIM_EVENT, _CAUSE, _CALL, _PROTO, _ADDRESS, _PORT or
+ * _PATH, _ERRNO, _EXE (the failing program), _OBSERVED, _FIX, the first two
+ * _CONFIRM, _HOLDERS (their count), per holder (the first three)
+ * _HOLDER_PID, _HOLDER_EXE, _HOLDER_UID, and _OPENER_PID/_EXE; MESSAGE is the text's headline
+ * without its tag.
+ */
+JournalView journal_view(const Request& req, const Verdict& v, const ReportContext& ctx, int repeats = 0);
+
+/** Any other event: PORTSHIM_EVENT, _EXE, and MESSAGE the first line of `text` without its tag. */
+JournalView journal_event_view(std::string_view event, std::string_view text, const ReportContext& ctx);
+
+/** "bind(0.0.0.0:8080/tcp) failed: EADDRINUSE — CAUSE: SUMMARY", escaped: the text's first line after its tag. */
+std::string headline(const Request& req, const Verdict& v);
 
 /** RFC 3339 UTC time with milliseconds, "2026-11-26T08:05:12.345Z". */
 std::string rfc3339(double epoch_seconds);

@@ -124,15 +124,18 @@ PORTSHIM_EXPORT void portshim_engine_report(portshim::Failure* f) {
                                          : render(f->config->format, req, verdict, ctx);
             const std::string_view id = cause_id(verdict.cause);
             std::snprintf(f->cause, sizeof f->cause, "%.*s", static_cast<int>(id.size()), id.data());
+            JournalView view = journal_view(req, verdict, ctx, same_cause ? f->repeats : 0);
             if (f->config->wait_seconds > 0 && req.call == Call::bind &&
                 clears_by_itself(verdict.cause)) {
                 f->retry = true;
                 const unsigned wait = f->config->wait_seconds; // all of it is left: the wait starts
                 out += render_waiting(f->config->format, req, verdict,
                                       WaitTimes{wait, wait, time_wait_left_ms(req, obs)}, ctx);
+                view.add("PORTSHIM_WAIT_SECONDS", std::to_string(wait));
             }
+            const journal::Fields fields = view.as_fields();
             sink::write_event(*f->config, Level::error, out.data(), out.size(), f->stderr_identity,
-                              sink::Origin::own_failure);
+                              sink::Origin::own_failure, &fields);
         }
     } catch (...) {
         // Out of memory or a bug in the engine: the report is lost, the host is not.
@@ -159,8 +162,11 @@ PORTSHIM_EXPORT void portshim_engine_listened(portshim::Failure* f) {
                                         obs.host.now > 0 ? obs.host.now : host::wall_clock(),
                                         colour_for(*f->config, f->stderr_identity)};
                 const std::string out = render_reuseport_shared(f->config->format, req, others, ctx);
+                const JournalView view = journal_event_view("reuseport-shared", render_reuseport_shared(
+                                                                Format::text, req, others, ctx), ctx);
+                const journal::Fields fields = view.as_fields();
                 sink::write_event(*f->config, level, out.data(), out.size(), f->stderr_identity,
-                                  sink::Origin::other);
+                                  sink::Origin::other, &fields);
             }
         }
     } catch (...) {
@@ -186,8 +192,11 @@ PORTSHIM_EXPORT void portshim_engine_inherited(const portshim::Inherited* found)
                 const ReportContext ctx{me.pid, me.exe, host::wall_clock(),
                                         colour_for(*found->config, found->stderr_identity)};
                 const std::string out = render_inherited(found->config->format, report, ctx);
+                const JournalView view =
+                    journal_event_view("inherited", render_inherited(Format::text, report, ctx), ctx);
+                const journal::Fields fields = view.as_fields();
                 sink::write_event(*found->config, level, out.data(), out.size(),
-                                  found->stderr_identity, sink::Origin::other);
+                                  found->stderr_identity, sink::Origin::other, &fields);
             }
         }
     } catch (...) {
@@ -205,14 +214,18 @@ PORTSHIM_EXPORT void portshim_engine_config_errors(const portshim::Config* confi
             config->level >= Level::warn) {
             const ReportContext ctx{static_cast<int>(::getpid()), host::self_exe(), host::wall_clock(),
                                     colour_for(*config, identity)};
-            std::string out;
-            for (int i = 0; i < errors->count; ++i)
-                out += render_config_error(config->format, config_error_message(errors->items[i]),
-                                           ctx);
+            std::string out, text;
+            for (int i = 0; i < errors->count; ++i) {
+                const std::string message = config_error_message(errors->items[i]);
+                out += render_config_error(config->format, message, ctx);
+                text += render_config_error(Format::text, message, ctx);
+            }
+            const JournalView view = journal_event_view("config-error", text, ctx);
+            const journal::Fields fields = view.as_fields();
             // At the first hook of any process, a curl run by popen("... 2>&1") too: not
             // into a piped stderr unless asked (rule 13; a refused PORTSHIM_LOG asks).
             sink::write_event(*config, Level::warn, out.data(), out.size(), identity,
-                              sink::Origin::other);
+                              sink::Origin::other, &fields);
         }
     } catch (...) {
     }
