@@ -5,7 +5,7 @@ set -eu
 root=$1
 scripts="$root/scripts/demo $root/scripts/test $root/scripts/lib/setup.sh $root/.ci/run
 $root/scripts/gallery $root/bench/run $root/bench/supervise $root/tests/artifacts/check_library.sh $root/tests/artifacts/check_scripts.sh $root/tests/artifacts/check_layout.sh
-$root/fuzz/run"
+$root/fuzz/run $root/scripts/package"
 for s in $scripts; do
     sh -n "$s"
 done
