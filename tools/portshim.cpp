@@ -1,8 +1,10 @@
 // portshim(1): the library's diagnosis from outside a program. `why` explains
-// who holds a port now; `wait` blocks until a bind would succeed (for restart units).
+// who holds a port now; `wait` blocks until a bind would succeed (for restart units);
+// `unit` writes the systemd drop-in that runs a service under portshim-run.
 #include "executable.hpp"
 #include "messages.hpp"
 #include "target.hpp"
+#include "unit.hpp"
 
 #include "diag/address.hpp"
 #include "diag/causes.hpp"
@@ -17,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <climits>
 #include <cstring>
 #include <ctime>
 #include <fmt/format.h>
@@ -38,6 +41,8 @@ constexpr const char* usage_text = R"(usage: portshim why  [--json] [--udp] [--r
        portshim wait [--timeout SECONDS] [--json] [--udp] [--reuseaddr] [--for PROGRAM] [--] [ADDRESS:]PORT
        portshim check-preload [--] PROGRAM
        portshim check-config [NAME=VALUE...]
+       portshim unit [--write [--force]] [--reuseaddr] [--supervise] [--port [ADDRESS:]PORT]...
+                     [--timeout SECONDS] [--root DIR] [--] UNIT.service
        portshim --version
 
   why            explain who holds the port now (exit 0 free, 1 in use, 2 usage)
@@ -48,6 +53,9 @@ constexpr const char* usage_text = R"(usage: portshim why  [--json] [--udp] [--r
                  127 not found)
   check-config   whether the library accepts these PORTSHIM_* values, or those of the
                  environment when none are given (exit 0 yes, 1 no: one line each, 2 usage)
+  unit           print a systemd drop-in that runs UNIT's ExecStart= under portshim-run
+                 (UNIT: a name found in /etc, /run, /lib, /usr/lib/systemd/system, or a path
+                 to a .service file); exit 0, 2 on a bad or missing unit (docs/unit.md)
 
   --json         one JSON object per line instead of text
   --udp          check a UDP port instead of TCP
@@ -62,6 +70,15 @@ constexpr const char* usage_text = R"(usage: portshim why  [--json] [--udp] [--r
                  else is then "cannot be told". Without --for the program is unknown
                  and no holder is called a previous instance.
   --             end of options: what follows is the target or PROGRAM
+
+  unit's options:
+  --write        install it as /etc/systemd/system/UNIT.d/portshim.conf (0644), replacing
+                 only a drop-in portshim wrote (--force: any file there)
+  --reuseaddr    portshim-run --reuseaddr (and portshim wait --reuseaddr)
+  --supervise    portshim-run --supervise: the seccomp supervisor whatever the program is
+  --port P       ExecStartPre=portshim wait --timeout SECONDS P, once for each port given
+                 (ports are not guessed from the command line); --timeout default 30 s
+  --root DIR     read and write the unit files under DIR instead of /
 
 ADDRESS defaults to 0.0.0.0; write IPv6 addresses in brackets: [::]:8080.
 
@@ -378,12 +395,116 @@ int cmd_check_config(const std::vector<std::string>& args) {
     return errors.count > 0 || !unknown.empty() ? 1 : 0;
 }
 
+/** The directory of this executable (portshim-run is installed next to it). */
+std::string own_directory() {
+    char self[PATH_MAX];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    const std::string path = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : "/usr/bin/portshim";
+    const std::size_t slash = path.rfind('/');
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+/** A file's contents; nullopt with `error` set when it cannot be read. */
+std::optional<std::string> read_file(const std::string& path, std::string& error) {
+    std::FILE* f = std::fopen(path.c_str(), "re");
+    if (f == nullptr) {
+        error = "cannot read " + path + ": " + std::strerror(errno);
+        return std::nullopt;
+    }
+    std::string text;
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+    std::fclose(f);
+    return text;
+}
+
+int cmd_unit(const std::vector<std::string>& args) {
+    cli::DropInRequest request;
+    bool write = false;
+    bool force = false;
+    std::string root;
+    std::string unit;
+    bool options_done = false;
+    std::string error;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (options_done || a.empty() || a[0] != '-') {
+            if (!unit.empty()) return usage_error("one unit only, got '" + unit + "' and '" + a + "'");
+            unit = a;
+            if (unit.empty()) return usage_error("an empty unit name");
+        } else if (a == "--") {
+            options_done = true;
+        } else if (a == "--write") {
+            write = true;
+        } else if (a == "--force") {
+            force = true;
+        } else if (a == "--reuseaddr") {
+            request.reuseaddr = true;
+        } else if (a == "--supervise") {
+            request.supervise = true;
+        } else if (a == "--port") {
+            if (i + 1 >= args.size()) return usage_error("--port needs [ADDRESS:]PORT");
+            const std::string& port = args[++i];
+            if (!cli::parse_target(port, false, error) || port.rfind("unix:", 0) == 0)
+                return usage_error("--port: " + (error.empty() ? "takes [ADDRESS:]PORT" : error));
+            request.ports.push_back(port);
+        } else if (a == "--timeout") {
+            if (i + 1 >= args.size()) return usage_error("--timeout needs SECONDS");
+            const auto s = cli::parse_seconds(args[++i]);
+            if (!s) return usage_error("--timeout takes whole seconds from 0 to 86400");
+            request.timeout = *s;
+        } else if (a == "--root") {
+            if (i + 1 >= args.size() || args[i + 1].empty() || args[i + 1][0] != '/')
+                return usage_error("--root needs an absolute DIR");
+            root = args[++i];
+            while (root.size() > 1 && root.back() == '/') root.pop_back();
+            if (root == "/") root.clear();
+        } else if (a == "--help" || a == "-h") {
+            std::fputs(usage_text, stdout);
+            return 0;
+        } else {
+            return usage_error("unknown option '" + a + "'");
+        }
+    }
+    if (unit.empty()) return usage_error("unit needs UNIT.service");
+    if (force && !write) return usage_error("--force goes with --write");
+    const auto files = cli::find_unit(unit, root, error);
+    if (!files) return usage_error(error);
+    cli::ServiceUnit service;
+    for (const std::string& file : files->files) {
+        const auto text = read_file(file, error);
+        if (!text) return usage_error(error);
+        if (!cli::read_unit_text(*text, service, error)) return usage_error(file + ": " + error);
+    }
+    request.unit_name = files->name;
+    request.source = files->files.front();
+    for (std::size_t i = 1; i < files->files.size(); ++i) request.source += ", " + files->files[i];
+    const std::string here = own_directory();
+    request.portshim = here + "/portshim";
+    request.run = here + "/portshim-run";
+    const std::string path = cli::drop_in_path(files->name, root);
+    request.undo_path = path;
+    const auto text = cli::render_drop_in(service, request, error);
+    if (!text) return usage_error(error);
+    if (!write) {
+        print_out(*text);
+        return 0;
+    }
+    if (!cli::write_drop_in(path, *text, force, error)) {
+        print_error(error);
+        return 1;
+    }
+    print_out("portshim: wrote " + path + "\nrun: systemctl daemon-reload && systemctl restart " +
+              files->name + "\n");
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty())
-        return usage_error("missing command: why, wait, check-preload or check-config");
+        return usage_error("missing command: why, wait, check-preload, check-config or unit");
     const std::string command = args[0];
     args.erase(args.begin());
     if (command == "--help" || command == "-h" || command == "help") {
@@ -397,6 +518,7 @@ int main(int argc, char** argv) {
     try {
         if (command == "check-preload") return cmd_check_preload(args);
         if (command == "check-config") return cmd_check_config(args);
+        if (command == "unit") return cmd_unit(args);
         if (command != "why" && command != "wait")
             return usage_error("unknown command '" + command + "'");
         Options o;

@@ -3,8 +3,10 @@
 // program with --supervise), for restart units and CI. A static binary, so that
 // a supervised start costs one exec: options, `portshim check-config` and
 // `check-preload` are linked in, and it is the supervisor's launcher itself.
-// Finds ../lib/portshim/libportshim.so and portshim-supervise (the supervisor's
-// own name once it runs) from its own directory, in the build and install trees.
+// Finds libportshim.so (../lib/portshim/, or ../lib/MULTIARCH/portshim/ as the
+// Debian package installs it: PORTSHIM_LIB_FROM_BIN) and portshim-supervise (the
+// supervisor's own name once it runs) from its own directory, in the build and
+// install trees.
 #include "executable.hpp"
 #include "launch.hpp"
 #include "messages.hpp"
@@ -136,8 +138,8 @@ int main(int argc, char** argv) {
     const std::size_t slash = self.rfind('/');
     const std::string here = slash == 0 ? "/" : self.substr(0, slash);
     char resolved[PATH_MAX];
-    if (::realpath((here + "/../lib/portshim").c_str(), resolved) == nullptr)
-        return refuse("cannot find lib/portshim/ next to " + here);
+    if (::realpath((here + "/" PORTSHIM_LIB_FROM_BIN).c_str(), resolved) == nullptr)
+        return refuse("cannot find " PORTSHIM_LIB_FROM_BIN "/ from " + here);
     const std::string lib = std::string(resolved) + "/libportshim.so";
     if (::access(lib.c_str(), R_OK) != 0) return refuse("cannot read " + lib);
     const std::string supervisor = here + "/portshim-supervise";

@@ -6,9 +6,13 @@
 portshim_packages='g++ cmake make libfmt-dev catch2 iproute2 util-linux binutils'
 
 # For scripts/test only, and optional: clang with libFuzzer's runtime (the
-# fuzz targets; Debian 12 names) and jemalloc (the co-existence scenarios).
+# fuzz targets; Debian 12 names), jemalloc (the co-existence scenarios),
+# groff-base (the man pages render without warnings), Debian's packaging tools
+# and lintian (package.cpp builds the .deb with scripts/package) and systemd for
+# systemd-analyze verify (systemd_unit.cpp; installed, it starts nothing in a
+# container whose init is not systemd).
 # shellcheck disable=SC2034 # used by scripts/test
-portshim_test_packages='clang libclang-rt-14-dev libjemalloc2 groff-base'
+portshim_test_packages='clang libclang-rt-14-dev libjemalloc2 groff-base dpkg-dev debhelper lintian systemd'
 
 portshim_install_deps() {
     # shellcheck disable=SC2086 # the package list is meant to split
