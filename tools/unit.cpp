@@ -237,6 +237,14 @@ std::optional<std::string> render_drop_in(const ServiceUnit& unit, const DropInR
             error = request.unit_name + ": an ExecStart= without a command";
             return std::nullopt;
         }
+        // A unit that already runs under portshim (the example unit, a hand edit) would run it twice.
+        const std::string_view first = words->front();
+        const std::string_view base = first.substr(first.find_last_of('/') + 1);
+        if (base == "portshim-run" || base == "portshim-supervise") {
+            error = fmt::format("{}: ExecStart= already runs under {}; nothing to add", request.unit_name,
+                                first);
+            return std::nullopt;
+        }
         // The prefixes stay in front: "-" (failure ignored), ":" (no variables expanded), "+", "!" and
         // "!!" (privileges) apply to the process, which portshim-run becomes by exec.
         out += fmt::format("ExecStart={}{}{} -- {}\n", c.prefixes, unit_word(request.run), run_options, c.command);

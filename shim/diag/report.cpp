@@ -551,7 +551,7 @@ std::string config_error_message(const ConfigError& error) {
                            "environment are not trusted there",
                            error.name);
     return fmt::format("{}={:?} is not valid ({}); using the default", error.name, value,
-                       error.accepted != nullptr ? error.accepted : "see the README");
+                       error.accepted != nullptr ? error.accepted : "see man 7 portshim");
 }
 
 std::string render_config_error(Format format, std::string_view message, const ReportContext& ctx) {

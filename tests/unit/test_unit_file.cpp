@@ -158,6 +158,10 @@ TEST_CASE("unit files: what the drop-in cannot do is refused in one line", "[uni
     CHECK_THAT(error, Contains("unterminated"));
     CHECK_FALSE(render_drop_in(read("[Service]\nExecStart=-\n"), request(), error));
     CHECK(error == "app.service: an ExecStart= without a command");
+    // Already under portshim (scripts/examples/legacy.service): wrapping again would run portshim-run twice.
+    CHECK_FALSE(render_drop_in(read("[Service]\nExecStart=/usr/local/bin/portshim-run --reuseaddr -- /opt/s -p 1\n"),
+                               request(), error));
+    CHECK(error == "app.service: ExecStart= already runs under /usr/local/bin/portshim-run; nothing to add");
 }
 
 TEST_CASE("unit files: command lines split as systemd splits them", "[unit]") {
