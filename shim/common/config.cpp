@@ -3,6 +3,8 @@
 // no allocation, no exceptions, so the small preload library can link it.
 #include "config.hpp"
 
+#include "raw_syscall.hpp"
+
 #include <cstring>
 #include <initializer_list>
 #include <unistd.h>
@@ -128,7 +130,9 @@ Config parse_config(EnvGetter get, bool secure, ConfigErrors& errors) noexcept {
     // The per-user default: /run/portshim for root, $XDG_RUNTIME_DIR/portshim
     // otherwise; none (registry off) without XDG_RUNTIME_DIR or under secure execution.
     if (c.state_dir[0] == '\0' && !secure) {
-        if (::geteuid() == 0) {
+        // geteuid without libc's wrapper: this runs at load in every exec'd
+        // process, and a small program never touches that page of libc.
+        if (raw_syscall(SYS_geteuid) == 0) {
             std::memcpy(c.state_dir, "/run/portshim", sizeof "/run/portshim");
         } else if (const char* xdg = get("XDG_RUNTIME_DIR"); xdg != nullptr && xdg[0] == '/') {
             const std::size_t n = std::strlen(xdg);

@@ -5,6 +5,7 @@
 // sockets already warned about (one warning per server, not per child).
 #include "listeners.hpp"
 
+#include "common/raw_syscall.hpp"
 #include "seccomp_state.hpp"
 
 #include "common/zeroed_map.hpp"
@@ -59,7 +60,7 @@ Private* pages() {
 
 unsigned long long inode_of(int fd) {
     struct stat st;
-    if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;
+    if (raw_fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;
     return st.st_ino;
 }
 
@@ -153,7 +154,7 @@ template <int N>
 __attribute__((noinline)) bool poll_block(int first, FdList& out) {
     pollfd probe[N];
     for (int i = 0; i < N; ++i) probe[i] = pollfd{first + i, 0, 0};
-    if (::poll(probe, N, 0) < 0) return false;
+    if (raw_poll_now(probe, N) < 0) return false;
     bool any_open = false;
     ListenFd lf;
     for (const pollfd& p : probe) {
@@ -259,6 +260,40 @@ int take_unrecorded(ListenFd* out, int* openers, int max) noexcept {
     }
     errno = saved;
     return n;
+}
+
+namespace {
+
+/**
+ * Fds first..first+count-1 in blocks of `block` entries (`block` pollfds of
+ * stack, no more): whether any is open, and whether any open one is a socket.
+ */
+__attribute__((noinline)) void probe_range(int first, int count, bool& any_open, bool& socket) {
+    constexpr int block = 64;
+    pollfd probe[block];
+    for (int base = first; base < first + count && !socket; base += block) {
+        for (int i = 0; i < block; ++i) probe[i] = pollfd{base + i, 0, 0};
+        if (raw_poll_now(probe, block) < 0) return;
+        for (const pollfd& p : probe) {
+            if ((p.revents & POLLNVAL) != 0) continue;
+            any_open = true;
+            if (inode_of(p.fd) != 0) {
+                socket = true;
+                break;
+            }
+        }
+    }
+}
+
+} // namespace
+
+bool socket_at_load() noexcept {
+    const int saved = errno;
+    bool any_open = false, socket = false;
+    probe_range(3, 64, any_open, socket);
+    if (any_open && !socket) probe_range(3 + 64, 1024, any_open, socket);
+    errno = saved;
+    return socket;
 }
 
 void scan_at_load(FdList& out) noexcept {

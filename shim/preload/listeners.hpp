@@ -51,6 +51,15 @@ bool inherited(unsigned long long inode) noexcept;
  */
 void scan_at_load(FdList& out) noexcept;
 
+/**
+ * At load, before scan_at_load: whether any of fds 3 to 1090 is a socket, in
+ * the same two steps (fds 67 and up only when one of 3..66 is open), in
+ * blocks of 64 fds and with an fstat per open fd: 512 bytes of stack and no
+ * FdList, because nearly every process has no socket to report and this runs
+ * in each of them (an unrelated pipe or file costs no new stack page).
+ */
+bool socket_at_load() noexcept;
+
 /** For fork: the remembered sockets this process still holds. */
 void collect_held(FdList& out) noexcept;
 

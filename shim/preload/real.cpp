@@ -4,6 +4,8 @@
 // the raw system call, so a hook never crashes for want of a symbol.
 #include "real.hpp"
 
+#include "common/raw_syscall.hpp"
+
 #include <atomic>
 #include <cerrno>
 #include <dlfcn.h>
@@ -30,44 +32,6 @@ int sys_socket(int domain, int type, int protocol) {
 [[maybe_unused]] int sys_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) {
     return static_cast<int>(::syscall(SYS_prctl, option, a2, a3, a4, a5));
 }
-/**
- * A system call made with the instruction itself, as glibc's syscall(2) does:
- * the syscall and prctl hooks forward with it rather than with a dlsym'd
- * pointer, because their first call may come from a signal handler or a
- * thread the loader's lock is held against (dlsym is not async-signal-safe).
- */
-long raw_syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6) {
-#if defined(__x86_64__)
-    register long r10 __asm__("r10") = a4;
-    register long r8 __asm__("r8") = a5;
-    register long r9 __asm__("r9") = a6;
-    long ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(number), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-#elif defined(__aarch64__)
-    register long x8 __asm__("x8") = number;
-    register long x0 __asm__("x0") = a1;
-    register long x1 __asm__("x1") = a2;
-    register long x2 __asm__("x2") = a3;
-    register long x3 __asm__("x3") = a4;
-    register long x4 __asm__("x4") = a5;
-    register long x5 __asm__("x5") = a6;
-    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
-    const long ret = x0;
-#else
-#define PORTSHIM_NO_RAW_SYSCALL 1
-    (void)number, (void)a1, (void)a2, (void)a3, (void)a4, (void)a5, (void)a6;
-    const long ret = -ENOSYS;
-#endif
-    if (ret < 0 && ret > -4096) {
-        errno = static_cast<int>(-ret);
-        return -1;
-    }
-    return ret;
-}
-
 pid_t sys_fork() {
 #ifdef SYS_fork
     return static_cast<pid_t>(::syscall(SYS_fork));

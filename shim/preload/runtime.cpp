@@ -10,6 +10,7 @@
 #include "own_stack.hpp"
 #include "common/rate_limit.hpp"
 #include "real.hpp"
+#include "common/raw_syscall.hpp"
 #include "seccomp_state.hpp"
 #include "signal_context.hpp"
 #include "socket_options.hpp"
@@ -40,7 +41,7 @@ std::atomic<int> g_pid{0};
 
 } // namespace
 
-void note_process_start() noexcept { g_pid.store(static_cast<int>(::getpid()), std::memory_order_relaxed); }
+void note_process_start() noexcept { g_pid.store(raw_getpid(), std::memory_order_relaxed); }
 
 void entered_fork_child(bool parent_threaded) noexcept {
     g_unsafe_child = parent_threaded;

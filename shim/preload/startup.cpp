@@ -7,6 +7,7 @@
 #include "engine_loader.hpp"
 #include "listeners.hpp"
 #include "own_stack.hpp"
+#include "common/raw_syscall.hpp"
 #include "runtime.hpp"
 #include "seccomp_state.hpp"
 
@@ -14,6 +15,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <new>
 #include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,14 +42,15 @@ void init_slow() noexcept {
         return;
     const int saved = errno;
     Guard guard;
-    ConfigErrors errors;
     // AT_SECURE: setuid/setgid or capabilities gained at exec; paths from the
     // environment are then ignored (ld.so(8) does the same for LD_PRELOAD paths).
     const bool secure = ::getauxval(AT_SECURE) != 0;
-    g_config = parse_config([](const char* n) -> const char* { return std::getenv(n); }, secure,
-                            errors);
-    g_errors = errors;
-    g_errors_pending.store(errors.count > 0 && g_config.level >= Level::warn,
+    // Parsed straight into the globals (nothing reads them before g_state is
+    // ready): a Config and a ConfigErrors on the stack are 1.5 KiB of it, and
+    // a new stack page is a page fault in every exec'd process.
+    new (&g_config) Config(parse_config(
+        [](const char* n) -> const char* { return std::getenv(n); }, secure, g_errors));
+    g_errors_pending.store(g_errors.count > 0 && g_config.level >= Level::warn,
                            std::memory_order_relaxed);
     g_state.store(ready, std::memory_order_release);
     errno = saved;
@@ -85,10 +88,10 @@ int systemd_listen_fds() {
 /**
  * At load: the listening sockets this process started with. Each is
  * remembered (for fork and exec events); the engine reports them unless every
- * one is a LISTEN_FDS hand-over and the level is above debug. Processes with
- * nothing beyond stdio (nearly all) pay one poll(2).
+ * one is a LISTEN_FDS hand-over and the level is above debug. Only a process
+ * that holds a socket gets here (the FdList is 5 KiB of stack).
  */
-void scan_inherited() {
+__attribute__((noinline)) void scan_inherited_sockets() {
     listeners::FdList found;
     listeners::scan_at_load(found);
     if (found.count == 0) return;
@@ -117,6 +120,11 @@ void scan_inherited() {
     });
 }
 
+/** Processes with nothing beyond stdio (nearly all) pay one poll(2). */
+void scan_inherited() {
+    if (listeners::socket_at_load()) scan_inherited_sockets();
+}
+
 } // namespace
 
 const Config& config() noexcept {
@@ -134,7 +142,7 @@ void load() noexcept {
     const int saved = errno;
     note_process_start();
     struct stat st;
-    g_stderr.open = ::fstat(2, &st) == 0;
+    g_stderr.open = raw_fstat(2, &st) == 0;
     if (g_stderr.open) {
         g_stderr.dev = st.st_dev;
         g_stderr.ino = st.st_ino;

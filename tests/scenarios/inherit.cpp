@@ -371,6 +371,26 @@ TEST_CASE("handover: at debug level the LISTEN_FDS hand-over is logged as one")
     CHECK(leaks[0]["handover"].str() == "listen-fds");
 }
 
+TEST_CASE("inherited: the load scan finds a listener on any fd from 6 to 1090 behind unrelated ones")
+{
+    // fd_at_exec puts a pipe and /dev/null on fds 3-5 and the listener on fd N,
+    // then execs true: its load reports the socket. The scan probes fds 3-66 first
+    // and 67-1090 only when one of those is open, in blocks of 64 (listeners.hpp).
+    for (const int fd : {6, 63, 66, 67, 130, 131, 700, 1089, 1090}) {
+        const TempDir state;
+        Process child({prog("fd_at_exec"), std::to_string(fd), "true"}, with_state(state, true));
+        const int port = read_port(child);
+        const int status = child.wait();
+        INFO("fd " << fd << "\nstderr: " << child.err());
+        REQUIRE(status == 0);
+        bool found = false;
+        for (const Json& event : events_named(child.err(), "inherited"))
+            for (const Json& held : event["fds"].items())
+                found |= held["fd"].number() == fd && held["port"].number() == port;
+        CHECK(found);
+    }
+}
+
 TEST_CASE("fork stress: 200 forks while 8 threads bind and fail under the preload")
 {
     const TempDir dir;
