@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <ctime>
 #include <unistd.h>
 
 namespace portshim {
