@@ -751,6 +751,49 @@ void add_other_sockets(const Observation& obs, const std::vector<const SocketEnt
     }
 }
 
+// Beyond this many other holders, the fix lists only their pids.
+constexpr std::size_t max_other_fixes = 8;
+
+/**
+ * Every holder counts, not only the one the verdict names: a bind succeeds only once all of
+ * them let go. Each other live blocking socket held by a process not yet among the verdict's
+ * holders gets its own rule; its holders join the list (after the named ones), the summary
+ * counts them and the fix says what to do about each.
+ */
+void add_other_holders(const Request& req, const Observation& obs,
+                       const std::vector<const SocketEntry*>& blocking, Verdict& v) {
+    std::vector<int> pids;
+    for (const Holder& h : v.holders) pids.push_back(h.pid);
+    const auto known = [&](int pid) { return std::find(pids.begin(), pids.end(), pid) != pids.end(); };
+    std::vector<std::string> others, unlisted;
+    for (const SocketEntry* s : blocking) {
+        if (!is_live_state(*s)) continue;
+        const auto hs = holders_of(obs, s->inode);
+        if (std::all_of(hs.begin(), hs.end(), [&](const Holder* h) { return known(h->pid); }))
+            continue;  // nobody visible, or processes the verdict already names
+        const Verdict other = rule_visible(req, obs, *s, hs);
+        for (const Holder& h : other.holders) {
+            if (!known(h.pid)) pids.push_back(h.pid);
+            v.holders.push_back(h);
+        }
+        const std::string pid = std::to_string(other.holders.front().pid);
+        if (others.size() < max_other_fixes)
+            others.push_back(fmt::format("{} ({}): {}", cause_id(other.cause), other.summary, other.fix));
+        else
+            unlisted.push_back(pid);
+    }
+    if (others.empty()) return;
+    const std::size_t count = others.size() + unlisted.size();
+    v.summary += fmt::format("; {} more process{} hold{} the port too", count,
+                             count == 1 ? "" : "es", count == 1 ? "s" : "");
+    for (const std::string& o : others) v.fix += "; the port is also held — " + o;
+    if (!unlisted.empty()) {
+        std::string list;
+        for (const std::string& pid : unlisted) list += (list.empty() ? "" : ", ") + pid;
+        v.fix += fmt::format("; and by pid {} (see {})", list, ss_listeners(req, obs));
+    }
+}
+
 /** The one pass after the pick: sharing rules in words, what the probes saw, the other sockets. */
 void add_evidence(const Request& req, const Observation& obs,
                   const std::vector<const SocketEntry*>& blocking, const SocketEntry* named,
@@ -758,6 +801,7 @@ void add_evidence(const Request& req, const Observation& obs,
     if (named != nullptr) add_sharing_reasons(req, obs, *named, v);
     add_probe_evidence(req, obs, blocking, v);
     add_other_sockets(obs, blocking, v);
+    if (named != nullptr) add_other_holders(req, obs, blocking, v);
 }
 
 } // namespace

@@ -163,6 +163,45 @@ TEST_CASE("inherited-fd inferred without a record when every fact holds", "[inhe
     CHECK(contains(v.fix, "SOCK_CLOEXEC (or set FD_CLOEXEC) in the program that opened it"));
 }
 
+TEST_CASE("two holders on two addresses: the verdict and the fix account for both", "[inherited]") {
+    // bench/loaded-host at N=100: the restart on 0.0.0.0:8080 overlaps an inherited helper
+    // on 127.0.0.2 and the previous instance on 127.0.0.1; stopping one alone frees nothing.
+    Observation o = observation_of_self();
+    const Holder previous = holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 6666, 3,
+                                   1'800'000'000 - 150);
+    for (const bool helper_first : {true, false}) {
+        const SocketEntry helper_socket = tcp("127.0.0.2", 8080, tcp_state::listen, 5555);
+        const SocketEntry previous_socket = tcp("127.0.0.1", 8080, tcp_state::listen, 6666);
+        o.sockets = helper_first ? std::vector<SocketEntry>{helper_socket, previous_socket}
+                                 : std::vector<SocketEntry>{previous_socket, helper_socket};
+        o.holders = {orphaned_helper(5555), previous};
+        const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+        INFO("helper first: " << helper_first << "\nsummary: " << v.summary << "\nfix: " << v.fix);
+        CHECK(cause_id(v.cause) == (helper_first ? "inherited-fd" : "previous-instance"));
+        REQUIRE(v.holders.size() == 2);
+        CHECK(v.holders[0].pid == (helper_first ? 4121 : 4112));
+        CHECK(v.holders[1].pid == (helper_first ? 4112 : 4121));
+        CHECK(contains(v.summary, "; 1 more process holds the port too"));
+        CHECK(contains(v.fix, "kill -TERM 4121"));
+        CHECK(contains(v.fix, "kill -TERM 4112"));
+        CHECK(contains(v.fix, helper_first ? "the port is also held — previous-instance (pid 4112"
+                                           : "the port is also held — inherited-fd ("));
+    }
+}
+
+TEST_CASE("a holder's other sockets on the port add no second fix", "[inherited]") {
+    Observation o = observation_of_self();
+    o.sockets = {tcp("127.0.0.1", 8080, tcp_state::listen, 6666),
+                 tcp("127.0.0.2", 8080, tcp_state::listen, 6667)};
+    o.holders = {holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 6666, 3),
+                 holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 6667, 4)};
+    const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+    CHECK(cause_id(v.cause) == "previous-instance");
+    CHECK(v.holders.size() == 1);
+    CHECK_FALSE(contains(v.summary, "more process"));
+    CHECK_FALSE(contains(v.fix, "also held"));
+}
+
 TEST_CASE("no inference unless every fact is positive", "[inherited]") {
     SECTION("a legacy daemon that daemonized itself still imports listen()") {
         Holder daemon = orphaned_helper();
