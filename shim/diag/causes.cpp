@@ -772,6 +772,7 @@ void add_other_holders(const Request& req, const Observation& obs,
         if (std::all_of(hs.begin(), hs.end(), [&](const Holder* h) { return known(h->pid); }))
             continue;  // nobody visible, or processes the verdict already names
         const Verdict other = rule_visible(req, obs, *s, hs);
+        if (other.holders.empty()) continue;
         for (const Holder& h : other.holders) {
             if (!known(h.pid)) pids.push_back(h.pid);
             v.holders.push_back(h);
