@@ -132,7 +132,7 @@ Config parse_config(EnvGetter get, bool secure, ConfigErrors& errors) noexcept {
     if (c.state_dir[0] == '\0' && !secure) {
         // geteuid without libc's wrapper: this runs at load in every exec'd
         // process, and a small program never touches that page of libc.
-        if (raw_syscall(SYS_geteuid) == 0) {
+        if (raw_geteuid() == 0) {
             std::memcpy(c.state_dir, "/run/portshim", sizeof "/run/portshim");
         } else if (const char* xdg = get("XDG_RUNTIME_DIR"); xdg != nullptr && xdg[0] == '/') {
             const std::size_t n = std::strlen(xdg);

@@ -45,7 +45,11 @@ inline long raw_syscall(long number, long a1 = 0, long a2 = 0, long a3 = 0, long
     __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
     const long ret = x0;
 #else
-    return ::syscall(number, a1, a2, a3, a4, a5, a6);
+    // Not libc's syscall(2): inside the preload that is the syscall hook,
+    // whose fallback this is. Callers below use libc's wrappers here instead.
+    (void)number, (void)a1, (void)a2, (void)a3, (void)a4, (void)a5, (void)a6;
+    errno = ENOSYS;
+    return -1;
 #endif
 #ifndef PORTSHIM_NO_RAW_SYSCALL
     if (ret < 0 && ret > -4096) {
@@ -75,7 +79,9 @@ inline int raw_fstat(int fd, struct stat* st) {
 
 /** poll(2) with no wait. */
 inline int raw_poll_now(pollfd* fds, int n) {
-#if defined(SYS_poll)
+#if defined(PORTSHIM_NO_RAW_SYSCALL)
+    return ::poll(fds, static_cast<nfds_t>(n), 0);
+#elif defined(SYS_poll)
     return static_cast<int>(raw_syscall(SYS_poll, reinterpret_cast<long>(fds), n, 0));
 #else
     const timespec zero{};
@@ -84,6 +90,12 @@ inline int raw_poll_now(pollfd* fds, int n) {
 #endif
 }
 
+#ifdef PORTSHIM_NO_RAW_SYSCALL
+inline int raw_getpid() { return static_cast<int>(::getpid()); }
+inline unsigned raw_geteuid() { return static_cast<unsigned>(::geteuid()); }
+#else
 inline int raw_getpid() { return static_cast<int>(raw_syscall(SYS_getpid)); }
+inline unsigned raw_geteuid() { return static_cast<unsigned>(raw_syscall(SYS_geteuid)); }
+#endif
 
 } // namespace portshim

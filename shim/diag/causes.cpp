@@ -765,34 +765,49 @@ void add_other_holders(const Request& req, const Observation& obs,
     std::vector<int> pids;
     for (const Holder& h : v.holders) pids.push_back(h.pid);
     const auto known = [&](int pid) { return std::find(pids.begin(), pids.end(), pid) != pids.end(); };
-    std::vector<std::string> others, unlisted;
+    const auto join = [](const std::vector<int>& list, const char* sep) {
+        std::string out;
+        for (const int pid : list) out += (out.empty() ? "" : sep) + std::to_string(pid);
+        return out;
+    };
+    std::vector<std::string> others;
+    std::vector<int> added, unlisted;
     for (const SocketEntry* s : blocking) {
         if (!is_live_state(*s)) continue;
         const auto hs = holders_of(obs, s->inode);
         if (std::all_of(hs.begin(), hs.end(), [&](const Holder* h) { return known(h->pid); }))
             continue;  // nobody visible, or processes the verdict already names
         const Verdict other = rule_visible(req, obs, *s, hs);
-        if (other.holders.empty()) continue;
+        // Only processes not named yet join, once each (a socket shared with a named one too).
+        std::vector<int> fresh;
         for (const Holder& h : other.holders) {
-            if (!known(h.pid)) pids.push_back(h.pid);
+            if (known(h.pid)) continue;
+            pids.push_back(h.pid);
+            fresh.push_back(h.pid);
             v.holders.push_back(h);
         }
-        const std::string pid = std::to_string(other.holders.front().pid);
-        if (others.size() < max_other_fixes)
+        if (fresh.empty()) continue;
+        added.insert(added.end(), fresh.begin(), fresh.end());
+        if (others.size() >= max_other_fixes) {
+            unlisted.insert(unlisted.end(), fresh.begin(), fresh.end());
+        } else if (fresh.front() == other.holders.front().pid) {
+            // The rule's own words are about the process it names first, a new one.
             others.push_back(fmt::format("{} ({}): {}", cause_id(other.cause), other.summary, other.fix));
-        else
-            unlisted.push_back(pid);
+        } else {
+            // The rule names a process already accounted for; say what the new ones hold.
+            others.push_back(fmt::format("pid {} share{} the socket of pid {}: stop {} too (kill -TERM {})",
+                                         join(fresh, ", "), fresh.size() == 1 ? "s" : "",
+                                         other.holders.front().pid, fresh.size() == 1 ? "it" : "them",
+                                         join(fresh, " ")));
+        }
     }
-    if (others.empty()) return;
-    const std::size_t count = others.size() + unlisted.size();
+    if (added.empty()) return;
+    const std::size_t count = added.size();
     v.summary += fmt::format("; {} more process{} hold{} the port too", count,
                              count == 1 ? "" : "es", count == 1 ? "s" : "");
     for (const std::string& o : others) v.fix += "; the port is also held — " + o;
-    if (!unlisted.empty()) {
-        std::string list;
-        for (const std::string& pid : unlisted) list += (list.empty() ? "" : ", ") + pid;
-        v.fix += fmt::format("; and by pid {} (see {})", list, ss_listeners(req, obs));
-    }
+    if (!unlisted.empty())
+        v.fix += fmt::format("; and by pid {} (see {})", join(unlisted, ", "), ss_listeners(req, obs));
 }
 
 /** The one pass after the pick: sharing rules in words, what the probes saw, the other sockets. */

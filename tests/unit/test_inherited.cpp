@@ -7,6 +7,7 @@
 #include "diag/report.hpp"
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <sys/socket.h>
 
 using namespace portshim;
@@ -200,6 +201,34 @@ TEST_CASE("a holder's other sockets on the port add no second fix", "[inherited]
     CHECK(v.holders.size() == 1);
     CHECK_FALSE(contains(v.summary, "more process"));
     CHECK_FALSE(contains(v.fix, "also held"));
+}
+
+TEST_CASE("a worker sharing a named holder's other socket joins once and is named in the fix", "[inherited]") {
+    // The previous instance 4112 listens on 127.0.0.1 and 127.0.0.2; its forked
+    // worker 4130 shares the second socket. 4112 is named once, 4130 is added once.
+    Observation o = observation_of_self();
+    for (const bool shared_first : {true, false}) {
+        const SocketEntry own = tcp("127.0.0.1", 8080, tcp_state::listen, 6666);
+        const SocketEntry shared = tcp("127.0.0.2", 8080, tcp_state::listen, 6667);
+        o.sockets = shared_first ? std::vector<SocketEntry>{shared, own} : std::vector<SocketEntry>{own, shared};
+        o.holders = {holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 6666, 3),
+                     holder(4112, 1, "/opt/legacy/server", {"/opt/legacy/server"}, 6667, 4),
+                     holder(4130, 4112, "/opt/legacy/server", {"/opt/legacy/server"}, 6667, 4)};
+        const Verdict v = diagnose(bind_request("0.0.0.0", 8080), o);
+        INFO("shared first: " << shared_first << "\nsummary: " << v.summary << "\nfix: " << v.fix);
+        std::vector<int> seen;
+        for (const Holder& h : v.holders) {
+            CHECK(std::find(seen.begin(), seen.end(), h.pid) == seen.end());
+            seen.push_back(h.pid);
+        }
+        CHECK(std::find(seen.begin(), seen.end(), 4112) != seen.end());
+        CHECK(std::find(seen.begin(), seen.end(), 4130) != seen.end());
+        if (!contains(v.summary, "; 1 more process holds the port too"))
+            CHECK_FALSE(contains(v.summary, "more process"));  // one verdict named both
+        // Named through the shared socket, 4130 is the master's worker (the master's
+        // fix stops both); named after 4112's own socket, it gets its own words.
+        if (!shared_first) CHECK(contains(v.fix, "kill -TERM 4130"));
+    }
 }
 
 TEST_CASE("no inference unless every fact is positive", "[inherited]") {
